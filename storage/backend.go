@@ -147,3 +147,15 @@ var (
 	ErrPreconditionFailed = errors.New("storage: precondition failed")
 	ErrStorageFull        = errors.New("storage: no space left")
 )
+
+// NonceStore remembers the consumed nonces of single-use URLs (X-Presign-Once) durably until the
+// URLs expire, so that a URL works once even across restarts. Implementations must be safe for
+// concurrent use; Consume of one nonce from many goroutines returns first=true exactly once.
+type NonceStore interface {
+	// Consume records nonce as used until the given time. first is false when it was already
+	// recorded and has not yet been forgotten. The record is durable when Consume returns.
+	Consume(ctx context.Context, nonce string, until time.Time) (first bool, err error)
+	// Release forgets a nonce whose request failed before it took effect (nothing was stored),
+	// so that the URL can be retried.
+	Release(ctx context.Context, nonce string) error
+}
