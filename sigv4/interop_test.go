@@ -198,9 +198,9 @@ func minioClient(t *testing.T, endpoint string, transport http.RoundTripper) *mi
 	t.Helper()
 	u, _ := url.Parse(endpoint)
 	c, err := minio.New(u.Host, &minio.Options{
-		Creds:        miniocreds.NewStaticV4(testAccessKey, testSecretKey, ""),
-		Secure:       u.Scheme == "https",
-		Region:       testRegion,
+		Creds:           miniocreds.NewStaticV4(testAccessKey, testSecretKey, ""),
+		Secure:          u.Scheme == "https",
+		Region:          testRegion,
 		BucketLookup:    minio.BucketLookupPath,
 		Transport:       transport,
 		TrailingHeaders: true,
