@@ -1,0 +1,327 @@
+package control
+
+import (
+	"fmt"
+	"time"
+)
+
+// UploadState is where an upload is in its lifecycle:
+//
+//	pending ──▶ uploading ──▶ completed ──▶ deleted
+//	   │            │    ╲──▶ failed    ──▶ deleted
+//	   │            ╰────╲──▶ expired   ──▶ deleted
+//	   ╰──────────────────▶ (completed | failed | expired | deleted)
+//
+// pending and uploading are the active states: an active upload holds its declared size against
+// its owner's quota and counts as one pending upload.
+type UploadState string
+
+// The upload states.
+const (
+	// StatePending: a ticket was issued and no byte is known to have arrived.
+	StatePending UploadState = "pending"
+	// StateUploading: a multipart upload was created in storage; parts may be arriving.
+	StateUploading UploadState = "uploading"
+	// StateCompleted: the object is in storage and matches its ticket; a File exists.
+	StateCompleted UploadState = "completed"
+	// StateFailed: the object did not match its ticket, or the upload was aborted.
+	StateFailed UploadState = "failed"
+	// StateExpired: the ticket ran out before the object arrived.
+	StateExpired UploadState = "expired"
+	// StateDeleted: the object (and for a completed upload, its File) was removed.
+	StateDeleted UploadState = "deleted"
+)
+
+// Valid reports whether s is one of the upload states.
+func (s UploadState) Valid() bool {
+	switch s {
+	case StatePending, StateUploading, StateCompleted, StateFailed, StateExpired, StateDeleted:
+		return true
+	}
+	return false
+}
+
+// Active reports whether an upload in state s is still in flight (pending or uploading), and so
+// holds its declared size against the owner's quota and counts toward the pending limit.
+func (s UploadState) Active() bool { return s == StatePending || s == StateUploading }
+
+// CanTransition reports whether the lifecycle allows an upload in state from to move to state to.
+// An active upload may stay in its state (to record a new deadline or multipart id); a
+// completed, failed or expired upload may only be deleted; a deleted upload is final.
+func CanTransition(from, to UploadState) bool {
+	switch from {
+	case StatePending:
+		return to.Valid()
+	case StateUploading:
+		return to.Valid() && to != StatePending
+	case StateCompleted, StateFailed, StateExpired:
+		return to == StateDeleted
+	}
+	return false
+}
+
+// Policy is what a user may do: the defaults for everyone, stored once, which a user's
+// PolicyOverride may change field by field. The JSON names are the API's.
+// Zero limits mean "no limit" to the store (see Limits); what they mean to users is the
+// service's decision.
+type Policy struct {
+	MaxObjectBytes      int64    `json:"max_object_bytes"`
+	AllowedContentTypes []string `json:"allowed_content_types"`
+	QuotaBytes          int64    `json:"quota_bytes"`
+	MaxPendingUploads   int      `json:"max_pending_uploads"`
+	URLTTLSeconds       int      `json:"url_ttl_seconds"`
+}
+
+// PolicyOverride is a user's own policy: each field that is set (non-nil) replaces the default's.
+// It is stored as JSON exactly as given.
+type PolicyOverride struct {
+	MaxObjectBytes      *int64   `json:"max_object_bytes,omitempty"`
+	AllowedContentTypes []string `json:"allowed_content_types,omitempty"`
+	QuotaBytes          *int64   `json:"quota_bytes,omitempty"`
+	MaxPendingUploads   *int     `json:"max_pending_uploads,omitempty"`
+	URLTTLSeconds       *int     `json:"url_ttl_seconds,omitempty"`
+}
+
+// User is an account. The store keeps the password hash as the service produced it (an argon2id
+// PHC string) and never looks inside.
+type User struct {
+	ID           string // chosen by the service (e.g. a ULID); immutable
+	Username     string // unique
+	PasswordHash string
+	Admin        bool
+	Disabled     bool
+	Policy       PolicyOverride
+	Created      time.Time
+}
+
+// UserUpdate changes a user. Nil fields are left as they are.
+type UserUpdate struct {
+	Disabled *bool
+	Policy   *PolicyOverride
+}
+
+// TokenKind tells a login session from an API key. Both authenticate as Bearer tokens.
+type TokenKind string
+
+// The token kinds.
+const (
+	TokenSession TokenKind = "session"
+	TokenAPIKey  TokenKind = "apikey"
+)
+
+// Token is a session or an API key. Only the hash of the secret is stored: the service hashes
+// (SHA-256) the random secret it gave out and looks it up with TokenByHash.
+type Token struct {
+	ID       string // public identifier, safe to show and to revoke by; never the secret
+	Hash     []byte // SHA-256 of the secret; unique
+	Kind     TokenKind
+	UserID   string
+	Name     string // the owner's label for an API key; empty for sessions
+	Created  time.Time
+	Expires  time.Time // required: every token expires
+	Revoked  time.Time // zero while not revoked
+	LastUsed time.Time // zero until TouchToken
+}
+
+// Active reports whether t may authenticate a request at now: not revoked and not expired.
+// Whether its owner is disabled is a separate question.
+func (t *Token) Active(now time.Time) bool {
+	return t.Revoked.IsZero() && now.Before(t.Expires)
+}
+
+// Upload is one upload ticket and what became of it.
+type Upload struct {
+	ID          string // chosen by the service (e.g. a ULID)
+	UserID      string
+	Key         string // object key, u/<user-id>/<upload-id>/<safe filename>; unique
+	Filename    string // as the client gave it, for Content-Disposition on download
+	ContentType string
+	Size        int64  // declared size in bytes; a completed object has exactly this size
+	SHA256      string // declared checksum as the client sent it; empty if none
+	State       UploadState
+	MultipartID string // the storage's multipart UploadId, once created
+	PartSize    int64  // multipart plan; 0 for a single PUT
+	PartCount   int
+	Nonce       string    // the X-Presign-Once nonce of the single-use URL
+	Expires     time.Time // ticket deadline: past it an active upload is overdue
+	Created     time.Time
+	Updated     time.Time // time of the last change; Created when zero on CreateUpload
+	Completed   time.Time // zero unless completed
+	ETag        string    // the object's ETag, once completed
+	FailReason  string    // why it failed or expired
+}
+
+// Validate reports whether u can be recorded as a new upload: identifiers present, size not
+// negative, state active, times set. It wraps ErrInvalid.
+func (u *Upload) Validate() error {
+	switch {
+	case u.ID == "" || u.UserID == "" || u.Key == "":
+		return fmt.Errorf("%w: upload needs id, user id and key", ErrInvalid)
+	case u.Size < 0 || u.PartSize < 0 || u.PartCount < 0:
+		return fmt.Errorf("%w: upload size and parts must not be negative", ErrInvalid)
+	case !u.State.Active():
+		return fmt.Errorf("%w: a new upload is pending or uploading, not %q", ErrInvalid, u.State)
+	case u.Created.IsZero() || u.Expires.IsZero():
+		return fmt.Errorf("%w: upload needs created and expires times", ErrInvalid)
+	}
+	return nil
+}
+
+// Limits are checked atomically with the insertion of a new upload. A zero field is no limit.
+type Limits struct {
+	// QuotaBytes bounds Usage.Bytes after the new upload is counted.
+	QuotaBytes int64
+	// MaxPending bounds Usage.Pending after the new upload is counted.
+	MaxPending int
+}
+
+// Usage is what counts against a user's quota.
+type Usage struct {
+	// Bytes is the sizes of the user's live (not deleted) files plus the declared sizes of
+	// their active uploads.
+	Bytes int64
+	// Pending is the number of the user's active (pending or uploading) uploads.
+	Pending int
+}
+
+// Change is what a TransitionUpload records beside the new state. Zero fields leave the upload's
+// value as it is.
+type Change struct {
+	At          time.Time // required: becomes Updated, and Completed when completing
+	MultipartID string
+	Expires     time.Time // a new ticket deadline, e.g. when part URLs are signed
+	ETag        string
+	FailReason  string
+}
+
+// File is the record of a completed upload, created with the transition to completed, exactly
+// once. It shares the upload's ID. Deleting it is the upload's transition to deleted.
+type File struct {
+	ID          string // the upload's ID
+	UserID      string
+	Key         string
+	Filename    string
+	ContentType string
+	Size        int64
+	SHA256      string
+	ETag        string
+	Created     time.Time // when the upload completed
+}
+
+// FilePage is one page of a user's files, newest first.
+type FilePage struct {
+	Files []File
+	// Next is the cursor for the following page (pass it as after), or "" on the last page.
+	Next string
+}
+
+// AuditEntry is one line of the audit log: who did what to which upload, from where. It never
+// holds a secret: no password, token or URL signature.
+type AuditEntry struct {
+	ID         int64 // assigned by the store; increases with each append
+	At         time.Time
+	UserID     string // the actor; empty when unknown (e.g. a failed login for no such user)
+	Action     string // e.g. "ticket.issue", "login.fail", "file.delete"
+	UploadID   string
+	Key        string
+	RemoteAddr string
+	Details    map[string]string
+}
+
+// AuditQuery selects audit entries, newest first.
+type AuditQuery struct {
+	UserID string // only this actor's entries when not empty
+	Before int64  // only entries with ID < Before when not zero (the cursor: last ID seen)
+	Limit  int    // at most this many; 1..MaxPage
+}
+
+// MaxPage is the largest page a Store's list methods return.
+const MaxPage = 1000
+
+// CheckLimit reports whether n is a page size the list methods accept (1..MaxPage). It wraps
+// ErrInvalid.
+func CheckLimit(n int) error {
+	if n < 1 || n > MaxPage {
+		return fmt.Errorf("%w: page size %d is not in 1..%d", ErrInvalid, n, MaxPage)
+	}
+	return nil
+}
+
+// Validate reports whether u can be recorded as a new user. It wraps ErrInvalid.
+func (u *User) Validate() error {
+	if u.ID == "" || u.Username == "" || u.PasswordHash == "" || u.Created.IsZero() {
+		return fmt.Errorf("%w: user needs id, username, password hash and created time", ErrInvalid)
+	}
+	return nil
+}
+
+// Validate reports whether t can be recorded as a new token. It wraps ErrInvalid.
+func (t *Token) Validate() error {
+	switch {
+	case t.ID == "" || t.UserID == "" || len(t.Hash) == 0:
+		return fmt.Errorf("%w: token needs id, user id and hash", ErrInvalid)
+	case t.Kind != TokenSession && t.Kind != TokenAPIKey:
+		return fmt.Errorf("%w: unknown token kind %q", ErrInvalid, t.Kind)
+	case t.Created.IsZero() || t.Expires.IsZero():
+		return fmt.Errorf("%w: token needs created and expires times", ErrInvalid)
+	}
+	return nil
+}
+
+// CheckTransition reports whether TransitionUpload may be asked to move an upload from any of
+// from to to with c: from not empty, every move allowed by CanTransition, c.At set. It wraps
+// ErrInvalid.
+func CheckTransition(from []UploadState, to UploadState, c Change) error {
+	if len(from) == 0 {
+		return fmt.Errorf("%w: transition to %q from no state", ErrInvalid, to)
+	}
+	for _, f := range from {
+		if !CanTransition(f, to) {
+			return fmt.Errorf("%w: no transition from %q to %q", ErrInvalid, f, to)
+		}
+	}
+	if c.At.IsZero() {
+		return fmt.Errorf("%w: transition needs a time", ErrInvalid)
+	}
+	return nil
+}
+
+// ApplyChange returns u as TransitionUpload leaves it after moving to to with c: the state, the
+// fields c sets, Updated (and Completed, when completing) at c.At, kept to the microsecond.
+func ApplyChange(u Upload, to UploadState, c Change) Upload {
+	at := c.At.UTC().Truncate(time.Microsecond)
+	u.State = to
+	u.Updated = at
+	if to == StateCompleted {
+		u.Completed = at
+	}
+	if c.MultipartID != "" {
+		u.MultipartID = c.MultipartID
+	}
+	if !c.Expires.IsZero() {
+		u.Expires = c.Expires.UTC().Truncate(time.Microsecond)
+	}
+	if c.ETag != "" {
+		u.ETag = c.ETag
+	}
+	if c.FailReason != "" {
+		u.FailReason = c.FailReason
+	}
+	return u
+}
+
+// UsageDelta is how an upload of the size moving from state from to state to changes its
+// owner's Usage. An active upload holds its declared size and one pending slot; completing it
+// frees the slot and keeps the bytes (now the file's, which has the declared size); failing or
+// expiring it frees both; deleting a completed upload frees the file's bytes.
+func UsageDelta(from, to UploadState, size int64) (bytes int64, pending int) {
+	switch {
+	case from.Active() && to == StateCompleted:
+		return 0, -1
+	case from.Active() && !to.Active():
+		return -size, -1
+	case from == StateCompleted && to == StateDeleted:
+		return -size, 0
+	}
+	return 0, 0
+}

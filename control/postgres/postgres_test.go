@@ -1,0 +1,136 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"presign/control"
+	"presign/control/postgres"
+	"presign/control/storetest"
+)
+
+// defaultDSN is the PostgreSQL the tests use unless PRESIGN_TEST_POSTGRES names another.
+const defaultDSN = "postgres://postgres@127.0.0.1:5432/test"
+
+// testDSN returns the DSN of the test database.
+func testDSN() string {
+	if dsn := os.Getenv("PRESIGN_TEST_POSTGRES"); dsn != "" {
+		return dsn
+	}
+	return defaultDSN
+}
+
+// withParams adds run-time and pool parameters to a URL or key=value DSN.
+func withParams(dsn string, params map[string]string) string {
+	if strings.Contains(dsn, "://") {
+		u, err := url.Parse(dsn)
+		if err == nil {
+			q := u.Query()
+			for k, v := range params {
+				q.Set(k, v)
+			}
+			u.RawQuery = q.Encode()
+			return u.String()
+		}
+	}
+	for k, v := range params {
+		dsn += " " + k + "=" + v
+	}
+	return dsn
+}
+
+// fresh creates a schema of its own for t (so that runs never disturb each other) and drops it
+// at cleanup; every open is another Store whose search_path is that schema. Under CI=true an
+// unreachable database fails the test; elsewhere it skips it.
+func fresh(t testing.TB) func() control.Store {
+	return freshPool(t, "8")
+}
+
+// freshPool is fresh with pools of maxConns connections.
+func freshPool(t testing.TB, maxConns string) func() control.Store {
+	dsn := schemaDSN(t, maxConns)
+	return func() control.Store {
+		t.Helper()
+		s, err := postgres.Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+}
+
+// schemaDSN creates the schema and returns the DSN that uses it.
+func schemaDSN(t testing.TB, maxConns string) string {
+	ctx := context.Background()
+	dsn := testDSN()
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL unreachable at %s (CI=true, so this fails): %v", dsn, err)
+		}
+		t.Skipf("PostgreSQL unreachable at %s (set PRESIGN_TEST_POSTGRES): %v", dsn, err)
+	}
+	b := make([]byte, 8)
+	rand.Read(b)
+	schema := "presign_test_" + hex.EncodeToString(b)
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		admin.Close(ctx)
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+		admin.Close(ctx)
+	})
+	return withParams(dsn, map[string]string{"search_path": schema, "pool_max_conns": maxConns})
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, fresh)
+}
+
+func TestReplicasStartingTogetherMigrateOnce(t *testing.T) {
+	ctx := context.Background()
+	dsn := schemaDSN(t, "2")
+	stores := make([]*postgres.Store, 4)
+	errs := make([]error, len(stores))
+	var wg sync.WaitGroup
+	for i := range stores {
+		wg.Go(func() { stores[i], errs[i] = postgres.Open(ctx, dsn) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Open %d: %v", i, err)
+		}
+		t.Cleanup(func() { stores[i].Close() })
+	}
+	u := &control.User{ID: "usr-1", Username: "alice", PasswordHash: "h", Created: time.Now()}
+	if err := stores[0].CreateUser(ctx, u); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	for i, s := range stores {
+		if _, err := s.UserByName(ctx, "alice"); err != nil {
+			t.Fatalf("store %d: UserByName: %v", i, err)
+		}
+	}
+}
+
+func BenchmarkCreateUpload(b *testing.B) {
+	storetest.BenchmarkCreateUpload(b, func(t testing.TB) func() control.Store { return freshPool(t, "32") })
+}
+
+func BenchmarkTicketWrites(b *testing.B) {
+	storetest.BenchmarkTicketWrites(b, func(t testing.TB) func() control.Store { return freshPool(t, "32") })
+}

@@ -1,0 +1,200 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"presign/control"
+)
+
+const uploadCols = "id, user_id, object_key, filename, content_type, size, sha256, state, multipart_id, " +
+	"part_size, part_count, nonce, expires, created, updated, completed, etag, fail_reason"
+
+// createUpload adds the upload and its usage in one statement, so in one implicit transaction
+// and one round trip. The UPDATE admits the upload only if the usage row, with it counted,
+// stays within the limits; under READ COMMITTED a concurrent ticket of the same user makes it
+// wait for the row lock and re-check against the newest row, so concurrent tickets can never
+// together pass a limit. The INSERT runs only if the UPDATE admitted; a unique or foreign-key
+// violation there fails the statement and so undoes the UPDATE too.
+const createUpload = `WITH admitted AS (
+	UPDATE usage SET bytes = bytes + $6, pending = pending + 1
+	WHERE user_id = $2 AND ($19 <= 0 OR bytes + $6 <= $19) AND ($20 <= 0 OR pending + 1 <= $20)
+	RETURNING 1
+)
+INSERT INTO uploads (` + uploadCols + `)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18 FROM admitted`
+
+// CreateUpload records u if the owner's usage with u added stays within lim.
+func (s *Store) CreateUpload(ctx context.Context, u *control.Upload, lim control.Limits) error {
+	if err := u.Validate(); err != nil {
+		return err
+	}
+	updated := u.Updated
+	if updated.IsZero() {
+		updated = u.Created
+	}
+	tag, err := s.pool.Exec(ctx, createUpload, u.ID, u.UserID, u.Key, u.Filename, u.ContentType, u.Size, u.SHA256,
+		string(u.State), u.MultipartID, u.PartSize, u.PartCount, u.Nonce, ts(u.Expires), ts(u.Created), ts(updated),
+		nil, "", "", lim.QuotaBytes, lim.MaxPending)
+	switch {
+	case isUnique(err):
+		err = control.ErrConflict
+	case err == nil && tag.RowsAffected() == 0:
+		err = s.refusal(ctx, u, lim)
+	}
+	if err != nil {
+		return fmt.Errorf("create upload %s: %w", u.ID, err)
+	}
+	return nil
+}
+
+// refusal tells why createUpload admitted nothing: no such user, or which limit. It reads the
+// usage after the fact, so under a race the reason given can be the other limit; the refusal
+// itself was decided atomically.
+func (s *Store) refusal(ctx context.Context, u *control.Upload, lim control.Limits) error {
+	var use control.Usage
+	err := s.pool.QueryRow(ctx, "SELECT bytes, pending FROM usage WHERE user_id = $1", u.UserID).Scan(&use.Bytes, &use.Pending)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("user %s: %w", u.UserID, control.ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	use.Bytes += u.Size
+	use.Pending++
+	if err := checkLimits(use, lim); err != nil {
+		return err
+	}
+	if lim.MaxPending > 0 && lim.QuotaBytes <= 0 {
+		return fmt.Errorf("%w: limit %d", control.ErrTooManyPending, lim.MaxPending)
+	}
+	return fmt.Errorf("%w: quota %d bytes", control.ErrQuotaExceeded, lim.QuotaBytes)
+}
+
+// checkLimits reports whether usage, with the new upload counted, is within lim.
+func checkLimits(use control.Usage, lim control.Limits) error {
+	switch {
+	case lim.MaxPending > 0 && use.Pending > lim.MaxPending:
+		return fmt.Errorf("%w: limit %d", control.ErrTooManyPending, lim.MaxPending)
+	case lim.QuotaBytes > 0 && use.Bytes > lim.QuotaBytes:
+		return fmt.Errorf("%w: quota %d bytes", control.ErrQuotaExceeded, lim.QuotaBytes)
+	}
+	return nil
+}
+
+// Upload returns the upload with the id.
+func (s *Store) Upload(ctx context.Context, id string) (*control.Upload, error) {
+	u, err := scanUpload(s.pool.QueryRow(ctx, "SELECT "+uploadCols+" FROM uploads WHERE id = $1", id))
+	if err != nil {
+		return nil, fmt.Errorf("upload %s: %w", id, notFound(err))
+	}
+	return u, nil
+}
+
+// UploadByKey returns the upload of the object key.
+func (s *Store) UploadByKey(ctx context.Context, key string) (*control.Upload, error) {
+	u, err := scanUpload(s.pool.QueryRow(ctx, "SELECT "+uploadCols+" FROM uploads WHERE object_key = $1", key))
+	if err != nil {
+		return nil, fmt.Errorf("upload of %q: %w", key, notFound(err))
+	}
+	return u, nil
+}
+
+// TransitionUpload locks the upload's row (SELECT ... FOR UPDATE), so that of concurrent
+// transitions on any replica one at a time sees the current state, and applies the change with
+// its side effects on usage and files in the same transaction.
+func (s *Store) TransitionUpload(ctx context.Context, id string, from []control.UploadState, to control.UploadState, c control.Change) (*control.Upload, error) {
+	if err := control.CheckTransition(from, to, c); err != nil {
+		return nil, err
+	}
+	var out *control.Upload
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		cur, err := scanUpload(tx.QueryRow(ctx, "SELECT "+uploadCols+" FROM uploads WHERE id = $1 FOR UPDATE", id))
+		if err != nil {
+			return notFound(err)
+		}
+		if !slices.Contains(from, cur.State) {
+			return fmt.Errorf("%w: it is %s", control.ErrStateConflict, cur.State)
+		}
+		next := control.ApplyChange(*cur, to, c)
+		b := &pgx.Batch{}
+		b.Queue(`UPDATE uploads SET state = $1, multipart_id = $2, expires = $3, updated = $4, completed = $5,
+			etag = $6, fail_reason = $7, lease_until = '-infinity' WHERE id = $8`,
+			string(next.State), next.MultipartID, next.Expires, next.Updated, nullTS(next.Completed),
+			next.ETag, next.FailReason, id)
+		switch {
+		case to == control.StateCompleted:
+			b.Queue(`INSERT INTO files (id, user_id, object_key, filename, content_type, size, sha256, etag, created)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, next.ID, next.UserID, next.Key, next.Filename,
+				next.ContentType, next.Size, next.SHA256, next.ETag, next.Completed)
+		case cur.State == control.StateCompleted && to == control.StateDeleted:
+			b.Queue("UPDATE files SET deleted = $1 WHERE id = $2", ts(c.At), id)
+		}
+		if db, dp := control.UsageDelta(cur.State, to, cur.Size); db != 0 || dp != 0 {
+			b.Queue("UPDATE usage SET bytes = bytes + $1, pending = pending + $2 WHERE user_id = $3", db, dp, cur.UserID)
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		out = &next
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("upload %s to %s: %w", id, to, err)
+	}
+	return out, nil
+}
+
+// ClaimOverdue leases overdue active uploads. SKIP LOCKED passes over rows another replica is
+// claiming or transitioning right now; for rows it locks, PostgreSQL re-checks the WHERE clause
+// against the newest version, so a lease committed meanwhile excludes the row.
+func (s *Store) ClaimOverdue(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]control.Upload, error) {
+	if err := control.CheckLimit(limit); err != nil {
+		return nil, err
+	}
+	if lease <= 0 {
+		return nil, fmt.Errorf("%w: lease must be positive", control.ErrInvalid)
+	}
+	rows, err := s.pool.Query(ctx, `UPDATE uploads SET lease_until = $1 WHERE id IN (
+			SELECT id FROM uploads WHERE state IN ('pending', 'uploading') AND expires < $2 AND lease_until < $2
+			ORDER BY expires LIMIT $3 FOR UPDATE SKIP LOCKED)
+		RETURNING `+uploadCols, ts(now.Add(lease)), ts(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("claim overdue uploads: %w", err)
+	}
+	out, err := collect(rows, scanUpload)
+	if err != nil {
+		return nil, fmt.Errorf("claim overdue uploads: %w", err)
+	}
+	slices.SortFunc(out, func(a, b control.Upload) int { return a.Expires.Compare(b.Expires) })
+	return out, nil
+}
+
+// Usage returns what counts against the user's quota.
+func (s *Store) Usage(ctx context.Context, userID string) (control.Usage, error) {
+	var u control.Usage
+	if err := s.pool.QueryRow(ctx, "SELECT bytes, pending FROM usage WHERE user_id = $1", userID).Scan(&u.Bytes, &u.Pending); err != nil {
+		return u, fmt.Errorf("usage of %s: %w", userID, notFound(err))
+	}
+	return u, nil
+}
+
+func scanUpload(r pgx.Row) (*control.Upload, error) {
+	var u control.Upload
+	var state string
+	var completed *time.Time
+	if err := r.Scan(&u.ID, &u.UserID, &u.Key, &u.Filename, &u.ContentType, &u.Size, &u.SHA256, &state,
+		&u.MultipartID, &u.PartSize, &u.PartCount, &u.Nonce, &u.Expires, &u.Created, &u.Updated, &completed,
+		&u.ETag, &u.FailReason); err != nil {
+		return nil, err
+	}
+	u.State = control.UploadState(state)
+	u.Expires, u.Created, u.Updated = u.Expires.UTC(), u.Created.UTC(), u.Updated.UTC()
+	u.Completed = fromNullTS(completed)
+	return &u, nil
+}

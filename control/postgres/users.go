@@ -1,0 +1,148 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"presign/control"
+)
+
+const userCols = "id, username, password_hash, admin, disabled, policy, created"
+
+// CreateUser adds u with zero usage.
+func (s *Store) CreateUser(ctx context.Context, u *control.User) error {
+	if err := u.Validate(); err != nil {
+		return err
+	}
+	pol, err := json.Marshal(u.Policy)
+	if err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "INSERT INTO users ("+userCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+			u.ID, u.Username, u.PasswordHash, u.Admin, u.Disabled, string(pol), ts(u.Created)); err != nil {
+			if isUnique(err) {
+				return fmt.Errorf("user %q: %w", u.Username, control.ErrConflict)
+			}
+			return err
+		}
+		_, err := tx.Exec(ctx, "INSERT INTO usage (user_id) VALUES ($1)", u.ID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
+	return nil
+}
+
+// User returns the user with the id.
+func (s *Store) User(ctx context.Context, id string) (*control.User, error) {
+	u, err := scanUser(s.pool.QueryRow(ctx, "SELECT "+userCols+" FROM users WHERE id = $1", id))
+	if err != nil {
+		return nil, fmt.Errorf("user %s: %w", id, notFound(err))
+	}
+	return u, nil
+}
+
+// UserByName returns the user with the username.
+func (s *Store) UserByName(ctx context.Context, username string) (*control.User, error) {
+	u, err := scanUser(s.pool.QueryRow(ctx, "SELECT "+userCols+" FROM users WHERE username = $1", username))
+	if err != nil {
+		return nil, fmt.Errorf("user %q: %w", username, notFound(err))
+	}
+	return u, nil
+}
+
+// ListUsers returns a page of users ordered by username (byte order).
+func (s *Store) ListUsers(ctx context.Context, after string, limit int) ([]control.User, error) {
+	if err := control.CheckLimit(limit); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+userCols+` FROM users WHERE username > $1
+		ORDER BY username LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	out, err := collect(rows, scanUser)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateUser applies upd and returns the changed user.
+func (s *Store) UpdateUser(ctx context.Context, id string, upd control.UserUpdate) (*control.User, error) {
+	var pol *string
+	if upd.Policy != nil {
+		b, err := json.Marshal(upd.Policy)
+		if err != nil {
+			return nil, fmt.Errorf("update user %s: %w", id, err)
+		}
+		p := string(b)
+		pol = &p
+	}
+	u, err := scanUser(s.pool.QueryRow(ctx, `UPDATE users SET disabled = coalesce($1, disabled),
+		policy = coalesce($2::jsonb, policy) WHERE id = $3 RETURNING `+userCols, upd.Disabled, pol, id))
+	if err != nil {
+		return nil, fmt.Errorf("update user %s: %w", id, notFound(err))
+	}
+	return u, nil
+}
+
+// DefaultPolicy returns the stored defaults, or ErrNotFound.
+func (s *Store) DefaultPolicy(ctx context.Context) (control.Policy, error) {
+	var doc []byte
+	var p control.Policy
+	if err := s.pool.QueryRow(ctx, "SELECT doc FROM default_policy WHERE id = 1").Scan(&doc); err != nil {
+		return p, fmt.Errorf("default policy: %w", notFound(err))
+	}
+	if err := json.Unmarshal(doc, &p); err != nil {
+		return p, fmt.Errorf("default policy: %w", err)
+	}
+	return p, nil
+}
+
+// SetDefaultPolicy replaces the defaults.
+func (s *Store) SetDefaultPolicy(ctx context.Context, p control.Policy) error {
+	doc, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("set default policy: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO default_policy (id, doc) VALUES (1, $1)
+		ON CONFLICT (id) DO UPDATE SET doc = excluded.doc`, string(doc)); err != nil {
+		return fmt.Errorf("set default policy: %w", err)
+	}
+	return nil
+}
+
+func scanUser(r pgx.Row) (*control.User, error) {
+	var u control.User
+	var pol []byte
+	var created time.Time
+	if err := r.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Admin, &u.Disabled, &pol, &created); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(pol, &u.Policy); err != nil {
+		return nil, fmt.Errorf("user %s policy: %w", u.ID, err)
+	}
+	u.Created = created.UTC()
+	return &u, nil
+}
+
+// collect scans every row with scan and closes rows.
+func collect[T any](rows pgx.Rows, scan func(pgx.Row) (*T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *v)
+	}
+	return out, rows.Err()
+}

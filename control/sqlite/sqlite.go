@@ -1,0 +1,258 @@
+// Package sqlite is the control plane's Store in one SQLite file: the default for a single
+// machine, with no server to run.
+//
+// The file is in WAL mode with synchronous=FULL, so a change is on stable storage when its call
+// returns. All changes go through one writer connection owned by one goroutine, which commits
+// the changes that queued up while it was busy as one transaction — one fsync for the whole
+// batch (group commit) — with a SAVEPOINT around each, so one failing change never undoes
+// another. Reads use a separate pool of read-only connections and never wait for the writer.
+//
+// Several Store values may open the same file (as the contract suite does to stand in for
+// replicas): SQLite's file lock serialises their write transactions, so every
+// check-then-change stays atomic across them.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"presign/control"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// readers is the size of the read-only connection pool. Reads are short and the machine is
+// small; more connections than cores only add contention.
+const readers = 4
+
+// busyTimeout is how long a connection waits for another Store's lock on the same file.
+const busyTimeout = 10 * time.Second
+
+// Store is a control.Store in a SQLite file. It is safe for concurrent use.
+type Store struct {
+	w     *writer
+	wdb   *sql.DB // holds the writer's single connection
+	rdb   *sql.DB // read-only pool
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt // prepared reads on rdb, by query text; guarded by mu
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ control.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database file at path, applies the migrations it lacks,
+// and starts the writer. The caller must Close the Store.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlite: open %q: want a plain file path", path)
+	}
+	bt := strconv.Itoa(int(busyTimeout / time.Millisecond))
+	wdb, err := sql.Open("sqlite", path+"?_pragma=busy_timeout("+bt+")&_pragma=journal_mode(WAL)"+
+		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetConnMaxIdleTime(0)
+	conn, err := wdb.Conn(ctx)
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	w := newWriter(conn)
+	if err := w.migrate(ctx); err != nil {
+		w.closeStmts()
+		conn.Close()
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
+	}
+	rdb, err := sql.Open("sqlite", path+"?_pragma=busy_timeout("+bt+")&_pragma=query_only(1)")
+	if err != nil {
+		w.closeStmts()
+		conn.Close()
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(readers)
+	rdb.SetMaxIdleConns(readers)
+	go w.run()
+	return &Store{w: w, wdb: wdb, rdb: rdb, stmts: map[string]*sql.Stmt{}}, nil
+}
+
+// Close waits for queued changes to commit, stops the writer and closes the database. Later
+// calls return the first call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.w.close()
+		s.mu.Lock()
+		for _, st := range s.stmts {
+			st.Close()
+		}
+		s.stmts = map[string]*sql.Stmt{}
+		s.mu.Unlock()
+		s.closeErr = errors.Join(s.w.conn.Close(), s.wdb.Close(), s.rdb.Close())
+	})
+	return s.closeErr
+}
+
+// migrate applies, in one write transaction, the embedded migrations newer than the recorded
+// schema version. Two Stores opening one file at once serialise on BEGIN IMMEDIATE, and the
+// second finds nothing left to do.
+func (w *writer) migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	err = func() error {
+		if _, err := w.conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+			version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`); err != nil {
+			return err
+		}
+		var have int
+		if err := w.conn.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_version").Scan(&have); err != nil {
+			return err
+		}
+		for _, name := range names {
+			v, err := migrationVersion(name)
+			if err != nil {
+				return err
+			}
+			if v <= have {
+				continue
+			}
+			body, err := migrations.ReadFile(name)
+			if err != nil {
+				return err
+			}
+			if _, err := w.conn.ExecContext(ctx, string(body)); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			if _, err := w.conn.ExecContext(ctx, "INSERT INTO schema_version (version, applied) VALUES (?, ?)",
+				v, time.Now().UnixMicro()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}()
+	if err != nil {
+		w.conn.ExecContext(context.Background(), "ROLLBACK")
+		return err
+	}
+	_, err = w.conn.ExecContext(ctx, "COMMIT")
+	return err
+}
+
+// migrationVersion reads the version from a migration's name, "migrations/0001_init.sql" → 1.
+func migrationVersion(name string) (int, error) {
+	base := strings.TrimPrefix(name, "migrations/")
+	num, _, ok := strings.Cut(base, "_")
+	v, err := strconv.Atoi(num)
+	if !ok || err != nil || v <= 0 {
+		return 0, fmt.Errorf("migration %s: name must start with a positive version and _", name)
+	}
+	return v, nil
+}
+
+// rstmt returns the prepared read statement for q, preparing it on first use.
+func (s *Store) rstmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := s.rdb.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	s.stmts[q] = st
+	return st, nil
+}
+
+// queryRow runs a single-row read on the read pool.
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) rowScanner {
+	st, err := s.rstmt(ctx, q)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// query runs a read on the read pool.
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := s.rstmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// rowScanner is a *sql.Row or *sql.Rows, or a failure to get one.
+type rowScanner interface{ Scan(dest ...any) error }
+
+// errRow is a row whose query could not run.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// constraint reports whether err is the SQLite constraint violation with the extended code.
+func constraint(err error, code int) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code() == code
+}
+
+// isUnique reports whether err is a UNIQUE or PRIMARY KEY violation.
+func isUnique(err error) bool {
+	return constraint(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE) || constraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+// isForeignKey reports whether err is a FOREIGN KEY violation.
+func isForeignKey(err error) bool { return constraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) }
+
+// notFound turns sql.ErrNoRows into control.ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return control.ErrNotFound
+	}
+	return err
+}
+
+// micros is t as stored: microseconds since the epoch.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+// nullMicros is t as stored where a time may be absent: NULL for the zero time.
+func nullMicros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+// fromMicros is the stored time v.
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+// fromNullMicros is the stored time v; the zero time for NULL.
+func fromNullMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMicros(v.Int64)
+}
