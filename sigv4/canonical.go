@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,10 +92,24 @@ func appendCanonicalURI(dst []byte, escapedPath string) ([]byte, error) {
 	return dst, nil
 }
 
-// queryParam is one query parameter, decoded and in canonical encoding.
+// appendCanonicalPath appends the canonical URI of u. When the path has no special escaping
+// (RawPath is empty, as for most requests) it encodes Path directly, which equals
+// canonicalising its escaped form without building that string first.
+func appendCanonicalPath(dst []byte, u *url.URL) ([]byte, error) {
+	if u.RawPath == "" {
+		if u.Path == "" {
+			return append(dst, '/'), nil
+		}
+		return appendEscaped(dst, u.Path, true), nil
+	}
+	return appendCanonicalURI(dst, u.EscapedPath())
+}
+
+// queryParam is one query parameter, decoded, with its name in canonical encoding (names
+// decide the order; values are encoded as they are written out).
 type queryParam struct {
-	key, value       string // decoded
-	encKey, encValue string // canonical encoding
+	key, value string // decoded
+	encKey     string // canonical encoding of key
 }
 
 // parseQuery splits a raw query string into parameters. '+' decodes to a space, as in HTML
@@ -119,7 +134,7 @@ func parseQuery(raw string) ([]queryParam, error) {
 		if err != nil {
 			return nil, err
 		}
-		params = append(params, queryParam{key: dk, value: dv, encKey: escapeString(dk), encValue: escapeString(dv)})
+		params = append(params, queryParam{key: dk, value: dv, encKey: escapeString(dk)})
 	}
 	return params, nil
 }
@@ -163,11 +178,10 @@ func escapeString(s string) string {
 }
 
 // appendCanonicalQuery appends the parameters sorted by encoded name, then encoded value,
-// joined as name=value with '&', leaving out X-Amz-Signature when skipSignature is set.
+// joined as name=value with '&', leaving out X-Amz-Signature when skipSignature is set. It
+// sorts params in place.
 func appendCanonicalQuery(dst []byte, params []queryParam, skipSignature bool) []byte {
-	sorted := slices.IsSortedFunc(params, compareParams)
-	if !sorted {
-		params = slices.Clone(params)
+	if !slices.IsSortedFunc(params, compareParams) {
 		slices.SortFunc(params, compareParams)
 	}
 	first := true
@@ -181,16 +195,18 @@ func appendCanonicalQuery(dst []byte, params []queryParam, skipSignature bool) [
 		first = false
 		dst = append(dst, p.encKey...)
 		dst = append(dst, '=')
-		dst = append(dst, p.encValue...)
+		dst = appendEscaped(dst, p.value, false)
 	}
 	return dst
 }
 
+// compareParams orders by encoded name, then by encoded value; values are encoded only for
+// the rare repeated name.
 func compareParams(a, b queryParam) int {
 	if c := strings.Compare(a.encKey, b.encKey); c != 0 {
 		return c
 	}
-	return strings.Compare(a.encValue, b.encValue)
+	return strings.Compare(escapeString(a.value), escapeString(b.value))
 }
 
 // headerSource gives the values of the request's headers as the client sent them. Go's HTTP
@@ -285,7 +301,7 @@ func appendFolded(dst []byte, v string) []byte {
 // canonicalRequest holds the pieces of one canonical request.
 type canonicalRequest struct {
 	method      string
-	path        string // escaped path as sent
+	url         *url.URL
 	params      []queryParam
 	skipSig     bool // leave X-Amz-Signature out (query auth)
 	headers     headerSource
@@ -297,7 +313,7 @@ type canonicalRequest struct {
 func (c *canonicalRequest) appendTo(dst []byte) ([]byte, error) {
 	dst = append(dst, c.method...)
 	dst = append(dst, '\n')
-	dst, err := appendCanonicalURI(dst, c.path)
+	dst, err := appendCanonicalPath(dst, c.url)
 	if err != nil {
 		return dst, err
 	}
@@ -346,7 +362,7 @@ func CanonicalRequest(r *http.Request, signedHeaders []string, payloadHash strin
 	}
 	signed := normaliseSigned(signedHeaders)
 	c := canonicalRequest{
-		method: r.Method, path: r.URL.EscapedPath(), params: params, skipSig: true,
+		method: r.Method, url: r.URL, params: params, skipSig: true,
 		headers: sourceOf(r), signed: signed, payloadHash: payloadHash,
 	}
 	b, err := c.appendTo(nil)

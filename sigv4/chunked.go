@@ -28,7 +28,11 @@ const (
 	trailerPrefix = "AWS4-HMAC-SHA256-TRAILER"
 	maxChunkLine  = 4 << 10
 	maxBlankLines = 4
-	chunkBufSize  = 64 << 10
+	// readBufSize is the decoder's buffer: it holds a chunk header line; chunk data larger
+	// than it is read straight into the caller's buffer, saving a copy.
+	readBufSize = 8 << 10
+	// defaultChunkSize is what EncodeChunked uses when asked for no size, as the SDKs do.
+	defaultChunkSize = 64 << 10
 	chunkSigParam = "chunk-signature="
 	trailerSigHdr = "x-amz-trailer-signature"
 )
@@ -43,6 +47,8 @@ type chunkedReader struct {
 	// signed mode: the key and the constant head of every chunk's string to sign.
 	key      SigningKey
 	stsHead  []byte // "AWS4-HMAC-SHA256-PAYLOAD\n<date>\n<scope>\n"
+	sts      []byte // scratch for each chunk's string to sign
+	sum      [sha256.Size]byte
 	prevSig  [64]byte
 	chunkSig [32]byte
 	chunkSum hash.Hash
@@ -79,7 +85,7 @@ type ChunkedOptions struct {
 }
 
 func newChunkedReader(body io.Reader, o ChunkedOptions) (*chunkedReader, error) {
-	c := &chunkedReader{br: bufio.NewReaderSize(body, chunkBufSize), signed: o.Signed, declared: o.DecodedLength}
+	c := &chunkedReader{br: bufio.NewReaderSize(body, readBufSize), signed: o.Signed, declared: o.DecodedLength}
 	if o.Trailer != "" {
 		alg, ok := ChecksumFromHeader(o.Trailer)
 		if !ok {
@@ -242,11 +248,12 @@ func truncate(b []byte) string {
 // endChunk consumes the CRLF after a chunk's data and checks its signature.
 func (c *chunkedReader) endChunk() error {
 	c.inChunk = false
-	var crlf [2]byte
-	if _, err := io.ReadFull(c.br, crlf[:]); err != nil {
+	cr, err1 := c.br.ReadByte()
+	lf, err2 := c.br.ReadByte()
+	if err1 != nil || err2 != nil {
 		return errorf(KindIncompleteBody, "The aws-chunked body ended after a chunk's data.")
 	}
-	if crlf != [2]byte{'\r', '\n'} {
+	if cr != '\r' || lf != '\n' {
 		return errorf(KindMalformedChunk, "An aws-chunked chunk's data is not followed by CRLF; its size is wrong.")
 	}
 	if c.signed {
@@ -258,15 +265,14 @@ func (c *chunkedReader) endChunk() error {
 // checkChunkSignature checks the current chunk's signature (the chunk's SHA-256 is in
 // chunkSum) and makes it the previous signature.
 func (c *chunkedReader) checkChunkSignature() error {
-	var sum [sha256.Size]byte
-	c.chunkSum.Sum(sum[:0])
-	sts := make([]byte, 0, len(c.stsHead)+64+1+len(EmptySHA256)+1+64)
-	sts = append(sts, c.stsHead...)
+	c.chunkSum.Sum(c.sum[:0])
+	sts := append(c.sts[:0], c.stsHead...)
 	sts = append(sts, c.prevSig[:]...)
 	sts = append(sts, '\n')
 	sts = append(sts, EmptySHA256...)
 	sts = append(sts, '\n')
-	sts = hex.AppendEncode(sts, sum[:])
+	sts = hex.AppendEncode(sts, c.sum[:])
+	c.sts = sts
 	want := signString(&c.key, sts)
 	if subtle.ConstantTimeCompare(want[:], c.chunkSig[:]) != 1 {
 		return &Error{Kind: KindSignatureMismatch, Message: "The chunk signature does not match; the body was altered, reordered or truncated.", StringToSign: string(sts)}
@@ -382,7 +388,7 @@ func (c *chunkedReader) Checksum() (algorithm, value string) {
 // EncodeChunked frames it, for the Content-Length header.
 func ChunkedLength(decoded int64, chunkSize int, o ChunkedOptions) int64 {
 	if chunkSize <= 0 {
-		chunkSize = chunkBufSize
+		chunkSize = defaultChunkSize
 	}
 	cs := int64(chunkSize)
 	per := func(n int64) int64 {
@@ -417,7 +423,7 @@ func mustAlg(trailer string) string {
 // when set. It is what an S3 client sends with the streaming x-amz-content-sha256 modes.
 func EncodeChunked(payload io.Reader, chunkSize int, o ChunkedOptions) io.Reader {
 	if chunkSize <= 0 {
-		chunkSize = chunkBufSize
+		chunkSize = defaultChunkSize
 	}
 	e := &chunkEncoder{src: payload, buf: make([]byte, chunkSize), o: o}
 	if o.Signed {

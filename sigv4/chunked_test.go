@@ -44,7 +44,7 @@ func docChunkedRequest(t *testing.T, payloadMode, trailer string, decoded, wire 
 func seedOf(t *testing.T, r *http.Request) string {
 	t.Helper()
 	params, _ := parseQuery(r.URL.RawQuery)
-	c := canonicalRequest{method: r.Method, path: r.URL.EscapedPath(), params: params, headers: sourceOf(r),
+	c := canonicalRequest{method: r.Method, url: r.URL, params: params, headers: sourceOf(r),
 		signed: headerNames(r), payloadHash: r.Header.Get("X-Amz-Content-Sha256")}
 	s := &Signer{Credentials: Credentials{AccessKeyID: docAccessKey, SecretAccessKey: docSecret}, Region: "us-east-1"}
 	sig, _, err := s.sign(&c, docAmzDate, docScope)

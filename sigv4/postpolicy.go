@@ -98,7 +98,7 @@ func ParsePostPolicy(b64 string) (*PostPolicy, error) {
 	if err != nil {
 		return nil, errorf(KindInvalidPolicy, "Invalid Policy: Invalid 'expiration' value: %q.", *doc.Expiration)
 	}
-	p := &PostPolicy{Expiration: exp}
+	p := &PostPolicy{Expiration: exp, Conditions: make([]PolicyCondition, 0, len(doc.Conditions))}
 	if doc.Conditions == nil {
 		return nil, errorf(KindInvalidPolicy, "Invalid Policy: Policy missing conditions.")
 	}
@@ -130,6 +130,9 @@ func parseCondition(raw json.RawMessage) ([]PolicyCondition, error) {
 			var s string
 			if err := json.Unmarshal(v, &s); err != nil {
 				return nil, bad("the value must be a string")
+			}
+			if k == "" {
+				return nil, bad("the field name is empty")
 			}
 			out = append(out, PolicyCondition{Op: OpEq, Field: strings.ToLower(k), Value: s})
 		}

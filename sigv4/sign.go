@@ -82,7 +82,7 @@ func (s *Signer) Presign(method string, u *url.URL, header http.Header, t time.T
 	}
 	signed := normaliseSigned(names)
 	add := func(k, v string) {
-		params = append(params, queryParam{key: k, value: v, encKey: escapeString(k), encValue: escapeString(v)})
+		params = append(params, queryParam{key: k, value: v, encKey: escapeString(k)})
 	}
 	add(paramAlgorithm, Algorithm)
 	add(paramCredential, s.Credentials.AccessKeyID+"/"+scope.String())
@@ -93,7 +93,7 @@ func (s *Signer) Presign(method string, u *url.URL, header http.Header, t time.T
 		add(paramToken, s.Credentials.SessionToken)
 	}
 	src := headerSource{header: header, host: u.Host}
-	c := canonicalRequest{method: method, path: u.EscapedPath(), params: params, headers: src, signed: signed, payloadHash: UnsignedPayload}
+	c := canonicalRequest{method: method, url: u, params: params, headers: src, signed: signed, payloadHash: UnsignedPayload}
 	sig, _, err := s.sign(&c, amzDate, scope)
 	if err != nil {
 		return nil, err
@@ -142,7 +142,7 @@ func (s *Signer) SignRequest(r *http.Request, payloadHash string, t time.Time) (
 	if err != nil {
 		return "", fmt.Errorf("sigv4: sign: %w", err)
 	}
-	c := canonicalRequest{method: r.Method, path: r.URL.EscapedPath(), params: params, headers: sourceOf(r), signed: signed, payloadHash: payloadHash}
+	c := canonicalRequest{method: r.Method, url: r.URL, params: params, headers: sourceOf(r), signed: signed, payloadHash: payloadHash}
 	sig, _, err := s.sign(&c, amzDate, scope)
 	if err != nil {
 		return "", err

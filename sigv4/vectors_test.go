@@ -205,7 +205,7 @@ func (c vectorCase) runHeaderCase(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.checkSigned(t, "header", &canonicalRequest{
-		method: r.Method, path: r.URL.EscapedPath(), params: params,
+		method: r.Method, url: r.URL, params: params,
 		headers: sourceOf(r), signed: headerNames(r), payloadHash: payload,
 	})
 
@@ -240,7 +240,7 @@ func (c vectorCase) runQueryCase(t *testing.T) {
 	signed := headerNames(r)
 	scope := c.scope(t)
 	add := func(k, v string) {
-		params = append(params, queryParam{key: k, value: v, encKey: escapeString(k), encValue: escapeString(v)})
+		params = append(params, queryParam{key: k, value: v, encKey: escapeString(k)})
 	}
 	add(paramAlgorithm, Algorithm)
 	add(paramCredential, c.ctx.Credentials.AccessKeyID+"/"+scope.String())
@@ -252,7 +252,7 @@ func (c vectorCase) runQueryCase(t *testing.T) {
 	}
 	payload := c.payloadHash(true)
 	c.checkSigned(t, "query", &canonicalRequest{
-		method: r.Method, path: r.URL.EscapedPath(), params: params,
+		method: r.Method, url: r.URL, params: params,
 		headers: sourceOf(r), signed: signed, payloadHash: payload,
 	})
 
@@ -376,7 +376,7 @@ func TestBotocoreSuite(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cr := canonicalRequest{method: r.Method, path: r.URL.EscapedPath(), params: params,
+			cr := canonicalRequest{method: r.Method, url: r.URL, params: params,
 				headers: sourceOf(r), signed: headerNames(r), payloadHash: bodyHash(body)}
 			canon, err := cr.appendTo(nil)
 			if err != nil {

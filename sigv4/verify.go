@@ -1,8 +1,7 @@
 package sigv4
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
+		"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
@@ -179,7 +178,7 @@ func (a *Auth) checkSignature(r *http.Request) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	c := canonicalRequest{
-		method: r.Method, path: r.URL.EscapedPath(), params: a.params, skipSig: a.Mode == QueryAuth,
+		method: r.Method, url: r.URL, params: a.params, skipSig: a.Mode == QueryAuth,
 		headers: sourceOf(r), signed: a.SignedHeaders, payloadHash: a.PayloadHash,
 	}
 	canon, err := c.appendTo((*bp)[:0])
@@ -197,11 +196,31 @@ func (a *Auth) checkSignature(r *http.Request) error {
 	return nil
 }
 
-// signString is HMAC-SHA256(key, s).
+// signString is HMAC-SHA256(key, s), computed without allocating: the two SHA-256 passes run
+// over pooled and stack buffers instead of through crypto/hmac, which allocates its state on
+// every call. This is on the path of every request and every aws-chunked chunk.
 func signString(key *SigningKey, s []byte) [32]byte {
-	m := hmac.New(sha256.New, key[:])
-	m.Write(s)
-	var out [32]byte
-	m.Sum(out[:0])
-	return out
+	bp := macPool.Get().(*[]byte)
+	buf := append((*bp)[:0], make([]byte, sha256.BlockSize)...)
+	for i := range buf[:sha256.BlockSize] {
+		buf[i] = 0x36
+		if i < len(key) {
+			buf[i] ^= key[i]
+		}
+	}
+	buf = append(buf, s...)
+	inner := sha256.Sum256(buf)
+	*bp = buf[:0]
+	macPool.Put(bp)
+	var outer [sha256.BlockSize + sha256.Size]byte
+	for i := range outer[:sha256.BlockSize] {
+		outer[i] = 0x5c
+		if i < len(key) {
+			outer[i] ^= key[i]
+		}
+	}
+	copy(outer[sha256.BlockSize:], inner[:])
+	return sha256.Sum256(outer[:])
 }
+
+var macPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
