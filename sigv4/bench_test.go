@@ -120,9 +120,11 @@ func benchChunked(b *testing.B, signed bool, trailer string, chunk int) {
 // onlyReader hides io.WriterTo so that CopyBuffer uses the given buffer, as a server does.
 type onlyReader struct{ io.Reader }
 
-func BenchmarkChunkedSigned64KiB(b *testing.B)  { benchChunked(b, true, "", 64<<10) }
-func BenchmarkChunkedSigned1MiB(b *testing.B)   { benchChunked(b, true, "", 1<<20) }
-func BenchmarkChunkedSignedTrailer(b *testing.B) { benchChunked(b, true, "x-amz-checksum-crc32c", 64<<10) }
+func BenchmarkChunkedSigned64KiB(b *testing.B) { benchChunked(b, true, "", 64<<10) }
+func BenchmarkChunkedSigned1MiB(b *testing.B)  { benchChunked(b, true, "", 1<<20) }
+func BenchmarkChunkedSignedTrailer(b *testing.B) {
+	benchChunked(b, true, "x-amz-checksum-crc32c", 64<<10)
+}
 func BenchmarkChunkedUnsignedTrailerCRC32(b *testing.B) {
 	benchChunked(b, false, "x-amz-checksum-crc32", 64<<10)
 }

@@ -33,8 +33,8 @@ const (
 	readBufSize = 8 << 10
 	// defaultChunkSize is what EncodeChunked uses when asked for no size, as the SDKs do.
 	defaultChunkSize = 64 << 10
-	chunkSigParam = "chunk-signature="
-	trailerSigHdr = "x-amz-trailer-signature"
+	chunkSigParam    = "chunk-signature="
+	trailerSigHdr    = "x-amz-trailer-signature"
 )
 
 // chunkedReader decodes an aws-chunked body and checks it as it flows: chunk signatures
