@@ -1,0 +1,179 @@
+package disk
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	bolt "go.etcd.io/bbolt"
+
+	"presign/storage"
+)
+
+// HeadObject implements storage.Backend.
+func (b *Backend) HeadObject(ctx context.Context, bucket, key string) (storage.ObjectInfo, error) {
+	if err := b.begin(); err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	defer b.ops.Done()
+	rec, _, err := b.lookup(bucket, key, false)
+	if err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	return rec.info(bucket, key), nil
+}
+
+// GetObject implements storage.Backend. The Object of a file keeps the file open, so it reads
+// its version even after a replace or delete has removed the file's name.
+func (b *Backend) GetObject(ctx context.Context, bucket, key string) (storage.Object, error) {
+	if err := b.begin(); err != nil {
+		return nil, err
+	}
+	defer b.ops.Done()
+	missing := ""
+	for {
+		rec, inline, err := b.lookup(bucket, key, true)
+		if err != nil {
+			return nil, err
+		}
+		if rec.file == "" {
+			return &inlineObject{info: rec.info(bucket, key), data: inline}, nil
+		}
+		f, err := os.Open(b.objectPath(rec.file))
+		if err == nil {
+			return &fileObject{info: rec.info(bucket, key), f: f}, nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("disk: open object: %w", err)
+		}
+		// A file is removed only after the index stopped pointing at it: the object was
+		// replaced or deleted since the lookup, so look again. Seeing the same file twice
+		// means the file is lost.
+		if rec.file == missing {
+			return nil, fmt.Errorf("disk: %s/%s: object file %s is missing", bucket, key, rec.file)
+		}
+		missing = rec.file
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// lookup reads the record of bucket/key; with data, it also returns a copy of inline bytes.
+func (b *Backend) lookup(bucket, key string, data bool) (rec record, inline []byte, err error) {
+	err = b.db.View(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(objectsRoot).Bucket([]byte(bucket))
+		if bk == nil {
+			return storage.ErrNoSuchBucket
+		}
+		v := bk.Get([]byte(key))
+		if v == nil {
+			return storage.ErrNoSuchKey
+		}
+		var in []byte
+		rec, in, err = decodeRecord(v)
+		if err != nil {
+			return fmt.Errorf("%s/%s: %w", bucket, key, err)
+		}
+		if data && rec.file == "" {
+			inline = bytes.Clone(in)
+		}
+		return nil
+	})
+	return rec, inline, err
+}
+
+// inlineObject is an Object whose bytes were copied out of the index.
+type inlineObject struct {
+	info storage.ObjectInfo
+	data []byte
+}
+
+func (o *inlineObject) Info() storage.ObjectInfo { return o.info }
+
+func (o *inlineObject) Range(_ context.Context, offset, length int64) (io.ReadCloser, error) {
+	if offset < 0 || length < 0 || offset+length > int64(len(o.data)) {
+		return nil, fmt.Errorf("disk: range %d+%d outside object of %d bytes", offset, length, len(o.data))
+	}
+	return io.NopCloser(bytes.NewReader(o.data[offset : offset+length])), nil
+}
+
+func (o *inlineObject) Close() error { return nil }
+
+// fileObject is an Object whose bytes are in an open file.
+type fileObject struct {
+	info storage.ObjectInfo
+	f    *os.File
+	// at is the range reader that positioned f's offset last; another one seeks first.
+	at *fileRange
+}
+
+func (o *fileObject) Info() storage.ObjectInfo { return o.info }
+
+func (o *fileObject) Range(_ context.Context, offset, length int64) (io.ReadCloser, error) {
+	if offset < 0 || length < 0 || offset+length > o.info.Size {
+		return nil, fmt.Errorf("disk: range %d+%d outside object of %d bytes", offset, length, o.info.Size)
+	}
+	return &fileRange{o: o, pos: offset, end: offset + length}, nil
+}
+
+func (o *fileObject) Close() error { return o.f.Close() }
+
+// fileRange reads a section of a fileObject through the file's own offset rather than with
+// pread, so that WriteTo can hand the file to a ReaderFrom (a TCP connection: sendfile).
+type fileRange struct {
+	o        *fileObject
+	pos, end int64
+}
+
+// position moves the file's offset to r.pos unless r left it there.
+func (r *fileRange) position() error {
+	if r.o.at == r {
+		return nil
+	}
+	if _, err := r.o.f.Seek(r.pos, io.SeekStart); err != nil {
+		return fmt.Errorf("disk: %w", err)
+	}
+	r.o.at = r
+	return nil
+}
+
+func (r *fileRange) Read(p []byte) (int, error) {
+	if r.pos >= r.end {
+		return 0, io.EOF
+	}
+	if err := r.position(); err != nil {
+		return 0, err
+	}
+	if rem := r.end - r.pos; int64(len(p)) > rem {
+		p = p[:rem]
+	}
+	n, err := r.o.f.Read(p)
+	r.pos += int64(n)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF // the file is shorter than its record says
+	}
+	return n, err
+}
+
+// WriteTo implements io.WriterTo, so that io.Copy passes the file, limited to the range, to
+// w's ReadFrom when it has one.
+func (r *fileRange) WriteTo(w io.Writer) (int64, error) {
+	if r.pos >= r.end {
+		return 0, nil
+	}
+	if err := r.position(); err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(w, &io.LimitedReader{R: r.o.f, N: r.end - r.pos})
+	r.pos += n
+	if err == nil && r.pos < r.end {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+func (r *fileRange) Close() error { return nil }

@@ -1,0 +1,269 @@
+package disk
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"presign/storage"
+)
+
+// ErrInvalidKey is returned by PutObject for an empty key or one longer than MaxKeyLen bytes.
+var ErrInvalidKey = errors.New("disk: object key empty or longer than 1024 bytes")
+
+// PutObject implements storage.Backend. Objects of at most InlineMax bytes are committed inside
+// their index record; larger ones stream through a pooled buffer into tmp/, are fsynced, renamed
+// into objects/ and the directory fsynced before the index commit. Errors of the body are
+// returned wrapped, so errors.Is and errors.As find them.
+func (b *Backend) PutObject(ctx context.Context, bucket, key string, body storage.Body, opts storage.PutOptions) (storage.ObjectInfo, error) {
+	if err := b.begin(); err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	defer b.ops.Done()
+	if len(key) == 0 || len(key) > MaxKeyLen {
+		return storage.ObjectInfo{}, ErrInvalidKey
+	}
+	// Refuse early what the commit would refuse, rather than store gigabytes for nothing. The
+	// commit checks again, atomically.
+	if err := b.db.View(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(objectsRoot).Bucket([]byte(bucket))
+		if bk == nil {
+			return storage.ErrNoSuchBucket
+		}
+		return checkConditions(bk.Get([]byte(key)), opts)
+	}); err != nil {
+		return storage.ObjectInfo{}, err
+	}
+
+	bufp := b.bufs.Get().(*[]byte)
+	defer b.bufs.Put(bufp)
+	buf := *bufp
+
+	var first []byte
+	eof := false
+	if size := body.Size(); b.inlineMax >= 0 && size <= b.inlineMax {
+		if err := ctx.Err(); err != nil {
+			return storage.ObjectInfo{}, err
+		}
+		n, err := fill(body, buf[:b.inlineMax+1])
+		switch {
+		case err == io.EOF && int64(n) <= b.inlineMax:
+			return b.putInline(ctx, bucket, key, body, buf[:n], opts)
+		case err == io.EOF:
+			eof = true
+		case err != nil:
+			return storage.ObjectInfo{}, fmt.Errorf("disk: read body: %w", err)
+		}
+		first = buf[:n]
+	}
+	return b.putFile(ctx, bucket, key, body, buf, first, eof, opts)
+}
+
+// fill reads into p until it is full or r fails; err is nil exactly when p is full and the end
+// has not been seen.
+func fill(r io.Reader, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := r.Read(p[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func (b *Backend) putInline(ctx context.Context, bucket, key string, body storage.Body, data []byte, opts storage.PutOptions) (storage.ObjectInfo, error) {
+	sums := body.Sums()
+	rec := &record{
+		size:      int64(len(data)),
+		etag:      hex.EncodeToString(sums.MD5[:]),
+		meta:      opts.Meta,
+		checksums: sums.Checksums,
+	}
+	return b.commitPut(ctx, bucket, key, rec, data, opts)
+}
+
+// putFile streams the body, after the first bytes already read into buf, to a new object
+// file, and commits it. On any failure the file is removed.
+func (b *Backend) putFile(ctx context.Context, bucket, key string, body storage.Body, buf, first []byte, eof bool, opts storage.PutOptions) (info storage.ObjectInfo, err error) {
+	id := b.newFileID()
+	path := b.tmpPath(id) // where the file is until it is committed
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return info, fmt.Errorf("disk: create object file: %w", mapErr(err))
+	}
+	open := true
+	defer func() {
+		if err == nil {
+			return
+		}
+		if open {
+			f.Close() // its error changes nothing: the file is being discarded
+		}
+		if rerr := os.Remove(path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			b.log.Error("disk: remove discarded object file", "path", path, "err", rerr)
+		}
+	}()
+	if size := body.Size(); size > 0 {
+		if err := preallocate(f, size); err != nil {
+			return info, fmt.Errorf("disk: preallocate %d bytes: %w", size, mapErr(err))
+		}
+	}
+	n, err := stream(ctx, f, body, buf, first, eof)
+	if err != nil {
+		return info, err
+	}
+	if err := f.Sync(); err != nil {
+		return info, fmt.Errorf("disk: sync object file: %w", mapErr(err))
+	}
+	open = false
+	if err := f.Close(); err != nil {
+		return info, fmt.Errorf("disk: close object file: %w", mapErr(err))
+	}
+	final := b.objectPath(id)
+	if err := b.ensureFanout(filepath.Dir(final)); err != nil {
+		return info, err
+	}
+	if err := os.Rename(path, final); err != nil {
+		return info, fmt.Errorf("disk: %w", mapErr(err))
+	}
+	path = final
+	if err := b.dirs.sync(filepath.Dir(final)); err != nil {
+		return info, err
+	}
+	sums := body.Sums()
+	rec := &record{
+		size:      n,
+		etag:      hex.EncodeToString(sums.MD5[:]),
+		file:      id,
+		meta:      opts.Meta,
+		checksums: sums.Checksums,
+	}
+	return b.commitPut(ctx, bucket, key, rec, nil, opts)
+}
+
+// stream writes first, then the rest of body read through buf, to f, and returns the number of
+// bytes written. eof says that first is already the whole body.
+func stream(ctx context.Context, f *os.File, body io.Reader, buf, first []byte, eof bool) (int64, error) {
+	var total int64
+	chunk := first
+	for {
+		if len(chunk) > 0 {
+			if _, err := f.Write(chunk); err != nil {
+				return total, fmt.Errorf("disk: write object file: %w", mapErr(err))
+			}
+			total += int64(len(chunk))
+		}
+		if eof {
+			return total, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		n, err := fill(body, buf)
+		chunk = buf[:n]
+		switch {
+		case err == io.EOF:
+			eof = true
+		case err != nil:
+			return total, fmt.Errorf("disk: read body: %w", err)
+		}
+	}
+}
+
+// commitPut makes rec (with inline bytes, or pointing at its synced file) the object at
+// bucket/key, if opts' conditions hold at the commit, and then removes the file of the object
+// it replaced. When it fails, the caller removes rec's file.
+func (b *Backend) commitPut(ctx context.Context, bucket, key string, rec *record, inline []byte, opts storage.PutOptions) (storage.ObjectInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	kb, bb := []byte(key), []byte(bucket)
+	val := make([]byte, 0, rec.encodedLen(len(inline)))
+	var replaced string
+	apply := func(tx *bolt.Tx) error {
+		replaced = ""
+		objs := tx.Bucket(objectsRoot)
+		bk := objs.Bucket(bb)
+		if bk == nil {
+			return refuse(storage.ErrNoSuchBucket)
+		}
+		old := bk.Get(kb)
+		if err := checkConditions(old, opts); err != nil {
+			return refuse(err)
+		}
+		if old != nil {
+			prev, _, err := decodeRecord(old)
+			if err != nil {
+				return fmt.Errorf("%s/%s: %w", bucket, key, err)
+			}
+			replaced = prev.file
+		}
+		seq, err := objs.NextSequence()
+		if err != nil {
+			return err
+		}
+		rec.seq, rec.modified = seq, time.Now().UTC()
+		// bbolt keeps val until the transaction ends; a retried apply runs in a new one.
+		val = rec.encode(val[:0], inline)
+		if err := bk.Put(kb, val); err != nil {
+			return err
+		}
+		files := tx.Bucket(filesRoot)
+		if rec.file != "" {
+			if err := files.Put([]byte(rec.file), fileMark); err != nil {
+				return err
+			}
+		}
+		if replaced != "" {
+			return files.Delete([]byte(replaced))
+		}
+		return nil
+	}
+	if err := b.commit.do(apply, len(val)+len(kb)); err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	if replaced != "" {
+		b.removeFile(replaced)
+	}
+	return rec.info(bucket, key), nil
+}
+
+// fileMark is the value of an entry of filesRoot.
+var fileMark = []byte{1}
+
+// checkConditions checks opts against the current record old (nil when there is none).
+func checkConditions(old []byte, opts storage.PutOptions) error {
+	if opts.IfNoneMatch && old != nil {
+		return storage.ErrPreconditionFailed
+	}
+	if opts.IfMatch != "" {
+		if old == nil {
+			return storage.ErrPreconditionFailed
+		}
+		r, _, err := decodeRecord(old)
+		if err != nil {
+			return err
+		}
+		if r.etag != opts.IfMatch {
+			return storage.ErrPreconditionFailed
+		}
+	}
+	return nil
+}
+
+// removeFile removes an object file no index record points to any more. A failure only leaks
+// the file until the start-up scan of a later Open removes it.
+func (b *Backend) removeFile(id string) {
+	if err := os.Remove(b.objectPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		b.log.Error("disk: remove unreferenced object file", "file", id, "err", err)
+	}
+}
