@@ -84,8 +84,8 @@ type TokenStore interface {
 	// RevokeToken revokes the user's token with the id at at. Revoking a revoked token is not an
 	// error. ErrNotFound if the user has no such token (another user's token counts as none).
 	RevokeToken(ctx context.Context, userID, id string, at time.Time) error
-	// RevokeUserTokens revokes every active token of the user of the kind ("" for every kind)
-	// at at, and returns how many it revoked.
+	// RevokeUserTokens revokes every unrevoked token of the user of the kind ("" for every
+	// kind) at at, and returns how many it revoked.
 	RevokeUserTokens(ctx context.Context, userID string, kind TokenKind, at time.Time) (int, error)
 }
 

@@ -128,9 +128,9 @@ func TestReplicasStartingTogetherMigrateOnce(t *testing.T) {
 }
 
 func BenchmarkCreateUpload(b *testing.B) {
-	storetest.BenchmarkCreateUpload(b, func(t testing.TB) func() control.Store { return freshPool(t, "32") })
+	storetest.BenchmarkCreateUpload(b, func(t testing.TB) func() control.Store { return freshPool(t, "64") })
 }
 
 func BenchmarkTicketWrites(b *testing.B) {
-	storetest.BenchmarkTicketWrites(b, func(t testing.TB) func() control.Store { return freshPool(t, "32") })
+	storetest.BenchmarkTicketWrites(b, func(t testing.TB) func() control.Store { return freshPool(t, "64") })
 }

@@ -23,7 +23,8 @@ const uploadCols = "id, user_id, object_key, filename, content_type, size, sha25
 // violation there fails the statement and so undoes the UPDATE too.
 const createUpload = `WITH admitted AS (
 	UPDATE usage SET bytes = bytes + $6, pending = pending + 1
-	WHERE user_id = $2 AND ($19 <= 0 OR bytes + $6 <= $19) AND ($20 <= 0 OR pending + 1 <= $20)
+	WHERE user_id = $2 AND ($19::bigint <= 0 OR bytes + $6::bigint <= $19::bigint)
+		AND ($20::bigint <= 0 OR pending + 1 <= $20::bigint)
 	RETURNING 1
 )
 INSERT INTO uploads (` + uploadCols + `)

@@ -89,6 +89,8 @@ var uploadTests = []test{
 			{"pending limit reached", []int64{1, 1}, 1, control.Limits{MaxPending: 3}, nil, control.Usage{Bytes: 3, Pending: 3}},
 			{"pending limit exceeded", []int64{1, 1, 1}, 1, control.Limits{MaxPending: 3}, control.ErrTooManyPending, control.Usage{Bytes: 3, Pending: 3}},
 			{"both exceeded reports pending", []int64{50, 50}, 50, control.Limits{QuotaBytes: 100, MaxPending: 2}, control.ErrTooManyPending, control.Usage{Bytes: 100, Pending: 2}},
+			{"quota beyond 32 bits", []int64{4 << 40}, 1 << 40, control.Limits{QuotaBytes: 5 << 40, MaxPending: 1 << 40}, nil, control.Usage{Bytes: 5 << 40, Pending: 2}},
+			{"quota beyond 32 bits exceeded", []int64{4 << 40}, 1<<40 + 1, control.Limits{QuotaBytes: 5 << 40}, control.ErrQuotaExceeded, control.Usage{Bytes: 4 << 40, Pending: 1}},
 			{"empty upload at full quota", []int64{100}, 0, control.Limits{QuotaBytes: 100}, nil, control.Usage{Bytes: 100, Pending: 2}},
 		}
 		for _, tc := range tests {

@@ -1,0 +1,71 @@
+package sqlite_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"presign/control"
+	"presign/control/sqlite"
+)
+
+func TestOpenRefusesWhatIsNotADatabaseFile(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk.db")
+	if err := os.WriteFile(junk, []byte("this is not a database, just 64 bytes of text to fill a header.."), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"", filepath.Join(dir, "a?b.db"), "file:" + filepath.Join(dir, "x.db"), dir, junk,
+		filepath.Join(dir, "missing", "x.db")} {
+		s, err := sqlite.Open(context.Background(), path)
+		if err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded", path)
+		}
+	}
+}
+
+func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "control.db")
+	u := &control.User{ID: "usr-1", Username: "alice", PasswordHash: "h", Created: time.Unix(1e9, 0)}
+	for i := range 3 {
+		s, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatalf("Open #%d: %v", i, err)
+		}
+		if i == 0 {
+			if err := s.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.UserByName(ctx, "alice"); err != nil {
+			t.Fatalf("Open #%d: UserByName: %v", i, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+}
+
+func TestStoresOpeningTogetherMigrateOnce(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "control.db")
+	errs := make(chan error, 4)
+	for range cap(errs) {
+		go func() {
+			s, err := sqlite.Open(ctx, path)
+			if err == nil {
+				err = s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+	}
+}
