@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,10 +30,15 @@ func (s *Store) ListFiles(ctx context.Context, userID, after string, limit int) 
 	if err := control.CheckLimit(limit); err != nil {
 		return page, err
 	}
-	created := time.Unix(math.MaxInt32*16, 0) // after every file
-	cursorID := ""
-	if after != "" {
-		err := s.pool.QueryRow(ctx, "SELECT created, id FROM files WHERE id = $1 AND user_id = $2", after, userID).
+	var rows pgx.Rows
+	var err error
+	if after == "" {
+		rows, err = s.pool.Query(ctx, "SELECT "+fileCols+` FROM files WHERE user_id = $1 AND deleted IS NULL
+			ORDER BY created DESC, id DESC LIMIT $2`, userID, limit+1)
+	} else {
+		var created time.Time
+		var cursorID string
+		err = s.pool.QueryRow(ctx, "SELECT created, id FROM files WHERE id = $1 AND user_id = $2", after, userID).
 			Scan(&created, &cursorID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return page, fmt.Errorf("list files: %w: unknown cursor", control.ErrInvalid)
@@ -42,10 +46,10 @@ func (s *Store) ListFiles(ctx context.Context, userID, after string, limit int) 
 		if err != nil {
 			return page, fmt.Errorf("list files: %w", err)
 		}
+		rows, err = s.pool.Query(ctx, "SELECT "+fileCols+` FROM files
+			WHERE user_id = $1 AND deleted IS NULL AND (created, id) < ($2, $3)
+			ORDER BY created DESC, id DESC LIMIT $4`, userID, created, cursorID, limit+1)
 	}
-	rows, err := s.pool.Query(ctx, "SELECT "+fileCols+` FROM files
-		WHERE user_id = $1 AND deleted IS NULL AND (created, id) < ($2, $3)
-		ORDER BY created DESC, id DESC LIMIT $4`, userID, created, cursorID, limit+1)
 	if err != nil {
 		return page, fmt.Errorf("list files: %w", err)
 	}

@@ -33,7 +33,7 @@ func (e *env) listAll(userID string, size int) []string {
 		if len(page.Files) > size {
 			e.t.Fatalf("page of %d files, asked for %d", len(page.Files), size)
 		}
-		out = append(out, ids2(page.Files)...)
+		out = append(out, fileIDs(page.Files)...)
 		if page.Next == "" {
 			return out
 		}
@@ -43,7 +43,8 @@ func (e *env) listAll(userID string, size int) []string {
 	return nil
 }
 
-func ids2(fs []control.File) []string {
+// fileIDs returns the files' ids in order.
+func fileIDs(fs []control.File) []string {
 	out := []string{}
 	for _, f := range fs {
 		out = append(out, f.ID)
@@ -69,11 +70,11 @@ var fileTests = []test{
 		f := e.files(alice, 1, 2, 3, 4)
 		page, err := e.s.ListFiles(e.ctx, alice, "", 2)
 		wantErr(t, "ListFiles", err, nil)
-		wantEqual(t, "first page", ids2(page.Files), []string{f[3], f[2]})
+		wantEqual(t, "first page", fileIDs(page.Files), []string{f[3], f[2]})
 		g := e.files(alice, 10, 0) // one newer than every page, one older than every page
 		next, err := e.s.ListFiles(e.ctx, alice, page.Next, 3)
 		wantErr(t, "ListFiles", err, nil)
-		wantEqual(t, "second page", ids2(next.Files), []string{f[1], f[0], g[1]})
+		wantEqual(t, "second page", fileIDs(next.Files), []string{f[1], f[0], g[1]})
 	}},
 	{"CursorOfADeletedFileStillWorks", func(t *testing.T, e *env) {
 		alice := e.user("alice").ID
@@ -85,7 +86,7 @@ var fileTests = []test{
 		}
 		next, err := e.s.ListFiles(e.ctx, alice, page.Next, 10)
 		wantErr(t, "ListFiles", err, nil)
-		wantEqual(t, "after deleted cursor", ids2(next.Files), []string{f[1], f[0]})
+		wantEqual(t, "after deleted cursor", fileIDs(next.Files), []string{f[1], f[0]})
 	}},
 	{"ListFilesRefusesForeignOrUnknownCursorAndBadLimit", func(t *testing.T, e *env) {
 		alice, bob := e.user("alice").ID, e.user("bob").ID

@@ -24,8 +24,8 @@ func (e *env) overdue(userID string, expires time.Time, state control.UploadStat
 	return up
 }
 
-// ids returns the uploads' ids in order.
-func ids(ups []control.Upload) []string {
+// uploadIDs returns the uploads' ids in order.
+func uploadIDs(ups []control.Upload) []string {
 	out := []string{}
 	for _, u := range ups {
 		out = append(out, u.ID)
@@ -45,13 +45,13 @@ var overdueTests = []test{
 		now := at(30 * time.Minute)
 		got, err := e.s.ClaimOverdue(e.ctx, now, time.Minute, 2)
 		wantErr(t, "ClaimOverdue", err, nil)
-		wantEqual(t, "first claim", ids(got), []string{a.ID, c.ID})
+		wantEqual(t, "first claim", uploadIDs(got), []string{a.ID, c.ID})
 		got, err = e.s.ClaimOverdue(e.ctx, now, time.Minute, 10)
 		wantErr(t, "ClaimOverdue", err, nil)
-		wantEqual(t, "second claim", ids(got), []string{b.ID})
+		wantEqual(t, "second claim", uploadIDs(got), []string{b.ID})
 		got, err = e.s.ClaimOverdue(e.ctx, now, time.Minute, 10)
 		wantErr(t, "ClaimOverdue", err, nil)
-		wantEqual(t, "third claim", ids(got), []string{})
+		wantEqual(t, "third claim", uploadIDs(got), []string{})
 	}},
 	{"LeaseExcludesOtherStoresUntilItEnds", func(t *testing.T, e *env) {
 		u := e.user("alice").ID
@@ -60,15 +60,15 @@ var overdueTests = []test{
 		now := at(time.Hour)
 		got, err := e.s.ClaimOverdue(e.ctx, now, 5*time.Minute, 10)
 		wantErr(t, "claim on first store", err, nil)
-		wantEqual(t, "first store's claim", ids(got), []string{a.ID})
+		wantEqual(t, "first store's claim", uploadIDs(got), []string{a.ID})
 		for _, when := range []time.Duration{0, time.Minute, 5 * time.Minute} {
 			got, err = other.ClaimOverdue(e.ctx, now.Add(when), 5*time.Minute, 10)
 			wantErr(t, "claim on second store", err, nil)
-			wantEqual(t, "second store's claim during the lease", ids(got), []string{})
+			wantEqual(t, "second store's claim during the lease", uploadIDs(got), []string{})
 		}
 		got, err = other.ClaimOverdue(e.ctx, now.Add(5*time.Minute+time.Microsecond), 5*time.Minute, 10)
 		wantErr(t, "claim after lease", err, nil)
-		wantEqual(t, "second store's claim after the lease", ids(got), []string{a.ID})
+		wantEqual(t, "second store's claim after the lease", uploadIDs(got), []string{a.ID})
 	}},
 	{"TransitionEndsTheLease", func(t *testing.T, e *env) {
 		u := e.user("alice").ID
@@ -85,7 +85,7 @@ var overdueTests = []test{
 		}
 		got, err := e.s.ClaimOverdue(e.ctx, now, time.Hour, 10)
 		wantErr(t, "ClaimOverdue", err, nil)
-		wantEqual(t, "claim after transition", ids(got), []string{a.ID})
+		wantEqual(t, "claim after transition", uploadIDs(got), []string{a.ID})
 	}},
 	{"ConcurrentClaimsNeverShareAnUpload", func(t *testing.T, e *env) {
 		const n = 60
