@@ -217,3 +217,31 @@ func BenchmarkIndexCommit(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkListDelimiter lists 100 common prefixes that cover 100,000 keys: its cost follows
+// the number of groups, not of keys, when each group is skipped with one Seek.
+func BenchmarkListDelimiter(b *testing.B) {
+	be := withBucket(b, openTest(b, Options{}))
+	rec := record{etag: "d41d8cd98f00b204e9800998ecf8427e", modified: time.Now()}
+	val := rec.encode(nil, nil)
+	if err := be.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(objectsRoot).Bucket([]byte("b"))
+		for g := range 100 {
+			for k := range 1000 {
+				if err := bk.Put(fmt.Appendf(nil, "g%03d/%04d", g, k), val); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		page, err := be.ListObjects(b.Context(), "b", storage.ListOptions{Delimiter: "/", MaxKeys: 1000})
+		if err != nil || len(page.CommonPrefixes) != 100 {
+			b.Fatalf("listed %d prefixes, %v", len(page.CommonPrefixes), err)
+		}
+	}
+}

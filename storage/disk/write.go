@@ -30,40 +30,43 @@ func (b *Backend) PutObject(ctx context.Context, bucket, key string, body storag
 	if len(key) == 0 || len(key) > MaxKeyLen {
 		return storage.ObjectInfo{}, ErrInvalidKey
 	}
-	// Refuse early what the commit would refuse, rather than store gigabytes for nothing. The
-	// commit checks again, atomically.
-	if err := b.db.View(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(objectsRoot).Bucket([]byte(bucket))
-		if bk == nil {
-			return storage.ErrNoSuchBucket
+	size := body.Size()
+	mayInline := b.inlineMax >= 0 && size <= b.inlineMax
+	if !mayInline {
+		// Refuse early what the commit would refuse, rather than store gigabytes for nothing.
+		// The commit checks again, atomically.
+		if err := b.db.View(func(tx *bolt.Tx) error {
+			bk := tx.Bucket(objectsRoot).Bucket([]byte(bucket))
+			if bk == nil {
+				return storage.ErrNoSuchBucket
+			}
+			return checkConditions(bk.Get([]byte(key)), opts)
+		}); err != nil {
+			return storage.ObjectInfo{}, err
 		}
-		return checkConditions(bk.Get([]byte(key)), opts)
-	}); err != nil {
-		return storage.ObjectInfo{}, err
 	}
-
-	bufp := b.bufs.Get().(*[]byte)
-	defer b.bufs.Put(bufp)
-	buf := *bufp
 
 	var first []byte
 	eof := false
-	if size := body.Size(); b.inlineMax >= 0 && size <= b.inlineMax {
+	if mayInline {
 		if err := ctx.Err(); err != nil {
 			return storage.ObjectInfo{}, err
 		}
-		n, err := fill(body, buf[:b.inlineMax+1])
+		// One byte more than fits inline tells a body that does not fit.
+		bufp := b.inlineBufs.Get().(*[]byte)
+		defer b.inlineBufs.Put(bufp)
+		n, err := fill(body, *bufp)
 		switch {
 		case err == io.EOF && int64(n) <= b.inlineMax:
-			return b.putInline(ctx, bucket, key, body, buf[:n], opts)
+			return b.putInline(ctx, bucket, key, body, (*bufp)[:n], opts)
 		case err == io.EOF:
 			eof = true
 		case err != nil:
 			return storage.ObjectInfo{}, fmt.Errorf("disk: read body: %w", err)
 		}
-		first = buf[:n]
+		first = (*bufp)[:n]
 	}
-	return b.putFile(ctx, bucket, key, body, buf, first, eof, opts)
+	return b.putFile(ctx, bucket, key, body, first, eof, opts)
 }
 
 // fill reads into p until it is full or r fails; err is nil exactly when p is full and the end
@@ -91,9 +94,10 @@ func (b *Backend) putInline(ctx context.Context, bucket, key string, body storag
 	return b.commitPut(ctx, bucket, key, rec, data, opts)
 }
 
-// putFile streams the body, after the first bytes already read into buf, to a new object
-// file, and commits it. On any failure the file is removed.
-func (b *Backend) putFile(ctx context.Context, bucket, key string, body storage.Body, buf, first []byte, eof bool, opts storage.PutOptions) (info storage.ObjectInfo, err error) {
+// putFile streams first, the bytes of body already read, and the rest of body to a new object
+// file, and commits it. eof says that first is the whole body. On any failure the file is
+// removed.
+func (b *Backend) putFile(ctx context.Context, bucket, key string, body storage.Body, first []byte, eof bool, opts storage.PutOptions) (info storage.ObjectInfo, err error) {
 	id := b.newFileID()
 	path := b.tmpPath(id) // where the file is until it is committed
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
@@ -117,7 +121,9 @@ func (b *Backend) putFile(ctx context.Context, bucket, key string, body storage.
 			return info, fmt.Errorf("disk: preallocate %d bytes: %w", size, mapErr(err))
 		}
 	}
-	n, err := stream(ctx, f, body, buf, first, eof)
+	bufp := b.copyBufs.Get().(*[]byte)
+	n, err := stream(ctx, f, body, *bufp, first, eof)
+	b.copyBufs.Put(bufp)
 	if err != nil {
 		return info, err
 	}
