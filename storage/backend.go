@@ -27,7 +27,10 @@ type Backend interface {
 	// The object is durable (its bytes and index entry are on stable storage) when PutObject
 	// returns nil, and not visible before that. If body's Read returns an error other than
 	// io.EOF, or ctx ends, or a condition in opts fails, nothing is stored and the previous
-	// object, if any, is untouched. ErrNoSuchBucket, ErrPreconditionFailed, ErrStorageFull.
+	// object, if any, is untouched. An error from body is returned wrapped (%w), so that the
+	// caller can still tell a DigestError or ErrEntityTooLarge from a server fault.
+	// ErrNoSuchBucket, ErrPreconditionFailed, ErrStorageFull. Keys and bucket names reach the
+	// backend already validated by the HTTP face (1 to 1024 bytes of UTF-8; S3 bucket rules).
 	PutObject(ctx context.Context, bucket, key string, body Body, opts PutOptions) (ObjectInfo, error)
 	// GetObject opens bucket/key for reading. The caller must Close the Object. The Object reads
 	// the version that was current when GetObject returned, even if it is replaced or deleted
@@ -153,7 +156,8 @@ var (
 // concurrent use; Consume of one nonce from many goroutines returns first=true exactly once.
 type NonceStore interface {
 	// Consume records nonce as used until the given time. first is false when it was already
-	// recorded and has not yet been forgotten. The record is durable when Consume returns.
+	// recorded and its time has not passed (a nonce past its time counts as forgotten). The
+	// record is durable when Consume returns.
 	Consume(ctx context.Context, nonce string, until time.Time) (first bool, err error)
 	// Release forgets a nonce whose request failed before it took effect (nothing was stored),
 	// so that the URL can be retried.

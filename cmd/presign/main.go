@@ -54,6 +54,7 @@ const usage = `presign: pre-signed URL uploads and downloads, control plane and 
 
 Usage:
   presign serve     run the control plane and the storage node together (the default setup)
+  presign storage   run the storage node alone (S3 API on local disk)
   presign version   print the version
 
 Run "presign COMMAND -h" for a command's flags.
@@ -69,6 +70,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	switch cmd {
 	case "serve":
 		return m.serve(ctx, rest)
+	case "storage":
+		return m.storage(ctx, rest)
 	case "version":
 		fmt.Fprintln(m.Stdout, "presign", version)
 		return nil

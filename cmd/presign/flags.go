@@ -1,0 +1,47 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+)
+
+// byteSize is a flag of a number of bytes, written plainly or with a unit (KiB, MiB, GiB,
+// TiB, or KB, MB, GB, TB in powers of ten).
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSize) Set(s string) error {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+	}
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range units {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(v), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return fmt.Errorf("%q is not a size (e.g. 5GiB, 100MiB, 1048576)", s)
+	}
+	*b = byteSize(n * mult)
+	return nil
+}
+
+// logger writes structured logs to stderr; PRESIGN_LOG=debug shows more.
+func (m *Main) logger() *slog.Logger {
+	level := slog.LevelInfo
+	if strings.EqualFold(m.Getenv("PRESIGN_LOG"), "debug") {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: level}))
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"presign/sigv4"
+	"presign/storage"
+	"presign/storage/disk"
+)
+
+// storageFlags are the storage node's settings, shared by "storage" and "serve".
+type storageFlags struct {
+	data, addr, region, domain string
+	maxPutSize                 byteSize
+}
+
+func (f *storageFlags) register(fs *flag.FlagSet, addrFlag string) {
+	f.maxPutSize = storage.DefaultMaxPutSize
+	fs.StringVar(&f.data, "data", "./presign-data", "directory of the node's objects and index")
+	fs.StringVar(&f.addr, addrFlag, "127.0.0.1:9000", "listen address of the storage node (S3 API)")
+	fs.StringVar(&f.region, "region", "us-east-1", "the region requests must be signed for")
+	fs.StringVar(&f.domain, "domain", "", "base domain for virtual-host addressing (<bucket>.<domain>); path style always works")
+	fs.Var(&f.maxPutSize, "max-put-size", "largest single PUT (e.g. 5GiB)")
+}
+
+func (m *Main) storage(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("storage", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	var sf storageFlags
+	sf.register(fs, "addr")
+	var drain time.Duration
+	fs.DurationVar(&drain, "shutdown-timeout", time.Minute, "how long SIGTERM waits for requests in flight")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: presign storage [flags]\n\nRuns the storage node alone: an S3-compatible object service on local disk.\nRoot keys come from PRESIGN_ACCESS_KEY / PRESIGN_SECRET_KEY, or are generated on first start.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := m.logger()
+	node, err := m.openStorage(ctx, sf, log)
+	if err != nil {
+		return err
+	}
+	defer node.close()
+	return serveHTTP(ctx, log, drain, node.listener("storage node", sf.addr))
+}
+
+// storageNode is a running storage node's parts.
+type storageNode struct {
+	backend *disk.Backend
+	server  *storage.Server
+	creds   sigv4.Credentials
+}
+
+func (n *storageNode) close() error { return n.backend.Close() }
+
+func (m *Main) openStorage(ctx context.Context, sf storageFlags, log *slog.Logger) (*storageNode, error) {
+	creds, err := m.rootCredentials(sf.data, m.Stdout)
+	if err != nil {
+		return nil, err
+	}
+	b, err := disk.Open(ctx, disk.Options{Dir: sf.data, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := storage.New(storage.Config{
+		Backend:     b,
+		Credentials: sigv4.StaticCredentials{creds.AccessKeyID: creds.SecretAccessKey},
+		Region:      sf.region,
+		Domain:      sf.domain,
+		Nonces:      b,
+		MaxPutSize:  int64(sf.maxPutSize),
+		Logger:      log,
+	})
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	return &storageNode{backend: b, server: srv, creds: creds}, nil
+}
+
+func (n *storageNode) listener(name, addr string) service {
+	return service{name: name, addr: addr, handler: n.server}
+}
+
+// service is one HTTP server of the process.
+type service struct {
+	name, addr string
+	handler    http.Handler
+}
+
+// serveHTTP runs the services until ctx ends, then drains requests in flight for at most
+// drain and returns nil: SIGTERM is a normal stop. Every listener is bound before any is
+// announced, so a port conflict fails the start cleanly.
+func serveHTTP(ctx context.Context, log *slog.Logger, drain time.Duration, services ...service) error {
+	type running struct {
+		service
+		ln  net.Listener
+		srv *http.Server
+	}
+	var rs []running
+	for _, s := range services {
+		ln, err := net.Listen("tcp", s.addr)
+		if err != nil {
+			for _, r := range rs {
+				r.ln.Close()
+			}
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		rs = append(rs, running{s, ln, &http.Server{
+			Handler:           s.handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		}})
+	}
+	errc := make(chan error, len(rs))
+	for _, r := range rs {
+		log.Info(r.name+" listening", "url", "http://"+r.ln.Addr().String())
+		go func() {
+			if err := r.srv.Serve(r.ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s: %w", r.name, err)
+			}
+		}()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	log.Info("shutting down: draining requests in flight", "timeout", drain)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
+	defer cancel()
+	for _, r := range rs {
+		if serr := r.srv.Shutdown(sctx); serr != nil && err == nil {
+			err = fmt.Errorf("%s: shutdown: %w", r.name, serr)
+		}
+	}
+	return err
+}

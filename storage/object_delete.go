@@ -1,0 +1,93 @@
+package storage
+
+import (
+	"encoding/xml"
+	"errors"
+	"net/http"
+
+	"presign/sigv4"
+)
+
+func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, req *request) error {
+	if err := s.consumeNonce(r.Context(), req); err != nil {
+		return err
+	}
+	_, err := s.cfg.Backend.DeleteObject(r.Context(), req.bucket, req.key)
+	if err != nil && !errors.Is(err, ErrNoSuchKey) {
+		return err
+	}
+	// S3 answers 204 whether or not there was an object.
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// maxDeleteKeys is S3's limit on one DeleteObjects request.
+const maxDeleteKeys = 1000
+
+func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, req *request) error {
+	if r.Header.Get("Content-MD5") == "" && !hasChecksumHeader(r.Header) {
+		return errMissingContentHash
+	}
+	// The body's digest is checked like any upload's, so a corrupted key list deletes nothing.
+	body, err := s.readDocument(w, r, req)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Quiet   bool
+		Objects []struct {
+			Key string
+		} `xml:"Object"`
+	}
+	if err := xml.Unmarshal(body, &in); err != nil {
+		return errMalformedXML
+	}
+	if len(in.Objects) > maxDeleteKeys {
+		return errTooManyDeleteKeys
+	}
+	if len(in.Objects) == 0 {
+		return errMalformedXML
+	}
+	type deleted struct {
+		Key string
+	}
+	type failed struct {
+		Key, Code, Message string
+	}
+	out := struct {
+		XMLName xml.Name  `xml:"DeleteResult"`
+		NS      string    `xml:"xmlns,attr"`
+		Deleted []deleted `xml:"Deleted"`
+		Errors  []failed  `xml:"Error"`
+	}{NS: s3NS}
+	for _, o := range in.Objects {
+		err := checkKey(o.Key)
+		if err == nil {
+			_, err = s.cfg.Backend.DeleteObject(r.Context(), req.bucket, o.Key)
+			if errors.Is(err, ErrNoSuchKey) {
+				err = nil
+			}
+		}
+		if err != nil {
+			e, ok := toAPIError(err)
+			if !ok {
+				s.log.ErrorContext(r.Context(), "delete failed", "request_id", req.id, "err", err)
+			}
+			out.Errors = append(out.Errors, failed{o.Key, e.Code, e.Message})
+			continue
+		}
+		if !in.Quiet {
+			out.Deleted = append(out.Deleted, deleted{o.Key})
+		}
+	}
+	return writeXML(w, out)
+}
+
+func hasChecksumHeader(h http.Header) bool {
+	for name := range h {
+		if _, ok := sigv4.ChecksumFromHeader(name); ok {
+			return true
+		}
+	}
+	return false
+}

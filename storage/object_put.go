@@ -1,0 +1,223 @@
+package storage
+
+import (
+	"encoding/base64"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"presign/sigv4"
+)
+
+// maxUserMetadata is S3's limit on the x-amz-meta-* headers of an object, names and values.
+const maxUserMetadata = 2 << 10
+
+func (s *Server) putObject(w http.ResponseWriter, r *http.Request, req *request) error {
+	opts, err := putOptions(r.Header)
+	if err != nil {
+		return err
+	}
+	limit, err := s.uploadLimit(req)
+	if err != nil {
+		return err
+	}
+	body, err := s.openBody(w, r, req, limit)
+	if err != nil {
+		return err
+	}
+	if err := s.consumeNonce(r.Context(), req); err != nil {
+		return err
+	}
+	info, err := s.cfg.Backend.PutObject(r.Context(), req.bucket, req.key, body, opts)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("ETag", quoteETag(info.ETag))
+	for alg, v := range info.Checksums {
+		h.Set(sigv4.ChecksumHeader(alg), v)
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// putOptions reads the metadata and write conditions of a PUT.
+func putOptions(h http.Header) (PutOptions, error) {
+	var o PutOptions
+	m, err := metadataFrom(h)
+	if err != nil {
+		return o, err
+	}
+	o.Meta = m
+	switch v := strings.TrimSpace(h.Get("If-None-Match")); v {
+	case "":
+	case "*":
+		o.IfNoneMatch = true
+	default:
+		return o, apiErr("NotImplemented", http.StatusNotImplemented, "If-None-Match on a write supports only \"*\".")
+	}
+	if v := strings.TrimSpace(h.Get("If-Match")); v != "" {
+		o.IfMatch = strings.Trim(v, `"`)
+	}
+	return o, nil
+}
+
+// metadataFrom collects the stored headers of an object.
+func metadataFrom(h http.Header) (Metadata, error) {
+	m := Metadata{
+		ContentType:        h.Get("Content-Type"),
+		ContentEncoding:    contentEncoding(h.Values("Content-Encoding")),
+		ContentDisposition: h.Get("Content-Disposition"),
+		ContentLanguage:    h.Get("Content-Language"),
+		CacheControl:       h.Get("Cache-Control"),
+		Expires:            h.Get("Expires"),
+	}
+	size := 0
+	for name, vs := range h {
+		if len(name) <= len("X-Amz-Meta-") || !strings.EqualFold(name[:len("X-Amz-Meta-")], "X-Amz-Meta-") {
+			continue
+		}
+		k := strings.ToLower(name[len("X-Amz-Meta-"):])
+		v := strings.Join(vs, ",")
+		size += len(k) + len(v)
+		if m.User == nil {
+			m.User = make(map[string]string)
+		}
+		m.User[k] = v
+	}
+	if size > maxUserMetadata {
+		return m, errMetadataTooLarge
+	}
+	return m, nil
+}
+
+// contentEncoding drops aws-chunked, which describes the upload, not the object.
+func contentEncoding(values []string) string {
+	var keep []string
+	for _, v := range values {
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e != "" && !strings.EqualFold(e, "aws-chunked") {
+				keep = append(keep, e)
+			}
+		}
+	}
+	return strings.Join(keep, ",")
+}
+
+func quoteETag(etag string) string { return `"` + etag + `"` }
+
+// uploadBody is the body of a write on its way to the backend: the payload as the signature
+// checks it, then counted, limited and hashed by a CheckedBody. A checksum that arrived in an
+// aws-chunked trailer was verified by the payload reader and is added to the sums rather than
+// computed twice.
+type uploadBody struct {
+	*CheckedBody
+	payload *sigv4.Payload
+}
+
+func (b uploadBody) Sums() Sums {
+	sums := b.CheckedBody.Sums()
+	if alg, v := b.payload.TrailerChecksum(); alg != "" {
+		if sums.Checksums == nil {
+			sums.Checksums = make(map[string]string, 1)
+		}
+		sums.Checksums[alg] = v
+	}
+	return sums
+}
+
+// openBody prepares the body of a write: it checks the declared length against limit before
+// reading anything, and arranges for the signature's payload checks, the limit, Content-MD5
+// and x-amz-checksum-* to be verified as the bytes arrive.
+func (s *Server) openBody(w http.ResponseWriter, r *http.Request, req *request, limit int64) (Body, error) {
+	r.Body = &idleTimeoutReader{r: r.Body, rc: http.NewResponseController(w), d: s.cfg.BodyIdleTimeout}
+	payload, err := sigv4.NewPayloadReader(req.auth, r)
+	if err != nil {
+		return nil, err
+	}
+	if payload.Length > limit {
+		return nil, &APIError{Code: "EntityTooLarge", Status: http.StatusBadRequest,
+			Message: "Your proposed upload exceeds the maximum allowed size",
+			Fields:  []sigv4.Field{{Name: "ProposedSize", Value: strconv.FormatInt(payload.Length, 10)}, {Name: "MaxSizeAllowed", Value: strconv.FormatInt(limit, 10)}}}
+	}
+	opts := BodyOptions{Size: payload.Length, MaxBytes: limit}
+	if v := r.Header.Get("Content-MD5"); v != "" {
+		md5, err := base64.StdEncoding.DecodeString(v)
+		if err != nil || len(md5) != 16 {
+			return nil, errInvalidDigest
+		}
+		opts.ContentMD5 = md5
+	}
+	trailerAlg, _ := sigv4.ChecksumFromHeader(r.Header.Get("X-Amz-Trailer"))
+	for name, vs := range r.Header {
+		alg, ok := sigv4.ChecksumFromHeader(name)
+		if !ok || alg == trailerAlg {
+			continue
+		}
+		if !validChecksum(alg, vs[0]) {
+			return nil, errInvalidDigest
+		}
+		if opts.Expect == nil {
+			opts.Expect = make(map[string]string, 1)
+		}
+		opts.Expect[alg] = vs[0]
+	}
+	for _, hdr := range []string{"X-Amz-Checksum-Algorithm", "X-Amz-Sdk-Checksum-Algorithm"} {
+		if v := r.Header.Get(hdr); v != "" {
+			alg := strings.ToUpper(v)
+			if _, ok := sigv4.NewChecksum(alg); !ok {
+				return nil, apiErr("InvalidRequest", http.StatusBadRequest, "Checksum algorithm %q is not supported.", v)
+			}
+			if alg != trailerAlg {
+				opts.Compute = append(opts.Compute, alg)
+			}
+		}
+	}
+	return uploadBody{CheckedBody: NewBody(payload, opts), payload: payload}, nil
+}
+
+// uploadLimit is the largest body this request may carry.
+func (s *Server) uploadLimit(req *request) (int64, error) {
+	limit := s.cfg.MaxPutSize
+	if v, ok := req.auth.Query(ExtMaxBytes); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, apiErr("InvalidArgument", http.StatusBadRequest, "%s must be a non-negative integer.", ExtMaxBytes)
+		}
+		limit = min(limit, n)
+	}
+	return limit, nil
+}
+
+// validChecksum reports a base64 value of the right length for its algorithm.
+func validChecksum(alg, v string) bool {
+	b, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		return false
+	}
+	h, _ := sigv4.NewChecksum(alg)
+	return len(b) == h.Size()
+}
+
+// idleTimeoutReader ends an upload whose client stops sending: before each read it pushes the
+// connection's read deadline d into the future, so a slow but moving upload of any size goes
+// on while a stalled one is cut after d.
+type idleTimeoutReader struct {
+	r  io.ReadCloser
+	rc *http.ResponseController
+	d  time.Duration
+}
+
+func (t *idleTimeoutReader) Read(p []byte) (int, error) {
+	// An error means the connection cannot take deadlines (HTTP/2); the server's own timeouts
+	// apply then.
+	_ = t.rc.SetReadDeadline(time.Now().Add(t.d))
+	return t.r.Read(p)
+}
+
+func (t *idleTimeoutReader) Close() error {
+	_ = t.rc.SetReadDeadline(time.Time{})
+	return t.r.Close()
+}

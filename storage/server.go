@@ -1,0 +1,292 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"presign/sigv4"
+)
+
+// Config configures a storage node's HTTP face.
+type Config struct {
+	// Backend keeps the objects. Required.
+	Backend Backend
+	// Credentials are the access keys that may sign requests. Required.
+	Credentials sigv4.CredentialStore
+	// Region requests must be signed for; "us-east-1" when empty.
+	Region string
+	// Domain, when set, enables virtual-host addressing: a request to <bucket>.<Domain> names
+	// the bucket in its host. Path-style addressing always works.
+	Domain string
+	// Nonces remembers consumed X-Presign-Once nonces. When nil, once-URLs are refused, since
+	// their promise could not be kept.
+	Nonces NonceStore
+	// MaxPutSize bounds a single PUT (default 5 GiB, as S3).
+	MaxPutSize int64
+	// BodyIdleTimeout ends an upload whose client sends nothing for this long (default 1 min).
+	BodyIdleTimeout time.Duration
+	// Logger receives one line per server-side failure; nil discards.
+	Logger *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// DefaultMaxPutSize is S3's limit for one PUT.
+const DefaultMaxPutSize = 5 << 30
+
+// Server is the S3-compatible HTTP face of a storage node. It authenticates every request with
+// SigV4 (header or presigned), enforces the presign extensions, and maps the S3 REST API onto a
+// Backend. It is safe for concurrent use.
+type Server struct {
+	cfg      Config
+	verifier *sigv4.Verifier
+	log      *slog.Logger
+	now      func() time.Time
+	hostID   string
+	idPrefix string
+	seq      atomic.Uint64
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Backend == nil || cfg.Credentials == nil {
+		return nil, errors.New("storage: Config needs a Backend and Credentials")
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.MaxPutSize <= 0 {
+		cfg.MaxPutSize = DefaultMaxPutSize
+	}
+	if cfg.BodyIdleTimeout <= 0 {
+		cfg.BodyIdleTimeout = time.Minute
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.verifier = &sigv4.Verifier{Region: cfg.Region, Credentials: cfg.Credentials, Keys: sigv4.NewKeyCache(1024)}
+	var b [8]byte
+	rand.Read(b[:])
+	s.idPrefix = strings.ToUpper(hex.EncodeToString(b[:4]))
+	s.hostID = hex.EncodeToString(b[:])
+	return s, nil
+}
+
+// request is what the router learned about one request.
+type request struct {
+	id     string
+	bucket string
+	key    string
+	query  url.Values
+	auth   *sigv4.Auth
+	// nonce is the X-Presign-Once value consumed for this request; it is released when the
+	// request fails before taking effect.
+	nonce string
+}
+
+func (s *Server) newRequestID() string {
+	return fmt.Sprintf("%s%012X", s.idPrefix, s.seq.Add(1))
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	req := &request{id: s.newRequestID()}
+	h := w.Header()
+	h.Set("X-Amz-Request-Id", req.id)
+	h.Set("X-Amz-Id-2", s.hostID)
+	h.Set("Server", "presign")
+
+	if err := s.route(r, req); err != nil {
+		s.writeError(w, r, req, err)
+		return
+	}
+	a, err := s.verifier.Verify(r, s.now())
+	if err != nil {
+		s.writeError(w, r, req, err)
+		return
+	}
+	req.auth = a
+	if err := s.dispatch(w, r, req); err != nil {
+		s.releaseNonce(r.Context(), req)
+		s.writeError(w, r, req, err)
+	}
+}
+
+// route finds the bucket and key of a request, by virtual host or by path, and checks them.
+func (s *Server) route(r *http.Request, req *request) error {
+	path := strings.TrimPrefix(r.URL.Path, "/")
+	if b, ok := s.virtualHostBucket(r.Host); ok {
+		req.bucket, req.key = b, path
+	} else {
+		req.bucket, req.key, _ = strings.Cut(path, "/")
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return apiErr("InvalidArgument", http.StatusBadRequest, "The query string is not valid: %v", err)
+	}
+	req.query = q
+	if req.bucket != "" && !validBucketName(req.bucket) {
+		return errInvalidBucketName
+	}
+	if req.key != "" {
+		return checkKey(req.key)
+	}
+	return nil
+}
+
+func (s *Server) virtualHostBucket(host string) (string, bool) {
+	if s.cfg.Domain == "" {
+		return "", false
+	}
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		host = host[:i]
+	}
+	b, ok := strings.CutSuffix(strings.ToLower(host), "."+strings.ToLower(s.cfg.Domain))
+	return b, ok && b != ""
+}
+
+// unsupported are S3 subresources this node does not implement; a request naming one is
+// answered NotImplemented rather than being mistaken for a plain object or bucket request.
+var unsupported = []string{
+	"accelerate", "acl", "analytics", "attributes", "encryption", "intelligent-tiering", "inventory",
+	"legal-hold", "lifecycle", "logging", "metrics", "notification", "object-lock", "ownershipControls",
+	"policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment", "restore",
+	"retention", "select", "tagging", "torrent", "versioning", "versions", "website",
+}
+
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, req *request) error {
+	for _, sub := range unsupported {
+		if _, ok := req.query[sub]; ok {
+			return errNotImplemented
+		}
+	}
+	switch {
+	case req.bucket == "":
+		if r.Method != http.MethodGet {
+			return errMethodNotAllowed
+		}
+		return s.listBuckets(w, r, req)
+	case req.key == "":
+		return s.bucketOp(w, r, req)
+	}
+	return s.objectOp(w, r, req)
+}
+
+func (s *Server) bucketOp(w http.ResponseWriter, r *http.Request, req *request) error {
+	q := req.query
+	switch r.Method {
+	case http.MethodGet:
+		switch {
+		case has(q, "location"):
+			return s.getBucketLocation(w, r, req)
+		case q.Get("list-type") == "2":
+			return s.listObjectsV2(w, r, req)
+		case has(q, "uploads"), has(q, "cors"):
+			return errNotImplemented
+		}
+		return s.listObjectsV1(w, r, req)
+	case http.MethodHead:
+		return s.headBucket(w, r, req)
+	case http.MethodPut:
+		if has(q, "cors") {
+			return errNotImplemented
+		}
+		return s.createBucket(w, r, req)
+	case http.MethodDelete:
+		if has(q, "cors") {
+			return errNotImplemented
+		}
+		return s.deleteBucket(w, r, req)
+	case http.MethodPost:
+		if has(q, "delete") {
+			return s.deleteObjects(w, r, req)
+		}
+		return errNotImplemented
+	}
+	return errMethodNotAllowed
+}
+
+func (s *Server) objectOp(w http.ResponseWriter, r *http.Request, req *request) error {
+	q := req.query
+	if has(q, "uploadId") || has(q, "uploads") || has(q, "partNumber") {
+		return errNotImplemented
+	}
+	switch r.Method {
+	case http.MethodPut:
+		if r.Header.Get("X-Amz-Copy-Source") != "" {
+			return s.copyObject(w, r, req)
+		}
+		return s.putObject(w, r, req)
+	case http.MethodGet, http.MethodHead:
+		return s.getObject(w, r, req)
+	case http.MethodDelete:
+		return s.deleteObject(w, r, req)
+	}
+	return errMethodNotAllowed
+}
+
+func has(q url.Values, name string) bool {
+	_, ok := q[name]
+	return ok
+}
+
+// consumeNonce applies X-Presign-Once: the first use of a nonce succeeds and later ones are
+// refused until the URL expires.
+func (s *Server) consumeNonce(ctx context.Context, req *request) error {
+	nonce, ok := req.auth.Query(ExtOnce)
+	if !ok {
+		return nil
+	}
+	if nonce == "" {
+		return apiErr("InvalidArgument", http.StatusBadRequest, "%s must not be empty.", ExtOnce)
+	}
+	if s.cfg.Nonces == nil {
+		return apiErr("NotImplemented", http.StatusNotImplemented, "This node keeps no nonce store, so it cannot honour %s.", ExtOnce)
+	}
+	until := req.auth.Expiry()
+	if until.IsZero() {
+		until = req.auth.Date.Add(sigv4.DefaultMaxSkew)
+	}
+	first, err := s.cfg.Nonces.Consume(ctx, nonce, until)
+	if err != nil {
+		return fmt.Errorf("consume nonce: %w", err)
+	}
+	if !first {
+		return errUsedOnce
+	}
+	req.nonce = nonce
+	return nil
+}
+
+// releaseNonce gives a once-URL back after its request failed without effect.
+func (s *Server) releaseNonce(ctx context.Context, req *request) {
+	if req.nonce == "" {
+		return
+	}
+	if err := s.cfg.Nonces.Release(context.WithoutCancel(ctx), req.nonce); err != nil {
+		s.log.Error("release nonce", "request_id", req.id, "err", err)
+	}
+	req.nonce = ""
+}
+
+// Presign extensions: query parameters of a presigned URL (and so covered by its signature)
+// that the node enforces when present.
+const (
+	// ExtMaxBytes caps the body of a PUT at N bytes.
+	ExtMaxBytes = "X-Presign-Max-Bytes"
+	// ExtOnce makes the URL work once; the value is a nonce remembered until the URL expires.
+	ExtOnce = "X-Presign-Once"
+)
