@@ -128,9 +128,10 @@ func TestReplicasStartingTogetherMigrateOnce(t *testing.T) {
 }
 
 func BenchmarkCreateUpload(b *testing.B) {
-	storetest.BenchmarkCreateUpload(b, func(t testing.TB) func() control.Store { return freshPool(t, "64") })
+	// The pool has the default size (16), as a replica would run it.
+	storetest.BenchmarkCreateUpload(b, func(t testing.TB) func() control.Store { return freshPool(t, "16") })
 }
 
 func BenchmarkTicketWrites(b *testing.B) {
-	storetest.BenchmarkTicketWrites(b, func(t testing.TB) func() control.Store { return freshPool(t, "64") })
+	storetest.BenchmarkTicketWrites(b, func(t testing.TB) func() control.Store { return freshPool(t, "16") })
 }
