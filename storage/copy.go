@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"presign/events"
 	"presign/sigv4"
 )
 
@@ -66,6 +67,10 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, req *request
 	defer rc.Close()
 	out, err := s.cfg.Backend.PutObject(ctx, req.bucket, req.key, NewBody(rc, BodyOptions{Size: info.Size, Compute: algs}), opts)
 	if err != nil {
+		return err
+	}
+	req.nonce = ""
+	if err := s.emit(ctx, r, req, events.ObjectCreatedCopy, req.key, out); err != nil {
 		return err
 	}
 	return writeXML(w, struct {

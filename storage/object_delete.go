@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"presign/events"
 	"presign/sigv4"
 )
 
@@ -12,9 +13,16 @@ func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, req *reque
 	if err := s.consumeNonce(r.Context(), req); err != nil {
 		return err
 	}
-	_, err := s.cfg.Backend.DeleteObject(r.Context(), req.bucket, req.key)
-	if err != nil && !errors.Is(err, ErrNoSuchKey) {
+	info, err := s.cfg.Backend.DeleteObject(r.Context(), req.bucket, req.key)
+	switch {
+	case errors.Is(err, ErrNoSuchKey):
+	case err != nil:
 		return err
+	default:
+		req.nonce = ""
+		if err := s.emit(r.Context(), r, req, events.ObjectRemovedDelete, req.key, info); err != nil {
+			return err
+		}
 	}
 	// S3 answers 204 whether or not there was an object.
 	w.WriteHeader(http.StatusNoContent)
@@ -63,9 +71,13 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, req *requ
 	for _, o := range in.Objects {
 		err := checkKey(o.Key)
 		if err == nil {
-			_, err = s.cfg.Backend.DeleteObject(r.Context(), req.bucket, o.Key)
-			if errors.Is(err, ErrNoSuchKey) {
+			var info ObjectInfo
+			info, err = s.cfg.Backend.DeleteObject(r.Context(), req.bucket, o.Key)
+			switch {
+			case errors.Is(err, ErrNoSuchKey):
 				err = nil
+			case err == nil:
+				err = s.emit(r.Context(), r, req, events.ObjectRemovedDelete, o.Key, info)
 			}
 		}
 		if err != nil {

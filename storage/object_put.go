@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"presign/events"
 	"presign/sigv4"
 )
 
@@ -32,6 +33,10 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, req *request)
 	}
 	info, err := s.cfg.Backend.PutObject(r.Context(), req.bucket, req.key, body, opts)
 	if err != nil {
+		return err
+	}
+	req.nonce = "" // the write took effect: the once-URL stays used, whatever follows
+	if err := s.emit(r.Context(), r, req, events.ObjectCreatedPut, req.key, info); err != nil {
 		return err
 	}
 	h := w.Header()

@@ -34,6 +34,9 @@ type Config struct {
 	MaxPutSize int64
 	// BodyIdleTimeout ends an upload whose client sends nothing for this long (default 1 min).
 	BodyIdleTimeout time.Duration
+	// Events, when set, receives an event for every object created or removed, durably before
+	// the client's answer.
+	Events EventLog
 	// Logger receives one line per server-side failure; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
@@ -95,6 +98,9 @@ type request struct {
 	// nonce is the X-Presign-Once value consumed for this request; it is released when the
 	// request fails before taking effect.
 	nonce string
+	// principal names who made a request authenticated otherwise than by SigV4 headers or
+	// query (a POST form); empty for those.
+	principal string
 }
 
 func (s *Server) newRequestID() string {

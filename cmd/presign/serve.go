@@ -28,5 +28,5 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	defer node.close()
 	log.Warn("the control plane is not built yet; serving the storage node only")
-	return serveHTTP(ctx, log, drain, node.listener("storage node", sf.addr))
+	return serveHTTP(ctx, log, drain, node.listener("storage node", sf.addr, m.registry))
 }

@@ -10,6 +10,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"presign/sigv4"
 	"presign/storage"
 	"presign/storage/disk"
@@ -19,6 +22,7 @@ import (
 type storageFlags struct {
 	data, addr, region, domain string
 	maxPutSize                 byteSize
+	notify                     notifyFlags
 }
 
 func (f *storageFlags) register(fs *flag.FlagSet, addrFlag string) {
@@ -28,6 +32,7 @@ func (f *storageFlags) register(fs *flag.FlagSet, addrFlag string) {
 	fs.StringVar(&f.region, "region", "us-east-1", "the region requests must be signed for")
 	fs.StringVar(&f.domain, "domain", "", "base domain for virtual-host addressing (<bucket>.<domain>); path style always works")
 	fs.Var(&f.maxPutSize, "max-put-size", "largest single PUT (e.g. 5GiB)")
+	f.notify.register(fs)
 }
 
 func (m *Main) storage(ctx context.Context, args []string) error {
@@ -50,25 +55,37 @@ func (m *Main) storage(ctx context.Context, args []string) error {
 		return err
 	}
 	defer node.close()
-	return serveHTTP(ctx, log, drain, node.listener("storage node", sf.addr))
+	return serveHTTP(ctx, log, drain, node.listener("storage node", sf.addr, m.registry))
 }
 
 // storageNode is a running storage node's parts.
 type storageNode struct {
 	backend *disk.Backend
+	events  *notifier
 	server  *storage.Server
 	creds   sigv4.Credentials
 }
 
-func (n *storageNode) close() error { return n.backend.Close() }
+func (n *storageNode) close() error {
+	return errors.Join(n.events.close(), n.backend.Close())
+}
 
 func (m *Main) openStorage(ctx context.Context, sf storageFlags, log *slog.Logger) (*storageNode, error) {
 	creds, err := m.rootCredentials(sf.data, m.Stdout)
 	if err != nil {
 		return nil, err
 	}
+	targets, err := sf.notify.targets(m.Getenv("PRESIGN_NOTIFY_SECRET"))
+	if err != nil {
+		return nil, err
+	}
 	b, err := disk.Open(ctx, disk.Options{Dir: sf.data, Logger: log})
 	if err != nil {
+		return nil, err
+	}
+	ev, err := openNotifier(ctx, sf.data, targets, sf.notify.maxBackoff, m.registry, log)
+	if err != nil {
+		b.Close()
 		return nil, err
 	}
 	srv, err := storage.New(storage.Config{
@@ -78,17 +95,25 @@ func (m *Main) openStorage(ctx context.Context, sf storageFlags, log *slog.Logge
 		Domain:      sf.domain,
 		Nonces:      b,
 		MaxPutSize:  int64(sf.maxPutSize),
+		Events:      ev.log,
 		Logger:      log,
 	})
 	if err != nil {
+		ev.close()
 		b.Close()
 		return nil, err
 	}
-	return &storageNode{backend: b, server: srv, creds: creds}, nil
+	return &storageNode{backend: b, events: ev, server: srv, creds: creds}, nil
 }
 
-func (n *storageNode) listener(name, addr string) service {
-	return service{name: name, addr: addr, handler: n.server}
+// listener serves the S3 API, and under /_presign/ (a path no bucket can have, as bucket
+// names have no '_') the node's health and Prometheus metrics.
+func (n *storageNode) listener(name, addr string, reg *prometheus.Registry) service {
+	mux := http.NewServeMux()
+	mux.Handle("/_presign/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/_presign/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.Handle("/", n.server)
+	return service{name: name, addr: addr, handler: mux}
 }
 
 // service is one HTTP server of the process.
