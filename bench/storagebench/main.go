@@ -1,0 +1,198 @@
+// Command storagebench measures the storage node against the machine's own ceiling, the
+// nullsink server of ../shared/bench, with the shared presignload client, as the storage-node
+// issue asks: each scenario is run for several rounds, alternating the two servers, and the
+// medians and their ratio are printed as a table.
+//
+//	go run ./bench/storagebench -rounds 3
+//
+// It builds presign, nullsink and presignload itself. Server peak RSS comes from presignload's
+// -server-pid (VmHWM, reset at the start of each run).
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+type scenario struct {
+	name string
+	args []string
+}
+
+// result is one line of presignload -json.
+type result struct {
+	Scenario    string  `json:"scenario"`
+	Phase       string  `json:"phase"`
+	MBps        float64 `json:"mb_per_s"`
+	OpsPerSec   float64 `json:"ops_per_s"`
+	P50ms       float64 `json:"p50_ms"`
+	P99ms       float64 `json:"p99_ms"`
+	ServerRSSMB float64 `json:"server_peak_rss_mb"`
+}
+
+func main() {
+	shared := flag.String("shared", "../shared/bench", "the shared bench folder (nullsink, presignload)")
+	rounds := flag.Int("rounds", 3, "rounds per scenario, alternating the servers")
+	only := flag.String("only", "", "run only scenarios whose name contains this")
+	dur := flag.Duration("duration", 10*time.Second, "duration of each small-object run")
+	flag.Parse()
+	if err := run(*shared, *rounds, *only, *dur); err != nil {
+		fmt.Fprintln(os.Stderr, "storagebench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(shared string, rounds int, only string, dur time.Duration) error {
+	bin, err := os.MkdirTemp("", "storagebench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(bin)
+	for _, b := range []struct{ dir, out string }{
+		{".", "presign"}, {filepath.Join(shared, "nullsink"), "nullsink"}, {filepath.Join(shared, "presignload"), "presignload"},
+	} {
+		pkg := "."
+		if b.out == "presign" {
+			pkg = "./cmd/presign"
+		}
+		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, b.out), pkg)
+		cmd.Dir, cmd.Stderr = b.dir, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("build %s: %w", b.out, err)
+		}
+	}
+	d := dur.String()
+	scenarios := []scenario{
+		{"2GiB", []string{"-scenario", "big", "-size", "2GiB"}},
+		{"1MiB x64", []string{"-scenario", "small", "-size", "1MiB", "-concurrency", "64", "-duration", d}},
+		{"4KiB x64", []string{"-scenario", "small", "-size", "4KiB", "-concurrency", "64", "-duration", d}},
+		{"4KiB x1", []string{"-scenario", "small", "-size", "4KiB", "-concurrency", "1", "-duration", d}},
+		{"64MiB x64", []string{"-scenario", "small", "-size", "64MiB", "-concurrency", "64", "-duration", d}},
+	}
+	type key struct{ scenario, server, phase string }
+	samples := map[key][]result{}
+	for _, sc := range scenarios {
+		if only != "" && !strings.Contains(sc.name, only) {
+			continue
+		}
+		for r := 0; r < rounds; r++ {
+			order := []string{"nullsink", "presign"}
+			if r%2 == 1 {
+				slices.Reverse(order)
+			}
+			for _, server := range order {
+				res, err := measure(bin, server, sc.args)
+				if err != nil {
+					return fmt.Errorf("%s on %s: %w", sc.name, server, err)
+				}
+				for _, x := range res {
+					samples[key{sc.name, server, x.Phase}] = append(samples[key{sc.name, server, x.Phase}], x)
+				}
+				fmt.Fprintf(os.Stderr, "%s round %d %s: %+v\n", sc.name, r+1, server, res)
+			}
+		}
+	}
+	fmt.Printf("| scenario | phase | presign | nullsink | ratio | presign p50/p99 ms | presign peak RSS MiB |\n|---|---|---|---|---|---|---|\n")
+	for _, sc := range scenarios {
+		for _, phase := range []string{"put", "get"} {
+			p, n := samples[key{sc.name, "presign", phase}], samples[key{sc.name, "nullsink", phase}]
+			if len(p) == 0 || len(n) == 0 {
+				continue
+			}
+			metric, unit := func(x result) float64 { return x.OpsPerSec }, "ops/s"
+			if strings.HasPrefix(sc.name, "2GiB") {
+				metric, unit = func(x result) float64 { return x.MBps }, "MB/s"
+			}
+			pm, nm := median(p, metric), median(n, metric)
+			fmt.Printf("| %s | %s | %.0f %s | %.0f %s | %.2f | %.1f / %.1f | %.0f |\n", sc.name, phase, pm, unit, nm, unit, pm/nm,
+				median(p, func(x result) float64 { return x.P50ms }), median(p, func(x result) float64 { return x.P99ms }),
+				slices.MaxFunc(p, func(a, b result) int { return int(a.ServerRSSMB - b.ServerRSSMB) }).ServerRSSMB)
+		}
+	}
+	return nil
+}
+
+func median(rs []result, f func(result) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+var listening = regexp.MustCompile(`url=http://(\S+)`)
+
+// measure starts a fresh server on a new data directory, runs presignload against it and
+// stops it.
+func measure(bin, server string, args []string) ([]result, error) {
+	data, err := os.MkdirTemp("", "storagebench-data-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(data)
+	const ak, sk = "BENCHACCESSKEY", "bench-secret-key"
+	var cmd *exec.Cmd
+	addr := "127.0.0.1:9751"
+	if server == "nullsink" {
+		cmd = exec.Command(filepath.Join(bin, "nullsink"), "-addr", addr, "-dir", data)
+	} else {
+		cmd = exec.Command(filepath.Join(bin, "presign"), "storage", "--data", data, "--addr", addr)
+		cmd.Env = append(os.Environ(), "PRESIGN_ACCESS_KEY="+ak, "PRESIGN_SECRET_KEY="+sk)
+	}
+	stderr, _ := cmd.StderrPipe()
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}()
+	ready := make(chan struct{})
+	go func() {
+		s := bufio.NewScanner(stderr)
+		once := false
+		for s.Scan() {
+			if !once && (listening.MatchString(s.Text()) || strings.Contains(s.Text(), "nullsink on")) {
+				once = true
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(20 * time.Second):
+		return nil, errors.New("server did not start")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	load := exec.CommandContext(ctx, filepath.Join(bin, "presignload"), append([]string{"-endpoint", "http://" + addr,
+		"-access-key", ak, "-secret-key", sk, "-json", "-server-pid", fmt.Sprint(cmd.Process.Pid)}, args...)...)
+	load.Stderr = os.Stderr
+	out, err := load.Output()
+	if err != nil {
+		return nil, fmt.Errorf("presignload: %w", err)
+	}
+	var res []result
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var r result
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			return nil, fmt.Errorf("presignload output %q: %w", line, err)
+		}
+		res = append(res, r)
+	}
+	return res, nil
+}
