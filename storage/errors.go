@@ -62,6 +62,7 @@ var errorTable = []struct {
 	{ErrStorageFull, &APIError{"InsufficientStorage", http.StatusInsufficientStorage, "The storage node has no space left for this object; nothing was stored.", nil}},
 	{ErrIncompleteBody, &APIError{"IncompleteBody", http.StatusBadRequest, "You did not provide the number of bytes specified by the Content-Length HTTP header.", nil}},
 	{ErrEntityTooLarge, &APIError{"EntityTooLarge", http.StatusBadRequest, "Your proposed upload exceeds the maximum allowed size", nil}},
+	{ErrNoSuchCORSConfiguration, &APIError{"NoSuchCORSConfiguration", http.StatusNotFound, "The CORS configuration does not exist", nil}},
 }
 
 // toAPIError turns any error into its S3 form; ok is false for errors that are the server's

@@ -37,6 +37,9 @@ type Config struct {
 	// Events, when set, receives an event for every object created or removed, durably before
 	// the client's answer.
 	Events EventLog
+	// DefaultCORS are the CORS rules of buckets without a configuration of their own (and of
+	// requests naming no bucket); nil allows no cross-origin request there.
+	DefaultCORS []CORSRule
 	// Logger receives one line per server-side failure; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
@@ -72,6 +75,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.BodyIdleTimeout <= 0 {
 		cfg.BodyIdleTimeout = time.Minute
+	}
+	if cfg.DefaultCORS != nil {
+		if err := checkCORSRules(cfg.DefaultCORS); err != nil {
+			return nil, fmt.Errorf("storage: DefaultCORS: %w", err)
+		}
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now}
 	if s.log == nil {
@@ -115,8 +123,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Amz-Id-2", s.hostID)
 	h.Set("Server", "presign")
 
-	if err := s.route(r, req); err != nil {
-		s.writeError(w, r, req, err)
+	routeErr := s.route(r, req)
+	// Preflights and POST forms carry no SigV4 signature: they are answered before Verify.
+	if r.Method == http.MethodOptions {
+		s.preflight(w, r, req)
+		return
+	}
+	s.setCORSHeaders(w, r, req)
+	if routeErr != nil {
+		s.writeError(w, r, req, routeErr)
+		return
+	}
+	if isPostObject(r, req) {
+		s.postObject(w, r, req)
 		return
 	}
 	a, err := s.verifier.Verify(r, s.now())
@@ -200,7 +219,9 @@ func (s *Server) bucketOp(w http.ResponseWriter, r *http.Request, req *request) 
 			return s.getBucketLocation(w, r, req)
 		case q.Get("list-type") == "2":
 			return s.listObjectsV2(w, r, req)
-		case has(q, "uploads"), has(q, "cors"):
+		case has(q, "cors"):
+			return s.getBucketCors(w, r, req)
+		case has(q, "uploads"):
 			return errNotImplemented
 		}
 		return s.listObjectsV1(w, r, req)
@@ -208,12 +229,12 @@ func (s *Server) bucketOp(w http.ResponseWriter, r *http.Request, req *request) 
 		return s.headBucket(w, r, req)
 	case http.MethodPut:
 		if has(q, "cors") {
-			return errNotImplemented
+			return s.putBucketCors(w, r, req)
 		}
 		return s.createBucket(w, r, req)
 	case http.MethodDelete:
 		if has(q, "cors") {
-			return errNotImplemented
+			return s.deleteBucketCors(w, r, req)
 		}
 		return s.deleteBucket(w, r, req)
 	case http.MethodPost:

@@ -23,6 +23,7 @@ type storageFlags struct {
 	data, addr, region, domain string
 	maxPutSize                 byteSize
 	notify                     notifyFlags
+	corsOrigins                stringList
 }
 
 func (f *storageFlags) register(fs *flag.FlagSet, addrFlag string) {
@@ -33,6 +34,7 @@ func (f *storageFlags) register(fs *flag.FlagSet, addrFlag string) {
 	fs.StringVar(&f.domain, "domain", "", "base domain for virtual-host addressing (<bucket>.<domain>); path style always works")
 	fs.Var(&f.maxPutSize, "max-put-size", "largest single PUT (e.g. 5GiB)")
 	f.notify.register(fs)
+	fs.Var(&f.corsOrigins, "cors-origin", "web origin allowed to upload and download from a browser in buckets without a CORS configuration of their own, e.g. https://app.example.com; one '*' allowed (repeatable)")
 }
 
 func (m *Main) storage(ctx context.Context, args []string) error {
@@ -88,6 +90,10 @@ func (m *Main) openStorage(ctx context.Context, sf storageFlags, log *slog.Logge
 		b.Close()
 		return nil, err
 	}
+	var defaultCORS []storage.CORSRule
+	if len(sf.corsOrigins) > 0 {
+		defaultCORS = []storage.CORSRule{storage.BrowserCORSRule(sf.corsOrigins...)}
+	}
 	srv, err := storage.New(storage.Config{
 		Backend:     b,
 		Credentials: sigv4.StaticCredentials{creds.AccessKeyID: creds.SecretAccessKey},
@@ -96,6 +102,7 @@ func (m *Main) openStorage(ctx context.Context, sf storageFlags, log *slog.Logge
 		Nonces:      b,
 		MaxPutSize:  int64(sf.maxPutSize),
 		Events:      ev.log,
+		DefaultCORS: defaultCORS,
 		Logger:      log,
 	})
 	if err != nil {
