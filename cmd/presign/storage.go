@@ -127,6 +127,9 @@ func (n *storageNode) listener(name, addr string, reg *prometheus.Registry) serv
 type service struct {
 	name, addr string
 	handler    http.Handler
+	// ln, when set, is already bound (to addr), for a service whose real address had to be
+	// known before serving, e.g. to tell another service where it is.
+	ln net.Listener
 }
 
 // serveHTTP runs the services until ctx ends, then drains requests in flight for at most
@@ -140,7 +143,10 @@ func serveHTTP(ctx context.Context, log *slog.Logger, drain time.Duration, servi
 	}
 	var rs []running
 	for _, s := range services {
-		ln, err := net.Listen("tcp", s.addr)
+		ln, err := s.ln, error(nil)
+		if ln == nil {
+			ln, err = net.Listen("tcp", s.addr)
+		}
 		if err != nil {
 			for _, r := range rs {
 				r.ln.Close()
