@@ -62,6 +62,7 @@ const usage = `presign: pre-signed URL uploads and downloads, control plane and 
 Usage:
   presign serve     run the control plane and the storage node together (the default setup)
   presign storage   run the storage node alone (S3 API on local disk)
+  presign control   run the control plane alone, against any S3-compatible storage
   presign version   print the version
 
 Run "presign COMMAND -h" for a command's flags.
@@ -79,6 +80,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.serve(ctx, rest)
 	case "storage":
 		return m.storage(ctx, rest)
+	case "control":
+		return m.control(ctx, rest)
 	case "version":
 		fmt.Fprintln(m.Stdout, "presign", version)
 		return nil

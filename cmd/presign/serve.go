@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
+	"strings"
 	"time"
 )
 
@@ -12,21 +14,110 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	fs.SetOutput(m.Stderr)
 	var sf storageFlags
 	sf.register(fs, "storage-addr")
+	var cf controlFlags
+	cf.register(fs)
+	var bucketName string
+	var events bool
 	var drain time.Duration
+	fs.StringVar(&bucketName, "bucket", "presign", "the bucket the files go to")
+	fs.BoolVar(&events, "events", true, "send the storage node's object events to the control plane (off: completion comes from clients and the reconciler)")
 	fs.DurationVar(&drain, "shutdown-timeout", time.Minute, "how long SIGTERM waits for requests in flight")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: presign serve [flags]\n\nRuns the control plane and the storage node on this machine, with embedded defaults.\n\nFlags:")
+		fmt.Fprintln(fs.Output(), "Usage: presign serve [flags]\n\nRuns the control plane and the storage node on this machine, with embedded defaults.\nThe admin password comes from PRESIGN_ADMIN_PASSWORD on first start, or is generated and printed once.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	log := m.logger()
+	// Both listeners are bound first: each plane must know the other's real address (the ports
+	// may be 0) before it starts.
+	ctlLn, err := net.Listen("tcp", cf.addr)
+	if err != nil {
+		return fmt.Errorf("control plane: %w", err)
+	}
+	stLn, err := net.Listen("tcp", sf.addr)
+	if err != nil {
+		ctlLn.Close()
+		return fmt.Errorf("storage node: %w", err)
+	}
+	ctlURL, stURL := "http://"+ctlLn.Addr().String(), "http://"+stLn.Addr().String()
+	var secrets [][]byte
+	if events {
+		secret, err := webhookSecret(sf.data)
+		if err != nil {
+			ctlLn.Close()
+			stLn.Close()
+			return err
+		}
+		sf.notify.addTarget(ctlURL+"/v1/storage-events", secret, m.Getenv("PRESIGN_NOTIFY_SECRET"))
+		secrets = [][]byte{[]byte(secret)}
+	}
+	sf.corsOrigins = append(sf.corsOrigins, origins(ctlLn.Addr())...)
 	node, err := m.openStorage(ctx, sf, log)
 	if err != nil {
+		ctlLn.Close()
+		stLn.Close()
 		return err
 	}
 	defer node.close()
-	log.Warn("the control plane is not built yet; serving the storage node only")
-	return serveHTTP(ctx, log, drain, node.listener("storage node", sf.addr, m.registry))
+	cp, err := m.openControl(ctx, controlSetup{flags: cf, dataDir: sf.data, endpoint: stURL, bucket: bucketName,
+		region: sf.region, creds: node.creds, eventSecrets: secrets}, log)
+	if err != nil {
+		ctlLn.Close()
+		stLn.Close()
+		return err
+	}
+	defer cp.close()
+	ctl := cp.start(ctx, m, cf.addr, log)
+	ctl.ln = ctlLn
+	st := node.listener("storage node", sf.addr, m.registry)
+	st.ln = stLn
+	return serveHTTP(ctx, log, drain, ctl, st)
+}
+
+// addTarget adds the control plane's webhook to the user's --notify-url targets, keeping each
+// URL paired with its secret.
+func (f *notifyFlags) addTarget(url, secret, envSecret string) {
+	if len(f.urls) > 0 && len(f.secrets) <= 1 {
+		one := envSecret
+		if len(f.secrets) == 1 {
+			one = f.secrets[0]
+		}
+		f.secrets = nil
+		for range f.urls {
+			f.secrets = append(f.secrets, one)
+		}
+	}
+	f.urls = append(f.urls, url)
+	f.secrets = append(f.secrets, secret)
+}
+
+// origins are the web origins of the control plane's page: its address, and localhost for a
+// loopback address, so a browser on this machine may upload straight to the storage node.
+func origins(addr net.Addr) []string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return nil
+	}
+	out := []string{"http://" + net.JoinHostPort(host, port)}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		out = append(out, "http://localhost:"+port)
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		out = []string{"http://localhost:" + port, "http://127.0.0.1:" + port}
+	}
+	return uniq(out)
+}
+
+func uniq(ss []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range ss {
+		if !seen[strings.ToLower(s)] {
+			seen[strings.ToLower(s)] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }

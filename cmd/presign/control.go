@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"presign/control"
+	"presign/control/bucket"
+	"presign/control/postgres"
+	"presign/control/sqlite"
+	"presign/sigv4"
+)
+
+// controlFlags are the control plane's settings, shared by "control" and "serve".
+type controlFlags struct {
+	addr, db, publicURL                           string
+	sessionTTL, reconcileInterval, reconcileGrace time.Duration
+	ticketRate                                    int
+	multipartThreshold, partSize                  byteSize
+	loginFailuresPerUser, loginFailuresPerAddress int
+}
+
+func (f *controlFlags) register(fs *flag.FlagSet) {
+	f.multipartThreshold, f.partSize = control.DefaultMultipartThreshold, control.DefaultPartSize
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address of the control plane (JSON API)")
+	fs.StringVar(&f.db, "db", "", "metadata store: a SQLite file path, or postgres://... (default: control.db in the data directory)")
+	fs.StringVar(&f.publicURL, "public-storage-url", "", "the storage URL put in tickets, as clients reach it (scheme://host:port; default: the storage address)")
+	fs.DurationVar(&f.sessionTTL, "session-ttl", control.DefaultSessionTTL, "lifetime of a login session")
+	fs.IntVar(&f.ticketRate, "ticket-rate", control.DefaultTicketsPerMinute, "upload tickets a user may get per minute (0: no limit)")
+	fs.IntVar(&f.loginFailuresPerUser, "login-failures-per-user", 10, "failed logins per username in 15 minutes before logins for it are refused")
+	fs.IntVar(&f.loginFailuresPerAddress, "login-failures-per-address", 50, "failed logins per client address in 15 minutes before logins from it are refused")
+	fs.DurationVar(&f.reconcileInterval, "reconcile-interval", control.DefaultReconcileInterval, "how often overdue uploads are checked")
+	fs.DurationVar(&f.reconcileGrace, "reconcile-grace", control.DefaultReconcileGrace, "how long past its ticket's expiry an upload is left to finish (0: none)")
+	fs.Var(&f.multipartThreshold, "multipart-threshold", "declared size from which uploads are multipart (default 100MiB)")
+	fs.Var(&f.partSize, "part-size", "smallest part of a multipart upload, at least 5MiB (default 16MiB)")
+}
+
+// controlPlane is a running control plane's parts.
+type controlPlane struct {
+	svc     *control.Service
+	store   control.Store
+	objects *bucket.Bucket
+}
+
+func (c *controlPlane) close() error { return c.store.Close() }
+
+// controlSetup is what the control plane is wired to.
+type controlSetup struct {
+	flags        controlFlags
+	dataDir      string
+	endpoint     string // the S3 API as the control plane reaches it
+	bucket       string
+	region       string
+	creds        sigv4.Credentials
+	eventSecrets [][]byte
+}
+
+// openControl opens the metadata store, makes sure the administrator exists and builds the
+// service. It contacts no object store: the bucket is checked and created by ensureBucket.
+func (m *Main) openControl(ctx context.Context, cs controlSetup, log *slog.Logger) (*controlPlane, error) {
+	store, err := openStore(ctx, cs.flags.db, cs.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	objects, err := bucket.New(bucket.Config{Endpoint: cs.endpoint, Bucket: cs.bucket, Region: cs.region,
+		AccessKeyID: cs.creds.AccessKeyID, SecretAccessKey: cs.creds.SecretAccessKey})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	public := cs.flags.publicURL
+	if public == "" {
+		public = cs.endpoint
+	}
+	rate := cs.flags.ticketRate
+	if rate == 0 {
+		rate = -1
+	}
+	cfg := control.Config{
+		Store: store, Objects: objects, Bucket: cs.bucket, PublicStorageURL: public,
+		Credentials: cs.creds, Region: cs.region, EventSecrets: cs.eventSecrets,
+		SessionTTL: cs.flags.sessionTTL, TicketsPerMinute: rate,
+		LoginFailuresPerUser: cs.flags.loginFailuresPerUser, LoginFailuresPerAddress: cs.flags.loginFailuresPerAddress,
+		MultipartThreshold: int64(cs.flags.multipartThreshold), PartSize: int64(cs.flags.partSize),
+		ReconcileInterval: cs.flags.reconcileInterval, ReconcileGrace: cs.flags.reconcileGrace,
+		Logger: log,
+	}
+	if cfg.ReconcileGrace == 0 {
+		cfg.ReconcileGrace = -1
+	}
+	if m.registry != nil {
+		cfg.Registerer = m.registry
+	}
+	svc, err := control.New(cfg)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	if err := m.ensureAdmin(ctx, svc); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return &controlPlane{svc: svc, store: store, objects: objects}, nil
+}
+
+// openStore opens the metadata store the --db flag names.
+func openStore(ctx context.Context, db, dataDir string) (control.Store, error) {
+	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
+		s, err := postgres.Open(ctx, db)
+		if err != nil {
+			return nil, fmt.Errorf("metadata store: %w", err)
+		}
+		return s, nil
+	}
+	if db == "" {
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+		db = filepath.Join(dataDir, "control.db")
+	}
+	s, err := sqlite.Open(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("metadata store: %w", err)
+	}
+	return s, nil
+}
+
+// ensureAdmin creates the administrator on first start, with PRESIGN_ADMIN_PASSWORD or a
+// generated password printed once on stdout.
+func (m *Main) ensureAdmin(ctx context.Context, svc *control.Service) error {
+	pw := m.Getenv("PRESIGN_ADMIN_PASSWORD")
+	generated := pw == ""
+	if generated {
+		pw = rand.Text()
+	}
+	created, err := svc.EnsureAdmin(ctx, pw)
+	if err != nil {
+		return err
+	}
+	if created && generated {
+		fmt.Fprintf(m.Stdout, "Created the administrator (shown only now):\n  username: %s\n  password: %s\n", control.AdminUsername, pw)
+	}
+	return nil
+}
+
+// start serves nothing itself: it starts the reconciler and the bucket check, and returns the
+// HTTP service of the API.
+func (c *controlPlane) start(ctx context.Context, m *Main, addr string, log *slog.Logger) service {
+	go func() {
+		if err := c.svc.RunReconciler(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("reconciler stopped", "err", err)
+		}
+	}()
+	go ensureBucket(ctx, c.objects, log)
+	var metrics http.Handler
+	if m.registry != nil {
+		metrics = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+	}
+	return service{name: "control plane", addr: addr, handler: c.svc.Handler(metrics)}
+}
+
+// ensureBucket creates the bucket when missing, retrying while the object store is unreachable
+// (it may be starting, or be this very process); /readyz reports not ready until it exists.
+func ensureBucket(ctx context.Context, b *bucket.Bucket, log *slog.Logger) {
+	wait := 50 * time.Millisecond
+	for {
+		err := b.Ensure(ctx)
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if wait >= 5*time.Second {
+			log.Warn("the bucket is not available yet; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+func (m *Main) control(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("control", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	var cf controlFlags
+	cf.register(fs)
+	var endpoint, bucketName, region, dataDir, secret string
+	var drain time.Duration
+	fs.StringVar(&endpoint, "s3-endpoint", "", "the S3 API of the storage (required), e.g. http://127.0.0.1:9000")
+	fs.StringVar(&bucketName, "s3-bucket", "", "the bucket the files go to (required; created when missing)")
+	fs.StringVar(&region, "s3-region", "us-east-1", "the region requests and URLs are signed for")
+	fs.StringVar(&dataDir, "data", "./presign-data", "directory of the SQLite metadata store (when --db is not set)")
+	fs.StringVar(&secret, "notify-secret", "", "HMAC secret of the storage node's webhook deliveries (default $PRESIGN_NOTIFY_SECRET; none: storage events are refused)")
+	fs.DurationVar(&drain, "shutdown-timeout", time.Minute, "how long SIGTERM waits for requests in flight")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: presign control --s3-endpoint URL --s3-bucket NAME [flags]\n\nRuns the control plane alone against an S3-compatible storage.\nStorage keys come from PRESIGN_ACCESS_KEY / PRESIGN_SECRET_KEY; the admin password from PRESIGN_ADMIN_PASSWORD on first start.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if endpoint == "" || bucketName == "" {
+		fs.Usage()
+		return &exitError{code: 2, msg: "--s3-endpoint and --s3-bucket are required"}
+	}
+	ak, sk := m.Getenv("PRESIGN_ACCESS_KEY"), m.Getenv("PRESIGN_SECRET_KEY")
+	if ak == "" || sk == "" {
+		return &exitError{code: 2, msg: "set PRESIGN_ACCESS_KEY and PRESIGN_SECRET_KEY to the storage's keys"}
+	}
+	if secret == "" {
+		secret = m.Getenv("PRESIGN_NOTIFY_SECRET")
+	}
+	var secrets [][]byte
+	if secret != "" {
+		secrets = [][]byte{[]byte(secret)}
+	}
+	log := m.logger()
+	cp, err := m.openControl(ctx, controlSetup{flags: cf, dataDir: dataDir, endpoint: endpoint, bucket: bucketName,
+		region: region, creds: sigv4.Credentials{AccessKeyID: ak, SecretAccessKey: sk}, eventSecrets: secrets}, log)
+	if err != nil {
+		return err
+	}
+	defer cp.close()
+	return serveHTTP(ctx, log, drain, cp.start(ctx, m, cf.addr, log))
+}
+
+// webhookSecretFile keeps the secret that signs the storage node's deliveries to the control
+// plane inside "presign serve".
+const webhookSecretFile = "webhook-secret"
+
+// webhookSecret returns the secret in DIR/webhook-secret, creating it (mode 0600) on first use.
+// It never leaves the data directory: both planes of the process read it from there.
+func webhookSecret(dir string) (string, error) {
+	path := filepath.Join(dir, webhookSecretFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		s := strings.TrimSpace(string(b))
+		if len(s) < 16 {
+			return "", fmt.Errorf("%s is damaged (shorter than 16 characters); remove it to generate a new one", path)
+		}
+		return s, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read webhook secret: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create data dir: %w", err)
+	}
+	s := rand.Text() + rand.Text()
+	if err := writeFileAtomic(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write webhook secret: %w", err)
+	}
+	return s, nil
+}

@@ -1,0 +1,209 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// FileView is a file as the API shows it.
+type FileView struct {
+	ID          string    `json:"id"`
+	Key         string    `json:"key"`
+	Filename    string    `json:"filename"`
+	ContentType string    `json:"content_type"`
+	Size        int64     `json:"size"`
+	SHA256      string    `json:"sha256,omitempty"`
+	ETag        string    `json:"etag"`
+	Created     time.Time `json:"created_at"`
+}
+
+func viewFile(f *File) FileView {
+	return FileView{ID: f.ID, Key: f.Key, Filename: f.Filename, ContentType: f.ContentType, Size: f.Size,
+		SHA256: f.SHA256, ETag: f.ETag, Created: f.Created}
+}
+
+// UploadView is an upload as the API shows it.
+type UploadView struct {
+	ID          string      `json:"id"`
+	Key         string      `json:"key"`
+	Filename    string      `json:"filename"`
+	ContentType string      `json:"content_type"`
+	Size        int64       `json:"size"`
+	SHA256      string      `json:"sha256,omitempty"`
+	State       UploadState `json:"state"`
+	Multipart   bool        `json:"multipart"`
+	PartSize    int64       `json:"part_size,omitempty"`
+	PartCount   int         `json:"part_count,omitempty"`
+	Expires     time.Time   `json:"expires_at"`
+	Created     time.Time   `json:"created_at"`
+	Updated     time.Time   `json:"updated_at"`
+	Completed   *time.Time  `json:"completed_at,omitempty"`
+	FailReason  string      `json:"fail_reason,omitempty"`
+}
+
+func viewUpload(u *Upload) UploadView {
+	v := UploadView{ID: u.ID, Key: u.Key, Filename: u.Filename, ContentType: u.ContentType, Size: u.Size, SHA256: u.SHA256,
+		State: u.State, Multipart: u.PartCount > 0, PartSize: u.PartSize, PartCount: u.PartCount,
+		Expires: u.Expires, Created: u.Created, Updated: u.Updated, FailReason: u.FailReason}
+	if !u.Completed.IsZero() {
+		v.Completed = &u.Completed
+	}
+	return v
+}
+
+// Upload returns the caller's upload.
+func (s *Service) Upload(ctx context.Context, p *Principal, id string) (*UploadView, error) {
+	u, err := s.ownUpload(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	v := viewUpload(u)
+	return &v, nil
+}
+
+// FileList is one page of files, newest first.
+type FileList struct {
+	Files []FileView `json:"files"`
+	// Next is the cursor of the next page (pass it as ?after=), empty on the last page.
+	Next string `json:"next,omitempty"`
+}
+
+// ListFiles returns a page of the caller's files.
+func (s *Service) ListFiles(ctx context.Context, p *Principal, after string, limit int) (*FileList, error) {
+	page, err := s.store.ListFiles(ctx, p.User.ID, after, limit)
+	if errors.Is(err, ErrInvalid) {
+		return nil, invalid("after is not a cursor of your file list")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list files: %w", err)
+	}
+	out := &FileList{Files: make([]FileView, len(page.Files)), Next: page.Next}
+	for i := range page.Files {
+		out.Files[i] = viewFile(&page.Files[i])
+	}
+	return out, nil
+}
+
+// ownFile returns the file if it is the caller's; another user's file does not exist.
+func (s *Service) ownFile(ctx context.Context, p *Principal, id string) (*File, error) {
+	f, err := s.store.File(ctx, id)
+	if errors.Is(err, ErrNotFound) || (err == nil && f.UserID != p.User.ID) {
+		return nil, notFoundErr("file")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("file %s: %w", id, err)
+	}
+	return f, nil
+}
+
+// File returns the caller's file.
+func (s *Service) File(ctx context.Context, p *Principal, id string) (*FileView, error) {
+	f, err := s.ownFile(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	v := viewFile(f)
+	return &v, nil
+}
+
+// Download is a presigned GET of a file.
+type Download struct {
+	URL     string    `json:"url"`
+	Expires time.Time `json:"expires_at"`
+}
+
+// DownloadURL signs a GET of the caller's file for the policy's TTL. The store answers it with
+// Content-Disposition: attachment and the original file name (RFC 6266, filename* for names
+// that are not plain ASCII). The audit entry is durable before the URL is returned.
+func (s *Service) DownloadURL(ctx context.Context, p *Principal, id, addr string) (*Download, error) {
+	f, err := s.ownFile(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := s.effectivePolicy(ctx, p.User)
+	if err != nil {
+		return nil, err
+	}
+	now, ttl := s.now(), pol.urlTTL()
+	if err := s.audit(ctx, AuditEntry{At: now, UserID: p.User.ID, Action: "file.download", UploadID: f.ID, Key: f.Key,
+		RemoteAddr: addr, Details: map[string]string{"expires": now.Add(ttl).UTC().Format(time.RFC3339)}}); err != nil {
+		return nil, err
+	}
+	q := url.Values{"response-content-disposition": {ContentDisposition(f.Filename)}}
+	signed, err := s.presign(http.MethodGet, f.Key, q, nil, now, ttl)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics.downloads.Inc()
+	return &Download{URL: signed, Expires: now.Add(ttl).UTC().Truncate(time.Microsecond)}, nil
+}
+
+// DeleteFile removes the caller's file: the object from the store, then the record (the upload
+// moves to deleted and the file's bytes leave the quota).
+func (s *Service) DeleteFile(ctx context.Context, p *Principal, id, addr string) error {
+	f, err := s.ownFile(ctx, p, id)
+	if err != nil {
+		return err
+	}
+	if err := s.objects.Delete(ctx, f.Key); err != nil {
+		return err
+	}
+	_, err = s.store.TransitionUpload(ctx, f.ID, []UploadState{StateCompleted}, StateDeleted, Change{At: s.now()})
+	if errors.Is(err, ErrStateConflict) {
+		return notFoundErr("file")
+	}
+	if err != nil {
+		return fmt.Errorf("delete file: %w", err)
+	}
+	s.audit(ctx, AuditEntry{UserID: p.User.ID, Action: "file.delete", UploadID: f.ID, Key: f.Key, RemoteAddr: addr})
+	return nil
+}
+
+// ContentDisposition returns an attachment disposition carrying name (RFC 6266): a quoted
+// ASCII filename for every client, and filename* (RFC 8187, UTF-8) when the name has
+// characters the quoted form cannot carry.
+func ContentDisposition(name string) string {
+	var ascii strings.Builder
+	plain := true
+	for _, r := range name {
+		switch {
+		case r == '"' || r == '\\':
+			ascii.WriteByte('_')
+			plain = false
+		case r < ' ' || r == 0x7f:
+			ascii.WriteByte('_')
+			plain = false
+		case r >= utf8.RuneSelf:
+			ascii.WriteByte('_')
+			plain = false
+		default:
+			ascii.WriteRune(r)
+		}
+	}
+	out := `attachment; filename="` + ascii.String() + `"`
+	if plain {
+		return out
+	}
+	return out + "; filename*=UTF-8''" + encodeRFC8187(name)
+}
+
+// encodeRFC8187 percent-encodes every byte that is not an attr-char.
+func encodeRFC8187(s string) string {
+	const attrChar = "!#$&+-.^_`|~"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(attrChar, c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
+}

@@ -1,0 +1,214 @@
+package control
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// route is one operation of the API. The router, the OpenAPI document and the test that keeps
+// them in step all start from the list in routes.
+type route struct {
+	method  string
+	pattern string // http.ServeMux pattern path, e.g. /v1/uploads/{id}
+	// public routes need no bearer token; the others get the caller's Principal.
+	public bool
+	h      func(w http.ResponseWriter, r *http.Request, p *Principal) error
+}
+
+// maxJSONBody bounds a request's JSON body; maxEventBody a webhook delivery.
+const (
+	maxJSONBody  = 64 << 10
+	maxEventBody = 1 << 20
+)
+
+// Handler returns the HTTP API: /v1 (JSON), /openapi.json, /healthz, /readyz, and /metrics
+// served by metricsHandler (nil answers 404). Every /v1 answer is marked Cache-Control:
+// no-store, since it may carry a token or a signed URL.
+func (s *Service) Handler(metricsHandler http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.routes(metricsHandler) {
+		mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
+	}
+	mux.Handle("/", s.wrap(route{public: true, h: func(w http.ResponseWriter, r *http.Request, _ *Principal) error {
+		return notFoundErr("route " + r.Method + " " + r.URL.Path)
+	}}))
+	return mux
+}
+
+// statusWriter remembers the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// wrap authenticates (unless the route is public), runs the handler, writes its error as JSON,
+// and records the request's metrics under its route pattern.
+func (s *Service) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			sw.Header().Set("Cache-Control", "no-store")
+		}
+		err := s.serve(sw, r, rt)
+		if err != nil {
+			s.writeError(sw, r, err)
+		}
+		label := r.Pattern
+		if rt.pattern == "" {
+			label = "unmatched"
+		}
+		s.metrics.requests.WithLabelValues(label, strconv.Itoa(sw.status)).Inc()
+		s.metrics.latency.WithLabelValues(label).Observe(time.Since(start).Seconds())
+	})
+}
+
+func (s *Service) serve(w http.ResponseWriter, r *http.Request, rt route) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			err = fmt.Errorf("panic: %v", v)
+		}
+	}()
+	var p *Principal
+	if !rt.public {
+		secret, ok := bearer(r)
+		if !ok {
+			return errUnauthenticated
+		}
+		if p, err = s.Authenticate(r.Context(), secret); err != nil {
+			return err
+		}
+	}
+	return rt.h(w, r, p)
+}
+
+// bearer returns the token of "Authorization: Bearer <token>".
+func bearer(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// writeError answers err: an *Error as itself, a storage failure as 502, anything else as 500
+// (logged; the client learns nothing of the cause).
+func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e, ok := asError(err)
+	if !ok {
+		var se *StorageError
+		switch {
+		case errors.As(err, &se):
+			s.log.WarnContext(r.Context(), "object store failure", "method", r.Method, "path", r.URL.Path, "err", err)
+			e = errorf(http.StatusBadGateway, CodeStorageUnavailable, "the object store failed to answer; try again")
+		case errors.Is(err, context.Canceled):
+			e = errorf(499, CodeInternal, "request cancelled")
+		default:
+			s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			e = errorf(http.StatusInternalServerError, CodeInternal, "internal error")
+		}
+	}
+	h := w.Header()
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+	}
+	if e.Status == http.StatusUnauthorized && e.Code == CodeUnauthenticated {
+		h.Set("WWW-Authenticate", `Bearer realm="presign"`)
+	}
+	writeJSON(w, e.Status, struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}{e.Code, e.Message})
+}
+
+// writeJSON answers v as JSON. URLs are written as they are: '&' is not escaped for HTML.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("encode answer: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+	return nil
+}
+
+// decode reads a JSON object body into v. Unknown fields are refused, so a misspelt field is
+// an error rather than silently ignored. An empty body leaves v as it is when optional.
+func decode(r *http.Request, v any, optional bool) error {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxJSONBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return invalid("the request body is larger than %d bytes", maxJSONBody)
+		}
+		return fmt.Errorf("read body: %w", err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		if optional {
+			return nil
+		}
+		return invalid("a JSON object body is required")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return invalid("request body: %v", err)
+	}
+	if dec.More() {
+		return invalid("request body: one JSON object expected")
+	}
+	return nil
+}
+
+// remoteAddr is the client's IP address, as the audit log and login throttling key it.
+func remoteAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// pageParams reads ?after= and ?limit= (default 100, 1..1000).
+func pageParams(r *http.Request) (string, int, error) {
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxPage {
+			return "", 0, invalid("limit must be 1 to %d", MaxPage)
+		}
+		limit = n
+	}
+	return r.URL.Query().Get("after"), limit, nil
+}

@@ -1,0 +1,165 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxPartsPerRequest bounds the part URLs one SignParts call returns.
+const maxPartsPerRequest = 1000
+
+// partPlan splits size into parts of at least minPart bytes, whole MiB, at most MaxParts of them.
+func partPlan(size, minPart int64) (partSize int64, count int) {
+	partSize = minPart
+	if need := (size + MaxParts - 1) / MaxParts; need > partSize {
+		partSize = (need + 1<<20 - 1) &^ (1<<20 - 1)
+	}
+	return partSize, int((size + partSize - 1) / partSize)
+}
+
+// partLength is the size of part n (1-based) of the upload's plan: partSize, the last one less.
+func partLength(u *Upload, n int) int64 {
+	if n < u.PartCount {
+		return u.PartSize
+	}
+	return u.Size - int64(u.PartCount-1)*u.PartSize
+}
+
+// startMultipart creates the multipart upload in the object store and moves the upload from
+// pending to uploading. If the store refuses, the upload fails (and frees its quota).
+func (s *Service) startMultipart(ctx context.Context, u *Upload) error {
+	mid, err := s.objects.CreateMultipart(ctx, u.Key, u.ContentType)
+	if err != nil {
+		if _, terr := s.store.TransitionUpload(ctx, u.ID, []UploadState{StatePending}, StateFailed,
+			Change{At: s.now(), FailReason: "the object store did not start the multipart upload"}); terr != nil {
+			s.log.ErrorContext(ctx, "failing an upload whose multipart start failed", "upload", u.ID, "err", terr)
+		}
+		return err
+	}
+	nu, err := s.store.TransitionUpload(ctx, u.ID, []UploadState{StatePending}, StateUploading, Change{At: s.now(), MultipartID: mid})
+	if err != nil {
+		if aerr := s.objects.AbortMultipart(context.WithoutCancel(ctx), u.Key, mid); aerr != nil {
+			s.log.WarnContext(ctx, "aborting an orphaned multipart upload", "upload", u.ID, "err", aerr)
+		}
+		return fmt.Errorf("record multipart upload: %w", err)
+	}
+	*u = *nu
+	return nil
+}
+
+// PartURLs are presigned PUTs for parts of a multipart upload.
+type PartURLs struct {
+	Expires time.Time `json:"expires_at"`
+	Parts   []PartURL `json:"parts"`
+}
+
+// PartURL is the presigned PUT of one part. The client keeps the ETag the store answers with,
+// for CompleteUpload.
+type PartURL struct {
+	Number int    `json:"part_number"`
+	URL    string `json:"url"`
+	Size   int64  `json:"size"`
+	Method string `json:"method"`
+}
+
+// SignParts signs PUT URLs for parts of the caller's multipart upload, just in time: each URL
+// lives for the policy's TTL from now, and the upload's deadline moves to the URLs' expiry, so
+// a long upload that keeps asking for parts never meets an expired URL nor the reconciler.
+// Each URL caps its body at the part's planned size.
+func (s *Service) SignParts(ctx context.Context, p *Principal, id string, numbers []int, addr string) (*PartURLs, error) {
+	u, err := s.ownUpload(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	if u.PartCount == 0 {
+		return nil, errorf(http.StatusConflict, CodeStateConflict, "upload %s is a single PUT, not a multipart upload", id)
+	}
+	if u.State != StateUploading {
+		return nil, errorf(http.StatusConflict, CodeStateConflict, "upload %s is %s; parts are signed while it is uploading", id, u.State)
+	}
+	if len(numbers) == 0 || len(numbers) > maxPartsPerRequest {
+		return nil, invalid("part_numbers must list 1 to %d parts", maxPartsPerRequest)
+	}
+	for _, n := range numbers {
+		if n < 1 || n > u.PartCount {
+			return nil, invalid("part number %d is outside 1..%d of this upload's plan", n, u.PartCount)
+		}
+	}
+	pol, err := s.effectivePolicy(ctx, p.User)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	ttl := pol.urlTTL()
+	deadline := now.Add(ttl)
+	if deadline.After(u.Expires) {
+		if _, err := s.store.TransitionUpload(ctx, u.ID, []UploadState{StateUploading}, StateUploading,
+			Change{At: now, Expires: deadline}); err != nil {
+			if errors.Is(err, ErrStateConflict) {
+				return nil, errorf(http.StatusConflict, CodeStateConflict, "upload %s changed state meanwhile", id)
+			}
+			return nil, fmt.Errorf("extend upload deadline: %w", err)
+		}
+	}
+	if err := s.audit(ctx, AuditEntry{At: now, UserID: p.User.ID, Action: "parts.sign", UploadID: u.ID, Key: u.Key,
+		RemoteAddr: addr, Details: map[string]string{"parts": joinInts(numbers), "expires": deadline.UTC().Format(time.RFC3339)}}); err != nil {
+		return nil, err
+	}
+	out := &PartURLs{Expires: deadline.UTC().Truncate(time.Microsecond), Parts: make([]PartURL, 0, len(numbers))}
+	for _, n := range numbers {
+		size := partLength(u, n)
+		q := url.Values{"partNumber": {strconv.Itoa(n)}, "uploadId": {u.MultipartID}, extMaxBytes: {strconv.FormatInt(size, 10)}}
+		signed, err := s.presign(http.MethodPut, u.Key, q, nil, now, ttl)
+		if err != nil {
+			return nil, err
+		}
+		out.Parts = append(out.Parts, PartURL{Number: n, URL: signed, Size: size, Method: http.MethodPut})
+	}
+	s.metrics.partURLs.Add(float64(len(numbers)))
+	return out, nil
+}
+
+func joinInts(ns []int) string {
+	var b strings.Builder
+	for i, n := range ns {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if b.Len() > 200 {
+			b.WriteString("...")
+			break
+		}
+		b.WriteString(strconv.Itoa(n))
+	}
+	return b.String()
+}
+
+// assembleParts returns the parts to complete the upload with: those the client listed, checked
+// against the plan, or, when it listed none, those the store holds.
+func (s *Service) assembleParts(ctx context.Context, u *Upload, given []Part) ([]Part, error) {
+	parts := given
+	if len(parts) == 0 {
+		var err error
+		if parts, err = s.objects.ListParts(ctx, u.Key, u.MultipartID); err != nil {
+			return nil, err
+		}
+	}
+	parts = slices.Clone(parts)
+	slices.SortFunc(parts, func(a, b Part) int { return a.Number - b.Number })
+	if len(parts) != u.PartCount {
+		return nil, errorf(http.StatusConflict, CodeNotUploaded, "the plan has %d parts and %d are given or stored", u.PartCount, len(parts))
+	}
+	for i, pt := range parts {
+		if pt.Number != i+1 || pt.ETag == "" {
+			return nil, invalid("parts must be numbered 1..%d once each, each with its etag", u.PartCount)
+		}
+	}
+	return parts, nil
+}

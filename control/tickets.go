@@ -1,0 +1,325 @@
+package control
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"presign/sigv4"
+)
+
+// Presign extensions the storage node enforces (see DESIGN.md); they travel as signed query
+// parameters. The names are the storage node's wire protocol, not an import of its package.
+const (
+	extMaxBytes = "X-Presign-Max-Bytes"
+	extOnce     = "X-Presign-Once"
+)
+
+// TicketRequest asks for an upload ticket.
+type TicketRequest struct {
+	Filename    string `json:"filename"`
+	Size        *int64 `json:"size"`
+	ContentType string `json:"content_type"`
+	// SHA256 of the whole file, hex or base64; optional. When given, a single PUT must carry
+	// it (x-amz-checksum-sha256 is signed) and the storage node rejects other bytes.
+	SHA256 string `json:"sha256,omitempty"`
+	// Form asks for a POST-policy form (browsers) instead of a PUT URL.
+	Form bool `json:"form,omitempty"`
+}
+
+// Ticket is what a client needs to upload: one presigned PUT (Method, URL, Headers), a form
+// (URL, Fields), or a multipart plan whose part URLs come from SignParts.
+type Ticket struct {
+	ID        string            `json:"id"`
+	Key       string            `json:"key"`
+	State     UploadState       `json:"state"`
+	Expires   time.Time         `json:"expires_at"`
+	Method    string            `json:"method"`
+	URL       string            `json:"url,omitempty"`
+	Headers   map[string]string `json:"headers,omitempty"`
+	Fields    map[string]string `json:"fields,omitempty"`
+	Multipart bool              `json:"multipart"`
+	PartSize  int64             `json:"part_size,omitempty"`
+	PartCount int               `json:"part_count,omitempty"`
+}
+
+// IssueTicket checks the request against the caller's policy, records a pending upload (its
+// declared size counts against the quota from now on) and the audit entry, both durably, and
+// only then signs the URL.
+func (s *Service) IssueTicket(ctx context.Context, p *Principal, req TicketRequest, addr string) (*Ticket, error) {
+	now := s.now()
+	u, sha, err := s.checkTicket(ctx, p, req)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := s.effectivePolicy(ctx, p.User)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkAgainstPolicy(u, pol); err != nil {
+		return nil, err
+	}
+	multipart := u.Size >= s.cfg.MultipartThreshold
+	if multipart && req.Form {
+		return nil, s.refuse("form", invalid("a form upload is for files under %d bytes; larger files upload in parts", s.cfg.MultipartThreshold))
+	}
+	if err := s.checkTicketRate(ctx, p.User.ID, now); err != nil {
+		return nil, err
+	}
+	ttl := pol.urlTTL()
+	u.ID = newID(now)
+	u.UserID = p.User.ID
+	u.Key = objectKey(p.User.ID, u.ID, u.Filename)
+	u.State = StatePending
+	u.Created, u.Expires = now, now.Add(ttl)
+	if multipart {
+		u.PartSize, u.PartCount = partPlan(u.Size, s.cfg.PartSize)
+	} else if !req.Form {
+		u.Nonce = newNonce()
+	}
+	if err := s.store.CreateUpload(ctx, u, pol.limits()); err != nil {
+		return nil, s.createRefusal(err, pol, u.Size)
+	}
+	kind := "put"
+	switch {
+	case multipart:
+		kind = "multipart"
+	case req.Form:
+		kind = "form"
+	}
+	if err := s.audit(ctx, AuditEntry{At: now, UserID: p.User.ID, Action: "ticket.issue", UploadID: u.ID, Key: u.Key,
+		RemoteAddr: addr, Details: map[string]string{"kind": kind, "size": strconv.FormatInt(u.Size, 10),
+			"expires": u.Expires.UTC().Format(time.RFC3339)}}); err != nil {
+		return nil, err
+	}
+	t := &Ticket{ID: u.ID, Key: u.Key, State: u.State, Expires: u.Expires.UTC().Truncate(time.Microsecond)}
+	switch kind {
+	case "multipart":
+		if err := s.startMultipart(ctx, u); err != nil {
+			return nil, err
+		}
+		t.State, t.Method, t.Multipart, t.PartSize, t.PartCount = StateUploading, http.MethodPut, true, u.PartSize, u.PartCount
+	case "form":
+		t.Method = http.MethodPost
+		t.URL, t.Fields, err = s.signForm(u, sha, now, ttl)
+	default:
+		t.Method = http.MethodPut
+		t.URL, t.Headers, err = s.signPut(u, sha, now, ttl)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.metrics.tickets.WithLabelValues(kind).Inc()
+	return t, nil
+}
+
+// checkTicket validates the request on its own and returns the upload it describes (without
+// ids and times) and the declared checksum in base64.
+func (s *Service) checkTicket(ctx context.Context, p *Principal, req TicketRequest) (*Upload, string, error) {
+	if req.Filename == "" || len(req.Filename) > 255 || !utf8.ValidString(req.Filename) || hasControl(req.Filename) {
+		return nil, "", invalid("filename is required: 1 to 255 bytes of UTF-8 without control characters")
+	}
+	if req.Size == nil || *req.Size < 0 {
+		return nil, "", invalid("size is required: the file's exact size in bytes")
+	}
+	if *req.Size > MaxObjectSize {
+		return nil, "", s.refuse("max_object_bytes", errorf(http.StatusRequestEntityTooLarge, CodeTooLarge,
+			"size %d exceeds the largest object the store can hold, %d bytes", *req.Size, int64(MaxObjectSize)))
+	}
+	ct := strings.TrimSpace(req.ContentType)
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	if _, err := parseContentType(ct); err != nil {
+		return nil, "", err
+	}
+	u := &Upload{Filename: req.Filename, ContentType: ct, Size: *req.Size}
+	var sha string
+	if req.SHA256 != "" {
+		sum, err := decodeSHA256(req.SHA256)
+		if err != nil {
+			return nil, "", err
+		}
+		u.SHA256 = hex.EncodeToString(sum)
+		sha = base64.StdEncoding.EncodeToString(sum)
+	}
+	return u, sha, nil
+}
+
+// checkAgainstPolicy applies the size and type rules of the policy.
+func (s *Service) checkAgainstPolicy(u *Upload, pol Policy) error {
+	if pol.MaxObjectBytes > 0 && u.Size > pol.MaxObjectBytes {
+		return s.refuse("max_object_bytes", errorf(http.StatusRequestEntityTooLarge, CodeTooLarge,
+			"size %d exceeds max_object_bytes %d of your policy", u.Size, pol.MaxObjectBytes))
+	}
+	mt, _ := parseContentType(u.ContentType)
+	if !typeAllowed(mt, pol.AllowedContentTypes) {
+		return s.refuse("allowed_content_types", errorf(http.StatusUnsupportedMediaType, CodeTypeNotAllowed,
+			"content type %s is not in allowed_content_types %v of your policy", mt, pol.AllowedContentTypes))
+	}
+	return nil
+}
+
+// checkTicketRate counts the ticket in the caller's one-minute window. The counter is in the
+// store, so the limit holds across replicas.
+func (s *Service) checkTicketRate(ctx context.Context, userID string, now time.Time) error {
+	if s.cfg.TicketsPerMinute < 0 {
+		return nil
+	}
+	n, err := s.store.Hit(ctx, "tickets:"+userID, time.Minute, now)
+	if err != nil {
+		return fmt.Errorf("ticket rate: %w", err)
+	}
+	if n > s.cfg.TicketsPerMinute {
+		e := errorf(http.StatusTooManyRequests, CodeRateLimited,
+			"ticket rate limit: at most %d tickets a minute per user", s.cfg.TicketsPerMinute)
+		e.RetryAfter = windowLeft(now, time.Minute)
+		return s.refuse("rate", e)
+	}
+	return nil
+}
+
+// createRefusal turns the store's limit errors into the API's.
+func (s *Service) createRefusal(err error, pol Policy, size int64) error {
+	switch {
+	case errors.Is(err, ErrTooManyPending):
+		return s.refuse("max_pending_uploads", errorf(http.StatusConflict, CodeTooManyPending,
+			"max_pending_uploads %d of your policy reached: complete or abort an upload first", pol.MaxPendingUploads))
+	case errors.Is(err, ErrQuotaExceeded):
+		return s.refuse("quota_bytes", errorf(http.StatusForbidden, CodeQuotaExceeded,
+			"size %d would exceed quota_bytes %d of your policy (pending uploads count at their declared size)", size, pol.QuotaBytes))
+	}
+	return fmt.Errorf("record upload: %w", err)
+}
+
+// refuse counts a policy refusal by the rule that made it and returns e.
+func (s *Service) refuse(rule string, e *Error) *Error {
+	s.metrics.refusals.WithLabelValues(rule).Inc()
+	return e
+}
+
+// signPut returns the presigned PUT of a single-request upload and the headers the client must
+// send with it: the declared Content-Type and checksum are signed, and the signed query caps the
+// body at the declared size and makes the URL single-use.
+func (s *Service) signPut(u *Upload, sha string, now time.Time, ttl time.Duration) (string, map[string]string, error) {
+	q := url.Values{extMaxBytes: {strconv.FormatInt(u.Size, 10)}, extOnce: {u.Nonce}}
+	headers := map[string]string{"Content-Type": u.ContentType}
+	if sha != "" {
+		headers[sigv4.ChecksumHeader(sigv4.ChecksumSHA256)] = sha
+	}
+	signed, err := s.presign(http.MethodPut, u.Key, q, headers, now, ttl)
+	return signed, headers, err
+}
+
+// signForm returns the POST-policy form of an upload: the key, type and checksum are fixed by
+// the policy and content-length-range pins the size. (A form cannot carry the presign
+// extensions, so it is not single-use; its policy expires with the ticket.)
+func (s *Service) signForm(u *Upload, sha string, now time.Time, ttl time.Duration) (string, map[string]string, error) {
+	fields := map[string]string{"key": u.Key, "Content-Type": u.ContentType, "success_action_status": "201"}
+	if sha != "" {
+		fields[sigv4.ChecksumHeader(sigv4.ChecksumSHA256)] = sha
+	}
+	conds := []sigv4.PolicyCondition{{Op: sigv4.OpContentLengthRange, Min: u.Size, Max: u.Size}}
+	out, err := s.signer.SignPost(fields, conds, now.Add(ttl), now)
+	if err != nil {
+		return "", nil, fmt.Errorf("sign form: %w", err)
+	}
+	return s.base.String() + "/" + s.cfg.Bucket, out, nil
+}
+
+// presign signs method on the object key with the query parameters and headers.
+func (s *Service) presign(method, key string, q url.Values, headers map[string]string, now time.Time, ttl time.Duration) (string, error) {
+	u := *s.base
+	u.Path = "/" + s.cfg.Bucket + "/" + key
+	u.RawQuery = q.Encode()
+	h := make(http.Header, len(headers))
+	for k, v := range headers {
+		h.Set(k, v)
+	}
+	signed, err := s.signer.Presign(method, &u, h, now, ttl)
+	if err != nil {
+		return "", fmt.Errorf("presign %s: %w", method, err)
+	}
+	return signed.String(), nil
+}
+
+// objectKey is where an upload's object lives: in its owner's namespace, under its own id, with
+// a name that needs no escaping anywhere.
+func objectKey(userID, uploadID, filename string) string {
+	return "u/" + userID + "/" + uploadID + "/" + safeName(filename)
+}
+
+// safeName reduces a client's file name to [A-Za-z0-9._-], at most 100 bytes, keeping its
+// extension: no path separators, no "..", no leading dot, nothing that percent-encoding or a
+// filesystem could read two ways. The original name is kept in the upload record for
+// Content-Disposition.
+func safeName(name string) string {
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	var b strings.Builder
+	lastUnderscore := false
+	for _, r := range name {
+		ok := r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_')
+		if !ok {
+			r = '_'
+		}
+		if r == '_' && lastUnderscore {
+			continue
+		}
+		lastUnderscore = r == '_'
+		b.WriteRune(r)
+	}
+	out := strings.TrimLeft(b.String(), "._")
+	for strings.Contains(out, "..") {
+		out = strings.ReplaceAll(out, "..", ".")
+	}
+	if len(out) > 100 {
+		ext := ""
+		if i := strings.LastIndexByte(out, '.'); i >= 0 && len(out)-i <= 16 {
+			ext = out[i:]
+		}
+		out = out[:100-len(ext)] + ext
+	}
+	if out == "" || out == "." {
+		return "file"
+	}
+	return out
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeSHA256 accepts a SHA-256 in hex (64 digits) or standard base64 (44 characters).
+func decodeSHA256(v string) ([]byte, error) {
+	if len(v) == 64 {
+		if b, err := hex.DecodeString(v); err == nil {
+			return b, nil
+		}
+	}
+	if b, err := base64.StdEncoding.DecodeString(v); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	return nil, invalid("sha256 must be the file's SHA-256 in hex (64 digits) or base64 (44 characters)")
+}
+
+func newNonce() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
