@@ -196,3 +196,23 @@ func TestForgedAndReplayedDeliveriesAreRecognisable(t *testing.T) {
 		t.Fatalf("replayed delivery: %v", err)
 	}
 }
+
+// TestOutboxDepthIsAMetric: the node's health and its event backlog are visible on
+// /_presign/, beside the S3 API.
+func TestOutboxDepthIsAMetric(t *testing.T) {
+	rc := newReceiver(t)
+	rc.down.Store(true)
+	node := notifyingNode(t, rc)
+	ep := node.url("storage node")
+	if st, _, b := httpDo(t, http.MethodGet, ep+"/_presign/healthz", nil, nil); st != 200 || string(b) != "ok\n" {
+		t.Fatalf("healthz: %d %q", st, b)
+	}
+	mustCreateBucket(t, ep, "metrics")
+	if _, err := awsClient(ep).PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("metrics"), Key: aws.String("k"), Body: strings.NewReader("v")}); err != nil {
+		t.Fatal(err)
+	}
+	st, _, b := httpDo(t, http.MethodGet, ep+"/_presign/metrics", nil, nil)
+	if st != 200 || !strings.Contains(string(b), "presign_outbox_depth 1") {
+		t.Fatalf("metrics: %d\n%s", st, b)
+	}
+}

@@ -116,11 +116,20 @@ func (m *Main) openStorage(ctx context.Context, sf storageFlags, log *slog.Logge
 // listener serves the S3 API, and under /_presign/ (a path no bucket can have, as bucket
 // names have no '_') the node's health and Prometheus metrics.
 func (n *storageNode) listener(name, addr string, reg *prometheus.Registry) service {
-	mux := http.NewServeMux()
-	mux.Handle("/_presign/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/_presign/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
-	mux.Handle("/", n.server)
-	return service{name: name, addr: addr, handler: mux}
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	// Not an http.ServeMux: it cleans paths and would redirect object keys such as "a//b" or
+	// "../x", which are ordinary keys to S3.
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/_presign/metrics":
+			metrics.ServeHTTP(w, r)
+		case "/_presign/healthz":
+			w.Write([]byte("ok\n"))
+		default:
+			n.server.ServeHTTP(w, r)
+		}
+	})
+	return service{name: name, addr: addr, handler: h}
 }
 
 // service is one HTTP server of the process.
