@@ -95,7 +95,8 @@ func (s *Service) CompleteUpload(ctx context.Context, p *Principal, id string, p
 			return nil, err
 		}
 	}
-	if u.State.Active() {
+	wasActive := u.State.Active()
+	if wasActive {
 		if u, err = s.settle(ctx, u, sourceClient); errors.Is(err, ErrNoObject) {
 			return nil, errorf(http.StatusConflict, CodeNotUploaded, "upload %s: the object has not arrived in storage yet", id)
 		} else if err != nil {
@@ -111,6 +112,9 @@ func (s *Service) CompleteUpload(ctx context.Context, p *Principal, id string, p
 		v := viewFile(f)
 		return &v, nil
 	case StateFailed:
+		if !wasActive {
+			return nil, errorf(http.StatusConflict, CodeStateConflict, "upload %s failed before: %s", id, u.FailReason)
+		}
 		return nil, errorf(http.StatusUnprocessableEntity, CodeObjectMismatch, "upload %s failed: %s", id, u.FailReason)
 	}
 	return nil, errorf(http.StatusConflict, CodeStateConflict, "upload %s is %s", id, u.State)

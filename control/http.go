@@ -19,10 +19,21 @@ import (
 type route struct {
 	method  string
 	pattern string // http.ServeMux pattern path, e.g. /v1/uploads/{id}
-	// public routes need no bearer token; the others get the caller's Principal.
-	public bool
+	access access
 	h      func(w http.ResponseWriter, r *http.Request, p *Principal) error
 }
+
+// access says who may call a route.
+type access int
+
+const (
+	// public routes need no bearer token (login, the webhook with its own signature, probes).
+	public access = iota
+	// user routes get the caller's Principal.
+	user
+	// admin routes are refused (403) to non-administrators before their body is read.
+	admin
+)
 
 // maxJSONBody bounds a request's JSON body; maxEventBody a webhook delivery.
 const (
@@ -38,7 +49,7 @@ func (s *Service) Handler(metricsHandler http.Handler) http.Handler {
 	for _, rt := range s.routes(metricsHandler) {
 		mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
 	}
-	mux.Handle("/", s.wrap(route{public: true, h: func(w http.ResponseWriter, r *http.Request, _ *Principal) error {
+	mux.Handle("/", s.wrap(route{access: public, h: func(w http.ResponseWriter, r *http.Request, _ *Principal) error {
 		return notFoundErr("route " + r.Method + " " + r.URL.Path)
 	}}))
 	return mux
@@ -96,13 +107,16 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, rt route) (err e
 		}
 	}()
 	var p *Principal
-	if !rt.public {
+	if rt.access != public {
 		secret, ok := bearer(r)
 		if !ok {
 			return errUnauthenticated
 		}
 		if p, err = s.Authenticate(r.Context(), secret); err != nil {
 			return err
+		}
+		if rt.access == admin && !p.User.Admin {
+			return errForbidden
 		}
 	}
 	return rt.h(w, r, p)

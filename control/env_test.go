@@ -1,0 +1,163 @@
+package control_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"presign/control"
+	"presign/control/bucket"
+	"presign/control/sqlite"
+	"presign/sigv4"
+)
+
+// These tests run the control plane's API over real HTTP on a real SQLite store. The object
+// store is a real S3 client pointed at a closed port: nothing here needs bytes in storage
+// (the paths that do are tested end to end in e2e/, against the real storage node).
+
+const (
+	adminPassword = "admin-password-1"
+	eventSecret   = "event-secret-0123456789"
+	testBucket    = "files"
+)
+
+var testCreds = sigv4.Credentials{AccessKeyID: "PSTESTKEY", SecretAccessKey: "test-secret"}
+
+// clock is a settable time source.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type env struct {
+	t     *testing.T
+	svc   *control.Service
+	store control.Store
+	srv   *httptest.Server
+	clock *clock
+	admin string // the admin's session token
+}
+
+// newEnv starts the API on a fresh database; mut may change the configuration first.
+func newEnv(t *testing.T, mut func(*control.Config)) *env {
+	t.Helper()
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "control.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	objects, err := bucket.New(bucket.Config{Endpoint: "http://127.0.0.1:1", Bucket: testBucket,
+		AccessKeyID: testCreds.AccessKeyID, SecretAccessKey: testCreds.SecretAccessKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	cfg := control.Config{Store: store, Objects: objects, Bucket: testBucket, PublicStorageURL: "http://storage.test:9000",
+		Credentials: testCreds, EventSecrets: [][]byte{[]byte(eventSecret)}, Now: clk.Now}
+	if mut != nil {
+		mut(&cfg)
+	}
+	svc, err := control.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created, err := svc.EnsureAdmin(ctx, adminPassword); err != nil || !created {
+		t.Fatalf("EnsureAdmin: %v, %v", created, err)
+	}
+	srv := httptest.NewServer(svc.Handler(nil))
+	t.Cleanup(srv.Close)
+	e := &env{t: t, svc: svc, store: store, srv: srv, clock: clk}
+	e.admin = e.login("admin", adminPassword)
+	return e
+}
+
+// call sends a JSON request with the token (none when empty) and decodes the answer into out
+// (when not nil). It returns the status and the error code of an error answer.
+func (e *env) call(method, path, token string, body, out any) (int, string) {
+	e.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 400 {
+		var ae struct{ Error, Message string }
+		if err := json.Unmarshal(raw, &ae); err != nil || ae.Error == "" || ae.Message == "" {
+			e.t.Fatalf("%s %s: %d answer is not {error, message}: %s", method, path, resp.StatusCode, raw)
+		}
+		return resp.StatusCode, ae.Error
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			e.t.Fatalf("%s %s: decode %s: %v", method, path, raw, err)
+		}
+	}
+	return resp.StatusCode, ""
+}
+
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// must is call that expects the status.
+func (e *env) must(want int, method, path, token string, body, out any) {
+	e.t.Helper()
+	if got, code := e.call(method, path, token, body, out); got != want {
+		e.t.Fatalf("%s %s: got %d %s, want %d", method, path, got, code, want)
+	}
+}
+
+func (e *env) login(user, password string) string {
+	e.t.Helper()
+	var s control.Session
+	e.must(200, "POST", "/v1/login", "", map[string]string{"username": user, "password": password}, &s)
+	return s.Token
+}
+
+// user creates a user with the policy override and returns its id and a session token.
+func (e *env) user(name string, pol *control.PolicyOverride) (string, string) {
+	e.t.Helper()
+	var u control.UserView
+	e.must(201, "POST", "/v1/users", e.admin, control.NewUser{Username: name, Password: name + "-password", Policy: pol}, &u)
+	return u.ID, e.login(name, name+"-password")
+}
+
+func ticketReq(name string, size int64, ct string) control.TicketRequest {
+	return control.TicketRequest{Filename: name, Size: &size, ContentType: ct}
+}
+
+func ptr[T any](v T) *T { return &v }
