@@ -19,8 +19,8 @@ import (
 type route struct {
 	method  string
 	pattern string // http.ServeMux pattern path, e.g. /v1/uploads/{id}
-	access access
-	h      func(w http.ResponseWriter, r *http.Request, p *Principal) error
+	access  access
+	h       func(w http.ResponseWriter, r *http.Request, p *Principal) error
 }
 
 // access says who may call a route.
