@@ -63,6 +63,10 @@ var errorTable = []struct {
 	{ErrIncompleteBody, &APIError{"IncompleteBody", http.StatusBadRequest, "You did not provide the number of bytes specified by the Content-Length HTTP header.", nil}},
 	{ErrEntityTooLarge, &APIError{"EntityTooLarge", http.StatusBadRequest, "Your proposed upload exceeds the maximum allowed size", nil}},
 	{ErrNoSuchCORSConfiguration, &APIError{"NoSuchCORSConfiguration", http.StatusNotFound, "The CORS configuration does not exist", nil}},
+	{ErrNoSuchUpload, &APIError{"NoSuchUpload", http.StatusNotFound, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.", nil}},
+	{ErrInvalidPart, &APIError{"InvalidPart", http.StatusBadRequest, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.", nil}},
+	{ErrInvalidPartOrder, &APIError{"InvalidPartOrder", http.StatusBadRequest, "The list of parts was not in ascending order. Parts must be ordered by part number.", nil}},
+	{ErrPartTooSmall, &APIError{"EntityTooSmall", http.StatusBadRequest, "Your proposed upload is smaller than the minimum allowed object size.", nil}},
 }
 
 // toAPIError turns any error into its S3 form; ok is false for errors that are the server's

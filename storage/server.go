@@ -222,7 +222,7 @@ func (s *Server) bucketOp(w http.ResponseWriter, r *http.Request, req *request) 
 		case has(q, "cors"):
 			return s.getBucketCors(w, r, req)
 		case has(q, "uploads"):
-			return errNotImplemented
+			return s.listMultipartUploads(w, r, req)
 		}
 		return s.listObjectsV1(w, r, req)
 	case http.MethodHead:
@@ -249,7 +249,7 @@ func (s *Server) bucketOp(w http.ResponseWriter, r *http.Request, req *request) 
 func (s *Server) objectOp(w http.ResponseWriter, r *http.Request, req *request) error {
 	q := req.query
 	if has(q, "uploadId") || has(q, "uploads") || has(q, "partNumber") {
-		return errNotImplemented
+		return s.multipartOp(w, r, req)
 	}
 	switch r.Method {
 	case http.MethodPut:

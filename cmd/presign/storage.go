@@ -24,6 +24,7 @@ type storageFlags struct {
 	maxPutSize                 byteSize
 	notify                     notifyFlags
 	corsOrigins                stringList
+	multipartExpiry            time.Duration
 }
 
 func (f *storageFlags) register(fs *flag.FlagSet, addrFlag string) {
@@ -33,6 +34,7 @@ func (f *storageFlags) register(fs *flag.FlagSet, addrFlag string) {
 	fs.StringVar(&f.region, "region", "us-east-1", "the region requests must be signed for")
 	fs.StringVar(&f.domain, "domain", "", "base domain for virtual-host addressing (<bucket>.<domain>); path style always works")
 	fs.Var(&f.maxPutSize, "max-put-size", "largest single PUT (e.g. 5GiB)")
+	fs.DurationVar(&f.multipartExpiry, "multipart-expiry", disk.DefaultMultipartExpiry, "multipart uploads left incomplete this long are aborted and their parts removed")
 	f.notify.register(fs)
 	fs.Var(&f.corsOrigins, "cors-origin", "web origin allowed to upload and download from a browser in buckets without a CORS configuration of their own, e.g. https://app.example.com; one '*' allowed (repeatable)")
 }
@@ -81,7 +83,7 @@ func (m *Main) openStorage(ctx context.Context, sf storageFlags, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	b, err := disk.Open(ctx, disk.Options{Dir: sf.data, Logger: log})
+	b, err := disk.Open(ctx, disk.Options{Dir: sf.data, Logger: log, MultipartExpiry: sf.multipartExpiry})
 	if err != nil {
 		return nil, err
 	}

@@ -70,7 +70,8 @@ func (b *Backend) DeleteBucket(ctx context.Context, bucket string) error {
 		return err
 	}
 	name := []byte(bucket)
-	return b.commit.do(func(tx *bolt.Tx) error {
+	var parts []string
+	err := b.commit.do(func(tx *bolt.Tx) error {
 		objs := tx.Bucket(objectsRoot)
 		bk := objs.Bucket(name)
 		if bk == nil {
@@ -79,11 +80,20 @@ func (b *Backend) DeleteBucket(ctx context.Context, bucket string) error {
 		if k, _ := bk.Cursor().First(); k != nil {
 			return refuse(storage.ErrBucketNotEmpty)
 		}
+		var err error
+		if parts, err = dropBucketUploads(tx, name); err != nil {
+			return err
+		}
 		if err := objs.DeleteBucket(name); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketsRoot).Delete(name)
 	}, len(name))
+	if err != nil {
+		return err
+	}
+	b.removeFiles(parts)
+	return nil
 }
 
 // ListBuckets implements storage.Backend.

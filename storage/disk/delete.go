@@ -20,7 +20,10 @@ func (b *Backend) DeleteObject(ctx context.Context, bucket, key string) (storage
 		return storage.ObjectInfo{}, err
 	}
 	kb, bb := []byte(key), []byte(bucket)
-	var removed record
+	var (
+		removed record
+		files   []string
+	)
 	err := b.commit.do(func(tx *bolt.Tx) error {
 		objs := tx.Bucket(objectsRoot)
 		bk := objs.Bucket(bb)
@@ -31,8 +34,14 @@ func (b *Backend) DeleteObject(ctx context.Context, bucket, key string) (storage
 		if v == nil {
 			return refuse(storage.ErrNoSuchKey)
 		}
-		var err error
-		if removed, _, err = decodeRecord(v); err != nil {
+		var (
+			tail []byte
+			err  error
+		)
+		if removed, tail, err = decodeRecord(v); err == nil {
+			files, err = removed.files(tail)
+		}
+		if err != nil {
 			return fmt.Errorf("%s/%s: %w", bucket, key, err)
 		}
 		if removed.seq, err = objs.NextSequence(); err != nil {
@@ -41,16 +50,11 @@ func (b *Backend) DeleteObject(ctx context.Context, bucket, key string) (storage
 		if err := bk.Delete(kb); err != nil {
 			return err
 		}
-		if removed.file != "" {
-			return tx.Bucket(filesRoot).Delete([]byte(removed.file))
-		}
-		return nil
+		return unmarkFiles(tx.Bucket(filesRoot), files)
 	}, len(kb))
 	if err != nil {
 		return storage.ObjectInfo{}, err
 	}
-	if removed.file != "" {
-		b.removeFile(removed.file)
-	}
+	b.removeFiles(files)
 	return removed.info(bucket, key), nil
 }

@@ -34,6 +34,8 @@ const (
 	MaxKeyLen = 1024
 	// DefaultNonceSweepInterval is how often expired nonces are forgotten.
 	DefaultNonceSweepInterval = time.Minute
+	// DefaultMultipartExpiry is how long an incomplete multipart upload is kept.
+	DefaultMultipartExpiry = 7 * 24 * time.Hour
 	// copyBufSize is the pooled buffer a write streams through.
 	copyBufSize = 256 << 10
 )
@@ -55,6 +57,9 @@ type Options struct {
 	NonceSweepInterval time.Duration
 	// LockTimeout bounds the wait for another process holding the index; 0 means one second.
 	LockTimeout time.Duration
+	// MultipartExpiry is how long a multipart upload may stay incomplete: older ones are
+	// aborted and their parts removed by a background sweep. 0 means DefaultMultipartExpiry.
+	MultipartExpiry time.Duration
 }
 
 // Backend is a storage.Backend and storage.NonceStore on a local directory. It is safe for
@@ -80,6 +85,9 @@ type Backend struct {
 	bg         sync.WaitGroup
 	scanDone   chan struct{} // closed when the start-up orphan scan has finished
 	sweepEvery time.Duration
+
+	pins            filePins      // files of open multipart objects
+	multipartExpiry time.Duration // of incomplete uploads
 }
 
 var (
@@ -120,6 +128,10 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 	if b.sweepEvery <= 0 {
 		b.sweepEvery = DefaultNonceSweepInterval
 	}
+	b.multipartExpiry = opts.MultipartExpiry
+	if b.multipartExpiry <= 0 {
+		b.multipartExpiry = DefaultMultipartExpiry
+	}
 	b.inlineBufs.New = func() any { buf := make([]byte, inlineMax+1); return &buf }
 	b.copyBufs.New = func() any { buf := make([]byte, copyBufSize); return &buf }
 	if err := b.makeDirs(); err != nil {
@@ -151,9 +163,10 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 	b.dirs = newDirSyncer()
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	b.stopBG = cancel
-	b.bg.Add(2)
+	b.bg.Add(3)
 	go func() { defer b.bg.Done(); defer close(b.scanDone); b.removeOrphans(bgCtx) }()
 	go func() { defer b.bg.Done(); b.sweepNonces(bgCtx) }()
+	go func() { defer b.bg.Done(); b.sweepUploads(bgCtx) }()
 	return b, nil
 }
 
@@ -195,6 +208,9 @@ var (
 	filesRoot    = []byte("files")     // file id → empty, for every file a record points to
 	noncesRoot   = []byte("nonces")    // nonce → until (unix nanoseconds)
 	nonceExpRoot = []byte("nonce-exp") // until (8 bytes, big endian) + nonce → empty, for sweeping
+	uploadsRoot  = []byte("uploads")   // one nested bbolt bucket per bucket: key NUL upload id → upload record
+	partsRoot    = []byte("parts")     // one nested bbolt bucket per upload id: part number (2 bytes) → part record
+	doneRoot     = []byte("completed") // upload id → completion memo, kept for retried completions
 	metaRoot     = []byte("meta")
 	epochKey     = []byte("epoch")
 	formatKey    = []byte("format")
@@ -244,7 +260,7 @@ func (b *Backend) ensureFanout(dir string) error {
 
 func (b *Backend) initIndex() error {
 	return b.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketsRoot, objectsRoot, filesRoot, noncesRoot, nonceExpRoot, metaRoot} {
+		for _, name := range [][]byte{bucketsRoot, objectsRoot, filesRoot, noncesRoot, nonceExpRoot, uploadsRoot, partsRoot, doneRoot, metaRoot} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("disk: init index: %w", err)
 			}

@@ -4,10 +4,12 @@
 //
 // Under Options.Dir:
 //
-//	index.db          bbolt index: buckets, objects (bucket → key → record), the set of object
-//	                  files in use, nonces, and the node-wide sequencer
-//	objects/xx/<id>   bytes of an object larger than Options.InlineMax; <id> is the epoch of
-//	                  the Open that wrote it and 96 random bits, xx its first random byte
+//	index.db          bbolt index: buckets, objects (bucket → key → record), multipart
+//	                  uploads and their parts, the set of object files in use, nonces, and
+//	                  the node-wide sequencer
+//	objects/xx/<id>   bytes of an object larger than Options.InlineMax, or of one part of a
+//	                  multipart upload; <id> is the epoch of the Open that wrote it and 96
+//	                  random bits, xx its first random byte
 //	tmp/<id>          bytes being written; emptied by Open
 //
 // Keys and bucket names exist only inside the index; no file name is derived from them, so
@@ -22,6 +24,16 @@
 // PutObject return, and only then is the replaced object's file removed. Any failure before
 // the commit (a body error, a cancelled context, a full disk, a failed condition) removes the
 // new file and leaves the index untouched.
+//
+// # Multipart uploads
+//
+// Each part is written like a large object, to a file of its own, and committed as an entry of
+// its upload. Completion commits, in one transaction, an object record that lists the part
+// files in order (record kind multipart): the object is read as their concatenation, and no
+// byte is copied a second time (on ext4, which has no reflinks, copy_file_range of 1 GiB took
+// about 2 s; the record takes milliseconds for 1,000 parts). An Object of such a record pins
+// its files rather than holding them open (see filePins). A memo of each completion answers
+// retried completions for a day; uploads older than Options.MultipartExpiry are swept.
 //
 // # Group commit
 //

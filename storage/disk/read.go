@@ -35,12 +35,22 @@ func (b *Backend) GetObject(ctx context.Context, bucket, key string) (storage.Ob
 	defer b.ops.Done()
 	missing := ""
 	for {
-		rec, inline, err := b.lookup(bucket, key, true)
+		rec, tail, err := b.lookup(bucket, key, true)
 		if err != nil {
 			return nil, err
 		}
+		if rec.multipart {
+			obj, ok, err := b.openMultipart(bucket, key, rec, tail)
+			if ok || err != nil {
+				return obj, err
+			}
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			continue // replaced or deleted since the lookup
+		}
 		if rec.file == "" {
-			return &inlineObject{info: rec.info(bucket, key), data: inline}, nil
+			return &inlineObject{info: rec.info(bucket, key), data: tail}, nil
 		}
 		f, err := os.Open(b.objectPath(rec.file))
 		if err == nil {
@@ -62,8 +72,9 @@ func (b *Backend) GetObject(ctx context.Context, bucket, key string) (storage.Ob
 	}
 }
 
-// lookup reads the record of bucket/key; with data, it also returns a copy of inline bytes.
-func (b *Backend) lookup(bucket, key string, data bool) (rec record, inline []byte, err error) {
+// lookup reads the record of bucket/key; with data, it also returns a copy of its tail (the
+// bytes of an inline record, the part list of a multipart one).
+func (b *Backend) lookup(bucket, key string, data bool) (rec record, tail []byte, err error) {
 	err = b.db.View(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(objectsRoot).Bucket([]byte(bucket))
 		if bk == nil {
@@ -79,11 +90,11 @@ func (b *Backend) lookup(bucket, key string, data bool) (rec record, inline []by
 			return fmt.Errorf("%s/%s: %w", bucket, key, err)
 		}
 		if data && rec.file == "" {
-			inline = bytes.Clone(in)
+			tail = bytes.Clone(in)
 		}
 		return nil
 	})
-	return rec, inline, err
+	return rec, tail, err
 }
 
 // inlineObject is an Object whose bytes were copied out of the index.

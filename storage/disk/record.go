@@ -2,6 +2,7 @@ package disk
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"maps"
 	"slices"
@@ -12,36 +13,49 @@ import (
 
 // record is an object's index entry. Its encoding:
 //
-//	version byte (1) | kind byte | uvarint size | uvarint sequencer | varint modified (unix ns)
+//	version byte (2) | kind byte | uvarint size | uvarint sequencer | varint modified (unix ns)
 //	| str etag | (kind file: str file id) | str content-type, -encoding, -disposition,
 //	-language, cache-control, expires | uvarint n, n × (str name, str value) user metadata
-//	| uvarint n, n × (str algorithm, str value) checksums | (kind inline: the object's bytes)
+//	| uvarint n, n × (str algorithm, str value) checksums | tail
 //
-// where str is a uvarint length and the bytes. Map entries are written in sorted order, so
-// equal records encode equally.
+// where str is a uvarint length and the bytes, and the tail is, for kind inline, the object's
+// bytes; for kind multipart, the files whose concatenation is the object (see appendSegments);
+// for kind file, nothing. Map entries are written in sorted order, so equal records encode
+// equally. Version 1 is the same without kind multipart: such records are still read, and
+// every record is written as version 2.
+//
+// The tail comes last so that decoding a record for a listing or a HEAD never walks the part
+// list of a multipart object, which may name 10,000 files.
 type record struct {
 	size      int64
 	seq       uint64
 	modified  time.Time
 	etag      string
-	file      string // id of the file holding the bytes; empty when they are inline
+	file      string // id of the file holding the bytes; empty when they are inline or in parts
+	multipart bool   // the bytes are the concatenation of the files listed in the tail
 	meta      storage.Metadata
 	checksums map[string]string
 }
 
 const (
-	recordVersion = 1
-	kindInline    = 0
-	kindFile      = 1
+	recordVersion   = 2
+	recordVersionV1 = 1
+	kindInline      = 0
+	kindFile        = 1
+	kindMultipart   = 2
 )
 
 var errCorrupt = errors.New("disk: corrupt index record")
 
-// encode appends r and, for an inline record, its bytes to dst.
-func (r *record) encode(dst, inline []byte) []byte {
+// encode appends r and its tail (the bytes of an inline record, the segments of a multipart
+// one) to dst.
+func (r *record) encode(dst, tail []byte) []byte {
 	kind := byte(kindInline)
-	if r.file != "" {
+	switch {
+	case r.file != "":
 		kind = kindFile
+	case r.multipart:
+		kind = kindMultipart
 	}
 	dst = append(dst, recordVersion, kind)
 	dst = binary.AppendUvarint(dst, uint64(r.size))
@@ -57,11 +71,12 @@ func (r *record) encode(dst, inline []byte) []byte {
 	}
 	dst = appendMap(dst, m.User)
 	dst = appendMap(dst, r.checksums)
-	return append(dst, inline...)
+	return append(dst, tail...)
 }
 
-// encodedLen is an upper bound of len(r.encode(nil, inline)), to allocate once.
-func (r *record) encodedLen(inline int) int {
+// encodedLen is an upper bound of len(r.encode(nil, tail)) for a tail of the given length,
+// to allocate once.
+func (r *record) encodedLen(tail int) int {
 	n := 2 + 3*binary.MaxVarintLen64 + 2*binary.MaxVarintLen64 + len(r.etag) + len(r.file)
 	m := &r.meta
 	for _, s := range [...]string{m.ContentType, m.ContentEncoding, m.ContentDisposition, m.ContentLanguage, m.CacheControl, m.Expires} {
@@ -73,7 +88,7 @@ func (r *record) encodedLen(inline int) int {
 			n += 2*binary.MaxVarintLen64 + len(k) + len(v)
 		}
 	}
-	return n + inline
+	return n + tail
 }
 
 func appendStr(dst []byte, s string) []byte {
@@ -90,11 +105,13 @@ func appendMap(dst []byte, m map[string]string) []byte {
 	return dst
 }
 
-// decodeRecord parses an encoded record. inline aliases buf (for a bbolt value, valid only
-// in its transaction); every string of r is a copy.
-func decodeRecord(buf []byte) (r record, inline []byte, err error) {
+// decodeRecord parses an encoded record. tail (the bytes of an inline record, the segments of
+// a multipart one) aliases buf (for a bbolt value, valid only in its transaction); every
+// string of r is a copy. The segments are checked only when parsed (parseSegments).
+func decodeRecord(buf []byte) (r record, tail []byte, err error) {
 	d := decoder{buf: buf}
-	if d.byte() != recordVersion {
+	version := d.byte()
+	if version != recordVersion && version != recordVersionV1 {
 		return record{}, nil, errCorrupt
 	}
 	kind := d.byte()
@@ -109,6 +126,11 @@ func decodeRecord(buf []byte) (r record, inline []byte, err error) {
 			d.fail()
 		}
 	case kindInline:
+	case kindMultipart:
+		r.multipart = version >= 2
+		if !r.multipart {
+			d.fail()
+		}
 	default:
 		d.fail()
 	}
@@ -122,15 +144,20 @@ func decodeRecord(buf []byte) (r record, inline []byte, err error) {
 		return record{}, nil, errCorrupt
 	}
 	r.size = int64(size)
-	if kind == kindInline {
-		inline = d.buf
-		if int64(len(inline)) != r.size {
+	switch kind {
+	case kindInline:
+		tail = d.buf
+		if int64(len(tail)) != r.size {
 			return record{}, nil, errCorrupt
 		}
-	} else if len(d.buf) != 0 {
-		return record{}, nil, errCorrupt
+	case kindMultipart:
+		tail = d.buf
+	default:
+		if len(d.buf) != 0 {
+			return record{}, nil, errCorrupt
+		}
 	}
-	return r, inline, nil
+	return r, tail, nil
 }
 
 // decoder reads the parts of a record; after the first error it yields zero values and bad.
@@ -227,4 +254,85 @@ func validFileID(s string) bool {
 		}
 	}
 	return true
+}
+
+// segment is one file of a multipart object: its id and how many bytes of the object it holds.
+type segment struct {
+	file string
+	size int64
+}
+
+// rawFileIDLen is the length of a file id as bytes (a name made by newFileID is their hex).
+const rawFileIDLen = fileIDLen / 2
+
+// appendSegments appends the tail of a multipart record: uvarint n, then n × (the file id as
+// 20 raw bytes, uvarint size). Raw ids halve the record of a 10,000-part object.
+func appendSegments(dst []byte, segs []segment) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(segs)))
+	for _, s := range segs {
+		dst = appendFileID(dst, s.file)
+		dst = binary.AppendUvarint(dst, uint64(s.size))
+	}
+	return dst
+}
+
+// appendFileID appends the 20 bytes whose hex is id, a name made by newFileID.
+func appendFileID(dst []byte, id string) []byte {
+	out, err := hex.AppendDecode(dst, []byte(id))
+	if err != nil || len(out)-len(dst) != rawFileIDLen {
+		panic("disk: file id " + id + " is not a name made by newFileID")
+	}
+	return out
+}
+
+// segmentsLen is an upper bound of the length appendSegments adds for n segments.
+func segmentsLen(n int) int {
+	return binary.MaxVarintLen64 + n*(rawFileIDLen+binary.MaxVarintLen64)
+}
+
+// parseSegments decodes the tail of a multipart record of size bytes; the sizes must add up.
+func parseSegments(tail []byte, size int64) ([]segment, error) {
+	d := decoder{buf: tail}
+	n := d.uvarint()
+	if n > uint64(len(d.buf))/(rawFileIDLen+1) {
+		return nil, errCorrupt
+	}
+	segs := make([]segment, 0, n)
+	var total int64
+	for range n {
+		if len(d.buf) < rawFileIDLen {
+			return nil, errCorrupt
+		}
+		id := hex.EncodeToString(d.buf[:rawFileIDLen])
+		d.buf = d.buf[rawFileIDLen:]
+		sz := d.uvarint()
+		if d.bad || sz > 1<<62 {
+			return nil, errCorrupt
+		}
+		total += int64(sz)
+		segs = append(segs, segment{file: id, size: int64(sz)})
+	}
+	if d.bad || len(d.buf) != 0 || total != size {
+		return nil, errCorrupt
+	}
+	return segs, nil
+}
+
+// files returns the ids of every file r's bytes are in; tail is the one decodeRecord returned.
+func (r *record) files(tail []byte) ([]string, error) {
+	switch {
+	case r.file != "":
+		return []string{r.file}, nil
+	case r.multipart:
+		segs, err := parseSegments(tail, r.size)
+		if err != nil {
+			return nil, err
+		}
+		ids := make([]string, len(segs))
+		for i, s := range segs {
+			ids[i] = s.file
+		}
+		return ids, nil
+	}
+	return nil, nil
 }

@@ -101,6 +101,9 @@ func (b *Backend) removeOrphansIn(ctx context.Context, dir string) (int, error) 
 			return removed, err
 		}
 		for _, name := range orphans {
+			if b.pins.deferRemoval(name) {
+				continue // read by an open multipart object; removed when it closes
+			}
 			if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return removed, err
 			}

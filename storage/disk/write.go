@@ -97,12 +97,36 @@ func (b *Backend) putInline(ctx context.Context, bucket, key string, body storag
 // putFile streams first, the bytes of body already read, and the rest of body to a new object
 // file, and commits it. eof says that first is the whole body. On any failure the file is
 // removed.
-func (b *Backend) putFile(ctx context.Context, bucket, key string, body storage.Body, first []byte, eof bool, opts storage.PutOptions) (info storage.ObjectInfo, err error) {
-	id := b.newFileID()
-	path := b.tmpPath(id) // where the file is until it is committed
+func (b *Backend) putFile(ctx context.Context, bucket, key string, body storage.Body, first []byte, eof bool, opts storage.PutOptions) (storage.ObjectInfo, error) {
+	id, n, err := b.writeFile(ctx, body, first, eof)
+	if err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	sums := body.Sums()
+	rec := &record{
+		size:      n,
+		etag:      hex.EncodeToString(sums.MD5[:]),
+		file:      id,
+		meta:      opts.Meta,
+		checksums: sums.Checksums,
+	}
+	info, err := b.commitPut(ctx, bucket, key, rec, nil, opts)
+	if err != nil {
+		b.discardFile(id)
+	}
+	return info, err
+}
+
+// writeFile streams first and the rest of body to a new file and makes it durable in
+// objects/: written, fsynced, renamed, its directory fsynced. It returns the file's id and
+// length. No record names the file yet: the caller commits one, or calls discardFile. On
+// failure nothing is left behind.
+func (b *Backend) writeFile(ctx context.Context, body storage.Body, first []byte, eof bool) (id string, n int64, err error) {
+	id = b.newFileID()
+	path := b.tmpPath(id) // where the file is until it is renamed into objects/
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
-		return info, fmt.Errorf("disk: create object file: %w", mapErr(err))
+		return "", 0, fmt.Errorf("disk: create object file: %w", mapErr(err))
 	}
 	open := true
 	defer func() {
@@ -118,42 +142,41 @@ func (b *Backend) putFile(ctx context.Context, bucket, key string, body storage.
 	}()
 	if size := body.Size(); size > 0 {
 		if err := preallocate(f, size); err != nil {
-			return info, fmt.Errorf("disk: preallocate %d bytes: %w", size, mapErr(err))
+			return "", 0, fmt.Errorf("disk: preallocate %d bytes: %w", size, mapErr(err))
 		}
 	}
 	bufp := b.copyBufs.Get().(*[]byte)
-	n, err := stream(ctx, f, body, *bufp, first, eof)
+	n, err = stream(ctx, f, body, *bufp, first, eof)
 	b.copyBufs.Put(bufp)
 	if err != nil {
-		return info, err
+		return "", 0, err
 	}
 	if err := f.Sync(); err != nil {
-		return info, fmt.Errorf("disk: sync object file: %w", mapErr(err))
+		return "", 0, fmt.Errorf("disk: sync object file: %w", mapErr(err))
 	}
 	open = false
 	if err := f.Close(); err != nil {
-		return info, fmt.Errorf("disk: close object file: %w", mapErr(err))
+		return "", 0, fmt.Errorf("disk: close object file: %w", mapErr(err))
 	}
 	final := b.objectPath(id)
 	if err := b.ensureFanout(filepath.Dir(final)); err != nil {
-		return info, err
+		return "", 0, err
 	}
 	if err := os.Rename(path, final); err != nil {
-		return info, fmt.Errorf("disk: %w", mapErr(err))
+		return "", 0, fmt.Errorf("disk: %w", mapErr(err))
 	}
 	path = final
 	if err := b.dirs.sync(filepath.Dir(final)); err != nil {
-		return info, err
+		return "", 0, err
 	}
-	sums := body.Sums()
-	rec := &record{
-		size:      n,
-		etag:      hex.EncodeToString(sums.MD5[:]),
-		file:      id,
-		meta:      opts.Meta,
-		checksums: sums.Checksums,
+	return id, n, nil
+}
+
+// discardFile removes a file written by writeFile whose commit failed.
+func (b *Backend) discardFile(id string) {
+	if err := os.Remove(b.objectPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		b.log.Error("disk: remove discarded object file", "file", id, "err", err)
 	}
-	return b.commitPut(ctx, bucket, key, rec, nil, opts)
 }
 
 // stream writes first, then the rest of body read through buf, to f, and returns the number of
@@ -194,9 +217,9 @@ func (b *Backend) commitPut(ctx context.Context, bucket, key string, rec *record
 	}
 	kb, bb := []byte(key), []byte(bucket)
 	val := make([]byte, 0, rec.encodedLen(len(inline)))
-	var replaced string
+	var replaced []string
 	apply := func(tx *bolt.Tx) error {
-		replaced = ""
+		replaced = nil
 		objs := tx.Bucket(objectsRoot)
 		bk := objs.Bucket(bb)
 		if bk == nil {
@@ -207,11 +230,13 @@ func (b *Backend) commitPut(ctx context.Context, bucket, key string, rec *record
 			return refuse(err)
 		}
 		if old != nil {
-			prev, _, err := decodeRecord(old)
+			prev, tail, err := decodeRecord(old)
+			if err == nil {
+				replaced, err = prev.files(tail)
+			}
 			if err != nil {
 				return fmt.Errorf("%s/%s: %w", bucket, key, err)
 			}
-			replaced = prev.file
 		}
 		seq, err := objs.NextSequence()
 		if err != nil {
@@ -229,18 +254,24 @@ func (b *Backend) commitPut(ctx context.Context, bucket, key string, rec *record
 				return err
 			}
 		}
-		if replaced != "" {
-			return files.Delete([]byte(replaced))
-		}
-		return nil
+		return unmarkFiles(files, replaced)
 	}
 	if err := b.commit.do(apply, len(val)+len(kb)); err != nil {
 		return storage.ObjectInfo{}, err
 	}
-	if replaced != "" {
-		b.removeFile(replaced)
-	}
+	b.removeFiles(replaced)
 	return rec.info(bucket, key), nil
+}
+
+// unmarkFiles drops ids from the set of files in use, in a transaction that stops pointing
+// at them; the caller removes the files after the commit (removeFiles).
+func unmarkFiles(files *bolt.Bucket, ids []string) error {
+	for _, id := range ids {
+		if err := files.Delete([]byte(id)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fileMark is the value of an entry of filesRoot.
@@ -266,8 +297,18 @@ func checkConditions(old []byte, opts storage.PutOptions) error {
 	return nil
 }
 
-// removeFile removes an object file no index record points to any more. A failure only leaks
-// the file until the start-up scan of a later Open removes it.
+// removeFiles removes object files no index record points to any more. A file that an open
+// multipart object is reading is removed when that object is closed (see filePins). A failure
+// only leaks the file until the start-up scan of a later Open removes it.
+func (b *Backend) removeFiles(ids []string) {
+	for _, id := range ids {
+		if b.pins.deferRemoval(id) {
+			continue
+		}
+		b.removeFile(id)
+	}
+}
+
 func (b *Backend) removeFile(id string) {
 	if err := os.Remove(b.objectPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		b.log.Error("disk: remove unreferenced object file", "file", id, "err", err)

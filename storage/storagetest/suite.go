@@ -38,6 +38,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend) {
 		{"Conditions", conditionTests},
 		{"List", listTests},
 		{"Concurrency", concurrencyTests},
+		{"Multipart", multipartTests}, // skipped unless the backend is a storage.Multiparter
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
