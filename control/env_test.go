@@ -49,7 +49,7 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	svc   *control.Service
 	store control.Store
 	srv   *httptest.Server
@@ -58,7 +58,7 @@ type env struct {
 }
 
 // newEnv starts the API on a fresh database; mut may change the configuration first.
-func newEnv(t *testing.T, mut func(*control.Config)) *env {
+func newEnv(t testing.TB, mut func(*control.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "control.db"))
