@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestControlNeedsAStorageAndItsKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"no endpoint", []string{"--s3-bucket", "b"}, nil, "--s3-endpoint"},
+		{"no bucket", []string{"--s3-endpoint", "http://127.0.0.1:1"}, nil, "--s3-bucket"},
+		{"no keys", []string{"--s3-endpoint", "http://127.0.0.1:1", "--s3-bucket", "b"}, nil, "PRESIGN_ACCESS_KEY"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _, _ := testMain(tc.env)
+			err := m.Run(context.Background(), append([]string{"control", "--data", t.TempDir()}, tc.args...))
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(ee.msg, tc.want) {
+				t.Fatalf("got %v, want exit 2 naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestServeAddsTheControlPlaneWebhookBesideTheUsersOwn(t *testing.T) {
+	const own, user1, user2 = "own-secret-0123456789", "user-secret-0123456789", "env-secret-0123456789"
+	for _, tc := range []struct {
+		name          string
+		urls, secrets []string
+		env           string
+		want          []string
+	}{
+		{"alone", nil, nil, "", []string{own}},
+		{"one user secret for all", []string{"http://a/h", "http://b/h"}, []string{user1}, "", []string{user1, user1, own}},
+		{"user secret from the environment", []string{"http://a/h"}, nil, user2, []string{user2, own}},
+		{"one per URL", []string{"http://a/h", "http://b/h"}, []string{user1, user2}, "", []string{user1, user2, own}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := notifyFlags{urls: tc.urls, secrets: tc.secrets}
+			f.addTarget("http://127.0.0.1:8080/v1/storage-events", own, tc.env)
+			ts, err := f.targets(tc.env)
+			if err != nil || len(ts) != len(tc.want) {
+				t.Fatalf("targets %v, %v", ts, err)
+			}
+			for i, tg := range ts {
+				if string(tg.Secret) != tc.want[i] {
+					t.Errorf("target %d (%s) has secret %q, want %q", i, tg.URL, tg.Secret, tc.want[i])
+				}
+			}
+			if ts[len(ts)-1].URL != "http://127.0.0.1:8080/v1/storage-events" {
+				t.Fatalf("last target %s", ts[len(ts)-1].URL)
+			}
+		})
+	}
+}
+
+func TestWebhookSecretIsMadeOnceAndKeptPrivate(t *testing.T) {
+	dir := t.TempDir()
+	s1, err := webhookSecret(dir)
+	if err != nil || len(s1) < 32 {
+		t.Fatalf("secret %q, %v", s1, err)
+	}
+	s2, err := webhookSecret(dir)
+	if err != nil || s2 != s1 {
+		t.Fatalf("second start: %q, %v", s2, err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, webhookSecretFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, %v", fi.Mode(), err)
+	}
+	os.WriteFile(filepath.Join(dir, webhookSecretFile), []byte("short\n"), 0o600)
+	if _, err := webhookSecret(dir); err == nil {
+		t.Fatal("a damaged secret file was accepted")
+	}
+}
+
+func TestCORSOriginsOfTheControlPlane(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		want []string
+	}{
+		{"127.0.0.1:8080", []string{"http://127.0.0.1:8080", "http://localhost:8080"}},
+		{"10.1.2.3:80", []string{"http://10.1.2.3:80"}},
+		{"0.0.0.0:8080", []string{"http://localhost:8080", "http://127.0.0.1:8080"}},
+	} {
+		addr, _ := net.ResolveTCPAddr("tcp", tc.addr)
+		if got := origins(addr); !slices.Equal(got, tc.want) {
+			t.Errorf("origins(%s) = %v, want %v", tc.addr, got, tc.want)
+		}
+	}
+}
