@@ -1,0 +1,33 @@
+// Package control is presign's control plane: it authenticates users, applies their policy,
+// issues short-lived presigned URLs for uploads and downloads, and knows the truth about every
+// upload — without a byte of file data passing through it.
+//
+// It talks to the object store only over the network: the S3 API for the few server-side calls
+// it makes (Objects, implemented by control/bucket), and URLs it signs itself with sigv4 for the
+// clients. It never imports the storage node's code, so the storage can be any S3-compatible
+// service. Its only state is its Store (control/sqlite, control/postgres), so several Services
+// may share one database.
+//
+// Decisions the issue left open, and why (docs/control-plane.md has the full list):
+//
+//   - No token cache: every request reads its token and user from the store, so a revoked API
+//     key or a disabled user is refused on the very next request on every replica. It costs two
+//     indexed reads per request, which the ticket benchmark absorbs; a token's last use is
+//     written at most once a minute.
+//   - Secrets: sessions (pss_...) and API keys (psk_...) are 256 random bits, stored as SHA-256;
+//     passwords are argon2id (19 MiB, 2 passes, 1 lane), at most two hashed at once.
+//   - Login throttling: 10 failures per username and 50 per client address in a fixed 15-minute
+//     window, counted in the store (so across replicas); past either, logins are refused (429,
+//     Retry-After) before any password is checked. An unknown username costs the same argon2id
+//     time as a wrong password.
+//   - Ticket rate: 600 tickets per user per minute (fixed window in the store); refused
+//     requests count. Size and type refusals happen before the count.
+//   - A ticket's upload and audit entry are durable before its URL is returned; an upload
+//     holds its declared size against the quota from then on.
+//   - Zero in a policy limit means no limit; url_ttl_seconds 0 means 15 minutes; at most 7 days.
+//   - Completion: a storage event is a hint; the object is always checked with HEAD (size,
+//     type, and the SHA-256 the store kept) before an upload completes, whichever path learned
+//     of it, and the compare-and-set transitions make the three paths race-free.
+//   - An event is applied, then its id recorded: a delivery that fails halfway is retried whole,
+//     and a duplicate changes nothing (and is answered 200, duplicate: true).
+package control
