@@ -57,7 +57,7 @@ type Ticket struct {
 // only then signs the URL.
 func (s *Service) IssueTicket(ctx context.Context, p *Principal, req TicketRequest, addr string) (*Ticket, error) {
 	now := s.now()
-	u, sha, err := s.checkTicket(ctx, p, req)
+	u, sha, err := s.checkTicket(req)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +124,7 @@ func (s *Service) IssueTicket(ctx context.Context, p *Principal, req TicketReque
 
 // checkTicket validates the request on its own and returns the upload it describes (without
 // ids and times) and the declared checksum in base64.
-func (s *Service) checkTicket(ctx context.Context, p *Principal, req TicketRequest) (*Upload, string, error) {
+func (s *Service) checkTicket(req TicketRequest) (*Upload, string, error) {
 	if req.Filename == "" || len(req.Filename) > 255 || !utf8.ValidString(req.Filename) || hasControl(req.Filename) {
 		return nil, "", invalid("filename is required: 1 to 255 bytes of UTF-8 without control characters")
 	}

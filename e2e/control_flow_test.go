@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"strings"
 	"testing"
@@ -156,3 +157,40 @@ func TestServeMismatchingObjectFailsAndIsDeleted(t *testing.T) {
 }
 
 var noFollow = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// TestServeFormUploadCompletes: a browser-style POST-policy form straight to the storage node,
+// completed by the storage event; a file of another size does not fit the policy.
+func TestServeFormUploadCompletes(t *testing.T) {
+	p := serveProcess(t)
+	jo, _ := adminAPI(t, p).newUser("jo", nil)
+	body := []byte("<svg xmlns='http://www.w3.org/2000/svg'/>")
+	sum := sha256.Sum256(body)
+	var tk ticket
+	jo.must(201, "POST", "/v1/uploads", map[string]any{"filename": "logo.svg", "size": len(body), "content_type": "image/svg+xml",
+		"sha256": hex.EncodeToString(sum[:]), "form": true}, &tk)
+	if tk.Method != "POST" || tk.Fields["key"] != tk.Key || tk.Fields["policy"] == "" {
+		t.Fatalf("form ticket %+v", tk)
+	}
+	if st, code := postForm(t, tk, append(body, '!')); st != 400 {
+		t.Fatalf("a file one byte too long: %d %s", st, code)
+	}
+	if st, code := postForm(t, tk, body); st != 201 {
+		t.Fatalf("form POST: %d %s", st, code)
+	}
+	jo.waitState(tk.ID, "completed", 10*time.Second)
+}
+
+// postForm sends the ticket's fields and then the file as multipart/form-data.
+func postForm(t *testing.T, tk ticket, file []byte) (int, string) {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for k, v := range tk.Fields {
+		mw.WriteField(k, v)
+	}
+	fw, _ := mw.CreateFormFile("file", "upload.bin")
+	fw.Write(file)
+	mw.Close()
+	st, code, _ := httpDo(t, "POST", tk.URL, http.Header{"Content-Type": {mw.FormDataContentType()}}, &buf)
+	return st, code
+}
