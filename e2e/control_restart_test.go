@@ -38,7 +38,7 @@ func TestServeKeepsEverythingAcrossARestart(t *testing.T) {
 	waitReady(t, p.url("control plane"))
 	kim.base = p.url("control plane")
 	kim.must(200, "GET", "/v1/files/"+first, nil, nil) // the session outlived the restart
-	second := uploadOne(t, kim, []byte("after"))        // events still reach the control plane
+	second := uploadOne(t, kim, []byte("after"))       // events still reach the control plane
 	var files struct{ Files []fileView }
 	kim.must(200, "GET", "/v1/files", nil, &files)
 	if len(files.Files) != 2 || files.Files[0].ID != second || files.Files[1].ID != first {
