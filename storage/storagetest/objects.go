@@ -24,6 +24,7 @@ var objectTests = []namedTest{
 	{"KeysAreOpaqueStrings", testKeyShapes},
 	{"SequencerGrowsWithEveryChange", testSequencer},
 	{"OpenObjectKeepsItsVersion", testOpenObjectKeepsVersion},
+	{"TooLongKeyRefused", testTooLongKeyRefused},
 }
 
 var fullMeta = storage.Metadata{
@@ -199,7 +200,8 @@ var oddKeys = []string{
 
 func testKeyShapes(t *testing.T, be storage.Backend) {
 	bucket := newBucket(t, be)
-	for i, key := range oddKeys {
+	keys := fitKeys(be, bucket, oddKeys)
+	for i, key := range keys {
 		if len(key) > 1024 {
 			t.Fatalf("test key %d is %d bytes", i, len(key))
 		}
@@ -209,17 +211,17 @@ func testKeyShapes(t *testing.T, be storage.Backend) {
 		}
 		mustPut(t, be, bucket, key, content(key, size), storage.PutOptions{})
 	}
-	for i, key := range oddKeys {
+	for i, key := range keys {
 		size := smallSize
 		if i%4 == 0 {
 			size = 300 << 10
 		}
 		wantContent(t, be, bucket, key, content(key, size))
 	}
-	if got, want := listAll(t, be, bucket), slices.Sorted(slices.Values(oddKeys)); !slices.Equal(got, want) {
+	if got, want := listAll(t, be, bucket), slices.Sorted(slices.Values(keys)); !slices.Equal(got, want) {
 		t.Fatalf("ListObjects = %q, want %q", got, want)
 	}
-	for _, key := range oddKeys {
+	for _, key := range keys {
 		if _, err := be.DeleteObject(t.Context(), bucket, key); err != nil {
 			t.Fatalf("DeleteObject(%q): %v", key, err)
 		}

@@ -1,0 +1,249 @@
+package s3backend
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"presign/storage"
+)
+
+// Options configure a Backend.
+type Options struct {
+	// Endpoint is the base URL of the S3 service, e.g. "http://127.0.0.1:8333". Required.
+	Endpoint string
+	// Bucket is the one bucket of the service that holds every node bucket. Required; it must
+	// exist. Open turns on its versioning when it is off (see the package doc).
+	Bucket string
+	// Prefix, when set, is put in front of every name the backend writes, so that several
+	// deployments (or tests) can share one bucket. It should end in "/".
+	Prefix string
+	// Region the service's requests are signed for; "us-east-1" when empty.
+	Region string
+	// AccessKey and SecretKey sign requests to the service. Required.
+	AccessKey, SecretKey string
+	// PathStyle addresses the bucket in the path rather than the host name (SeaweedFS, MinIO
+	// and most self-hosted services need it).
+	PathStyle bool
+	// NodeID is put in the low bits of every Sequencer, so that the sequencers of nodes with
+	// distinct ids never collide. Zero picks one at random.
+	NodeID uint8
+	// BufferSize bounds the body a PUT buffers to send it in one request with all its
+	// checksums, and is the part size of a PUT of unknown length (default 16 MiB).
+	BufferSize int
+	// PartsInFlight is how many parts of a PUT of unknown length are sent at once (default 2).
+	PartsInFlight int
+	// VersionGrace is how long a replaced or deleted version stays readable for the Objects
+	// that opened it before it is removed (default 1 hour).
+	VersionGrace time.Duration
+	// SweepInterval is how often the whole bucket is swept for versions whose removal was
+	// missed (after a crash, or written by racing nodes); 0 means every 6 hours, negative
+	// never.
+	SweepInterval time.Duration
+	// HTTPClient sends the requests; a client tuned for many large streams when nil.
+	HTTPClient *http.Client
+	// Logger receives failures of background work; nil discards.
+	Logger *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Backend is a storage.Backend over a bucket of an S3-compatible service. It is safe for
+// concurrent use, and several Backends (on several nodes) may share one bucket.
+type Backend struct {
+	s3      *s3.Client
+	bucket  string
+	prefix  string
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	clock   *clock
+	buckets *bucketCache
+	locks   keyLocks
+	reaper  *reaper
+	bufs    *bufferPool
+
+	closeOnce sync.Once
+	stop      context.CancelFunc
+	done      chan struct{}
+}
+
+var (
+	_ storage.Backend = (*Backend)(nil)
+)
+
+// Open connects to the service, checks that the bucket exists and keeps versions, and starts
+// the removal of superseded versions. Close stops it.
+func Open(ctx context.Context, opts Options) (*Backend, error) {
+	if opts.Endpoint == "" || opts.Bucket == "" || opts.AccessKey == "" || opts.SecretKey == "" {
+		return nil, errors.New("s3backend: Options need an Endpoint, a Bucket and credentials")
+	}
+	if opts.Region == "" {
+		opts.Region = "us-east-1"
+	}
+	if opts.BufferSize <= 0 {
+		opts.BufferSize = 16 << 20
+	}
+	if opts.BufferSize < storage.MinPartSize {
+		return nil, fmt.Errorf("s3backend: BufferSize %d is below S3's least part size", opts.BufferSize)
+	}
+	if opts.PartsInFlight <= 0 {
+		opts.PartsInFlight = 2
+	}
+	if opts.VersionGrace <= 0 {
+		opts.VersionGrace = time.Hour
+	}
+	if opts.SweepInterval == 0 {
+		opts.SweepInterval = 6 * time.Hour
+	}
+	if opts.NodeID == 0 {
+		var b [1]byte
+		rand.Read(b[:])
+		opts.NodeID = b[0]
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = newHTTPClient()
+	}
+	b := &Backend{
+		bucket: opts.Bucket,
+		prefix: opts.Prefix,
+		opts:   opts,
+		log:    opts.Logger,
+		now:    opts.Now,
+		done:   make(chan struct{}),
+	}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	if b.now == nil {
+		b.now = time.Now
+	}
+	b.clock = newClock(opts.NodeID, b.now)
+	b.buckets = newBucketCache(b.now)
+	b.bufs = newBufferPool(opts.BufferSize)
+	b.s3 = s3.New(s3.Options{
+		Region:       opts.Region,
+		Credentials:  credentials.NewStaticCredentialsProvider(opts.AccessKey, opts.SecretKey, ""),
+		BaseEndpoint: aws.String(opts.Endpoint),
+		UsePathStyle: opts.PathStyle,
+		HTTPClient:   opts.HTTPClient,
+		// The node computes and checks every digest itself and sends Content-MD5 where it
+		// can; the SDK's own checksums would hash every byte a second time.
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+	})
+	if err := b.checkVersioning(ctx); err != nil {
+		return nil, err
+	}
+	b.reaper = newReaper(b)
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	b.stop = cancel
+	go func() {
+		defer close(b.done)
+		b.reaper.run(rctx)
+	}()
+	return b, nil
+}
+
+// Close stops the background removal of superseded versions; versions still waiting for
+// their grace period are left to a later sweep. Calls in progress are not interrupted.
+func (b *Backend) Close() error {
+	b.closeOnce.Do(func() {
+		b.stop()
+		<-b.done
+	})
+	return nil
+}
+
+// checkVersioning makes sure the bucket keeps versions, which is what lets an open Object
+// read its version after a replace or delete.
+func (b *Backend) checkVersioning(ctx context.Context) error {
+	out, err := b.s3.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: &b.bucket})
+	if err != nil {
+		return fmt.Errorf("s3backend: bucket %q: %w", b.bucket, b.mapErr(err))
+	}
+	if out.Status == types.BucketVersioningStatusEnabled {
+		return nil
+	}
+	_, err = b.s3.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
+		Bucket:                  &b.bucket,
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
+	})
+	if err != nil {
+		return fmt.Errorf("s3backend: turning on versioning of bucket %q: %w", b.bucket, err)
+	}
+	return nil
+}
+
+// newHTTPClient keeps enough idle connections for many parallel streams to one service.
+func newHTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		WriteBufferSize:       256 << 10,
+		ReadBufferSize:        256 << 10,
+	}}
+}
+
+// notFound reports a service answer meaning that the named thing is absent.
+func notFound(err error) bool {
+	var nk *types.NoSuchKey
+	var nf *types.NotFound
+	if errors.As(err, &nk) || errors.As(err, &nf) {
+		return true
+	}
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound {
+		return true
+	}
+	return apiCode(err) == "NoSuchVersion"
+}
+
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// mapErr turns the service's answers into the sentinels of package storage where one fits.
+func (b *Backend) mapErr(err error) error {
+	switch code := apiCode(err); {
+	case code == "PreconditionFailed", code == "ConditionalRequestConflict":
+		return fmt.Errorf("%w: %w", storage.ErrPreconditionFailed, err)
+	case code == "KeyTooLongError":
+		return errKeyTooLong
+	case code == "EntityTooLarge":
+		return fmt.Errorf("%w: %w", storage.ErrEntityTooLarge, err)
+	case code == "NoSuchUpload":
+		return fmt.Errorf("%w: %w", storage.ErrNoSuchUpload, err)
+	case code == "NoSuchBucket":
+		return fmt.Errorf("s3backend: the service has no bucket %q: %w", b.bucket, err)
+	case strings.Contains(code, "QuotaExceeded"), code == "XMinioStorageFull":
+		return fmt.Errorf("%w: %w", storage.ErrStorageFull, err)
+	}
+	return err
+}
+
+// errKeyTooLong is the answer to a key whose stored name would pass the service's limit.
+var errKeyTooLong = &storage.APIError{Code: "KeyTooLongError", Status: http.StatusBadRequest,
+	Message: "Your key is too long for this node's object service."}
