@@ -95,15 +95,15 @@ func newEnv(t testing.TB, mut func(*control.Config)) *env {
 // (when not nil). It returns the status and the error code of an error answer.
 func (e *env) call(method, path, token string, body, out any) (int, string) {
 	e.t.Helper()
-	var rd io.Reader
+	var reqBody []byte
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		rd = bytes.NewReader(b)
+		reqBody = b
 	}
-	req, err := http.NewRequest(method, e.srv.URL+path, rd)
+	req, err := http.NewRequest(method, e.srv.URL+path, bytes.NewReader(reqBody))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -116,6 +116,7 @@ func (e *env) call(method, path, token string, body, out any) (int, string) {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	checkAgainstSpec(e.t, req, reqBody, resp, raw)
 	if resp.StatusCode >= 400 {
 		var ae struct{ Error, Message string }
 		if err := json.Unmarshal(raw, &ae); err != nil || ae.Error == "" || ae.Message == "" {
