@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"presign/sigv4"
 )
 
 func TestControlNeedsAStorageAndItsKeys(t *testing.T) {
@@ -98,5 +100,39 @@ func TestCORSOriginsOfTheControlPlane(t *testing.T) {
 		if got := origins(addr); !slices.Equal(got, tc.want) {
 			t.Errorf("origins(%s) = %v, want %v", tc.addr, got, tc.want)
 		}
+	}
+}
+
+func TestAdminPasswordIsGeneratedAndPrintedOnce(t *testing.T) {
+	dir := t.TempDir()
+	setup := controlSetup{dataDir: dir, endpoint: "http://127.0.0.1:1", bucket: "files", region: "us-east-1",
+		creds: sigv4.Credentials{AccessKeyID: "AK", SecretAccessKey: "SK"}}
+	setup.flags.multipartThreshold, setup.flags.partSize = 100<<20, 16<<20
+	ctx := context.Background()
+	m, out, _ := testMain(nil)
+	cp, err := m.openControl(ctx, setup, m.logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, pw, ok := strings.Cut(out.String(), "password: ")
+	pw = strings.TrimSpace(pw)
+	if !ok || len(pw) < 16 {
+		t.Fatalf("stdout %q does not show a generated password", out)
+	}
+	if _, err := cp.svc.Login(ctx, "admin", pw, "127.0.0.1"); err != nil {
+		t.Fatalf("the printed password does not log in: %v", err)
+	}
+	cp.close()
+	m2, out2, _ := testMain(map[string]string{"PRESIGN_ADMIN_PASSWORD": "another-password"})
+	cp2, err := m2.openControl(ctx, setup, m2.logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp2.close()
+	if out2.Len() != 0 {
+		t.Fatalf("second start printed %q", out2)
+	}
+	if _, err := cp2.svc.Login(ctx, "admin", pw, "127.0.0.1"); err != nil {
+		t.Fatalf("the first password no longer works: %v", err)
 	}
 }
