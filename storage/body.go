@@ -2,12 +2,14 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"crypto/md5"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"runtime"
 
 	"presign/sigv4"
 )
@@ -62,6 +64,7 @@ type CheckedBody struct {
 	n      int64
 	err    error // sticky
 	result Sums
+	pipe   *hashPipe // when hashing runs beside the reads (NewParallelBody)
 }
 
 // NewBody wraps r so that it yields io.EOF only when every check in opts has passed.
@@ -93,6 +96,25 @@ func NewBody(r io.Reader, opts BodyOptions) *CheckedBody {
 	return b
 }
 
+// NewParallelBody is NewBody with the hashing done by a second goroutine, so that MD5 (the
+// slowest step of a large upload, about 0.9 GB/s on one core) runs beside the network reads and
+// disk writes instead of between them. Each read is copied into one of a few bounded buffers for
+// the hasher; memory stays constant whatever the body's size. The hasher stops when the body
+// ends or ctx does, so an abandoned body leaks nothing past its request.
+func NewParallelBody(ctx context.Context, r io.Reader, opts BodyOptions) *CheckedBody {
+	b := NewBody(r, opts)
+	if b.err != nil || runtime.GOMAXPROCS(0) < 2 {
+		return b
+	}
+	hs := make([]hash.Hash, 0, 1+len(b.sums))
+	hs = append(hs, b.md5)
+	for _, s := range b.sums {
+		hs = append(hs, s.h)
+	}
+	b.pipe = newHashPipe(ctx, hs)
+	return b
+}
+
 // Size implements Body.
 func (b *CheckedBody) Size() int64 { return b.opts.Size }
 
@@ -104,29 +126,51 @@ func (b *CheckedBody) Read(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
+	if b.pipe != nil && len(p) > pipeSlotSize {
+		p = p[:pipeSlotSize]
+	}
 	n, err := b.r.Read(p)
 	if n > 0 {
 		if lim := b.limit(); lim >= 0 && b.n+int64(n) > lim {
-			b.err = ErrEntityTooLarge
-			return 0, b.err
+			return 0, b.fail(ErrEntityTooLarge)
 		}
 		b.n += int64(n)
-		b.md5.Write(p[:n])
-		for i := range b.sums {
-			b.sums[i].h.Write(p[:n])
+		if b.pipe != nil {
+			if perr := b.pipe.hash(p[:n]); perr != nil {
+				return 0, b.fail(perr)
+			}
+		} else {
+			b.md5.Write(p[:n])
+			for i := range b.sums {
+				b.sums[i].h.Write(p[:n])
+			}
 		}
 	}
 	switch {
 	case err == io.EOF:
+		if b.pipe != nil {
+			if perr := b.pipe.wait(b.n); perr != nil {
+				return n, b.fail(perr)
+			}
+		}
 		if ferr := b.finish(); ferr != nil {
 			b.err = ferr
 			return n, ferr
 		}
 		b.err = io.EOF
 	case err != nil:
-		b.err = err
+		b.fail(err)
 	}
 	return n, err
+}
+
+// fail makes err sticky and stops the hasher.
+func (b *CheckedBody) fail(err error) error {
+	b.err = err
+	if b.pipe != nil {
+		b.pipe.stop()
+	}
+	return err
 }
 
 // limit is the largest acceptable length, or -1 for none.
@@ -162,6 +206,79 @@ func (b *CheckedBody) finish() error {
 			return &DigestError{Algorithm: s.name, Expected: s.expect, Computed: v}
 		}
 		b.result.Checksums[s.name] = v
+	}
+	return nil
+}
+
+const (
+	pipeSlots    = 3
+	pipeSlotSize = 128 << 10
+)
+
+// hashPipe feeds copies of a body's bytes to a goroutine that hashes them.
+type hashPipe struct {
+	ctx    context.Context
+	work   chan []byte // filled slots, in order
+	free   chan []byte // empty slots
+	done   chan struct{}
+	hashed int64 // bytes hashed; written by the hasher, read after done
+	closed bool
+}
+
+func newHashPipe(ctx context.Context, hs []hash.Hash) *hashPipe {
+	p := &hashPipe{ctx: ctx, work: make(chan []byte, pipeSlots), free: make(chan []byte, pipeSlots), done: make(chan struct{})}
+	for range pipeSlots {
+		p.free <- make([]byte, pipeSlotSize)
+	}
+	go p.run(hs)
+	return p
+}
+
+func (p *hashPipe) run(hs []hash.Hash) {
+	defer close(p.done)
+	for {
+		select {
+		case buf, ok := <-p.work:
+			if !ok {
+				return
+			}
+			for _, h := range hs {
+				h.Write(buf)
+			}
+			p.hashed += int64(len(buf))
+			p.free <- buf[:cap(buf)]
+		case <-p.ctx.Done():
+			return
+		}
+	}
+}
+
+// hash hands a copy of b (at most one slot) to the hasher, waiting for a free slot.
+func (p *hashPipe) hash(b []byte) error {
+	select {
+	case slot := <-p.free:
+		n := copy(slot, b)
+		p.work <- slot[:n]
+		return nil
+	case <-p.done:
+		return fmt.Errorf("storage: body abandoned: %w", context.Cause(p.ctx))
+	}
+}
+
+// stop ends the hasher once it has taken what was handed to it.
+func (p *hashPipe) stop() {
+	if !p.closed {
+		p.closed = true
+		close(p.work)
+	}
+}
+
+// wait stops the hasher and waits until it has hashed n bytes in all.
+func (p *hashPipe) wait(n int64) error {
+	p.stop()
+	<-p.done
+	if p.hashed != n {
+		return fmt.Errorf("storage: body abandoned: %w", context.Cause(p.ctx))
 	}
 	return nil
 }

@@ -12,6 +12,10 @@ import (
 	"presign/sigv4"
 )
 
+// parallelHashMin is the body size from which hashing runs beside the writes: below it the
+// hand-off costs more than it saves.
+const parallelHashMin = 1 << 20
+
 // maxUserMetadata is S3's limit on the x-amz-meta-* headers of an object, names and values.
 const maxUserMetadata = 2 << 10
 
@@ -180,7 +184,13 @@ func (s *Server) openBody(w http.ResponseWriter, r *http.Request, req *request, 
 			}
 		}
 	}
-	return uploadBody{CheckedBody: NewBody(payload, opts), payload: payload}, nil
+	var cb *CheckedBody
+	if payload.Length < 0 || payload.Length >= parallelHashMin {
+		cb = NewParallelBody(r.Context(), payload, opts)
+	} else {
+		cb = NewBody(payload, opts)
+	}
+	return uploadBody{CheckedBody: cb, payload: payload}, nil
 }
 
 // uploadLimit is the largest body this request may carry.

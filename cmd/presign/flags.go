@@ -43,5 +43,7 @@ func (m *Main) logger() *slog.Logger {
 	if strings.EqualFold(m.Getenv("PRESIGN_LOG"), "debug") {
 		level = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: level}))
+	startDebug(m.Getenv("PRESIGN_PPROF"), log)
+	return log
 }
