@@ -24,6 +24,13 @@ func TestServeUploadCompletedByEventThenDownloadAndDelete(t *testing.T) {
 	var tk ticket
 	alice.must(201, "POST", "/v1/uploads", map[string]any{"filename": "Füchse & Hunde.txt", "size": len(body),
 		"content_type": "text/plain; charset=utf-8", "sha256": hex.EncodeToString(sum[:])}, &tk)
+	// A page served by the control plane may PUT to the storage node: its origin is in the
+	// node's default CORS rule.
+	st, _, _ := httpDo(t, "OPTIONS", tk.URL, http.Header{"Origin": {alice.base}, "Access-Control-Request-Method": {"PUT"},
+		"Access-Control-Request-Headers": {"content-type,x-amz-checksum-sha256"}}, nil)
+	if st != 200 {
+		t.Fatalf("CORS preflight from the control plane's origin: %d", st)
+	}
 	if st, code := put(t, tk, body); st != 200 {
 		t.Fatalf("PUT to the ticket: %d %s", st, code)
 	}
