@@ -11,16 +11,20 @@ import (
 	"presign/sigv4"
 )
 
-// BuiltinPolicy is the default policy until an administrator stores one (PUT /v1/policy).
+// BuiltinPolicy returns the default policy in force until an administrator stores one
+// (PUT /v1/policy): 10 GiB objects of any type, a 100 GiB quota, 100 pending uploads, 15-minute
+// URLs.
 //
 // In a policy a zero max_object_bytes, quota_bytes or max_pending_uploads means "no limit", an
 // empty allowed_content_types allows every type, and a zero url_ttl_seconds means 15 minutes.
-var BuiltinPolicy = Policy{
-	MaxObjectBytes:      10 << 30,
-	AllowedContentTypes: []string{"*/*"},
-	QuotaBytes:          100 << 30,
-	MaxPendingUploads:   100,
-	URLTTLSeconds:       int(DefaultURLTTL / time.Second),
+func BuiltinPolicy() Policy {
+	return Policy{
+		MaxObjectBytes:      10 << 30,
+		AllowedContentTypes: []string{"*/*"},
+		QuotaBytes:          100 << 30,
+		MaxPendingUploads:   100,
+		URLTTLSeconds:       int(DefaultURLTTL / time.Second),
+	}
 }
 
 // DefaultURLTTL is the lifetime of a URL when the policy sets none.
@@ -33,7 +37,7 @@ const maxContentTypePatterns = 100
 func (s *Service) defaultPolicy(ctx context.Context) (Policy, error) {
 	p, err := s.store.DefaultPolicy(ctx)
 	if errors.Is(err, ErrNotFound) {
-		return BuiltinPolicy, nil
+		return BuiltinPolicy(), nil
 	}
 	if err != nil {
 		return Policy{}, fmt.Errorf("default policy: %w", err)

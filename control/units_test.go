@@ -110,7 +110,7 @@ func TestPolicyChecksNameTheField(t *testing.T) {
 			t.Errorf("%+v: got %v, want an error naming %s", tc.o, err, tc.field)
 		}
 	}
-	if err := checkPolicy(BuiltinPolicy); err != nil {
+	if err := checkPolicy(BuiltinPolicy()); err != nil {
 		t.Errorf("the built-in policy is refused: %v", err)
 	}
 }
