@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -139,5 +141,52 @@ func TestSeparatePlanesApplyEachEventOnce(t *testing.T) {
 	old := events.Sign([]byte(secret), events.NewID(), d.body, time.Now().Add(-time.Hour))
 	if st := forward(base+"/v1/storage-events", old, d.body); st != 401 {
 		t.Fatalf("stale replay: %d, want 401", st)
+	}
+}
+
+// TestServeConcurrentCompletionsMakeOneFile: the storage event and many complete calls racing
+// for the same upload produce one file record and one recorded ending, and every caller gets
+// the same file.
+func TestServeConcurrentCompletionsMakeOneFile(t *testing.T) {
+	p := serveProcess(t)
+	mo, _ := adminAPI(t, p).newUser("mo", nil)
+	const uploads, callers = 4, 8
+	for range uploads {
+		var tk ticket
+		mo.must(201, "POST", "/v1/uploads", map[string]any{"filename": "race.txt", "size": 4, "content_type": "text/plain"}, &tk)
+		if st, code := put(t, tk, []byte("race")); st != 200 {
+			t.Fatalf("PUT: %d %s", st, code)
+		}
+		files := make([]fileView, callers)
+		var wg sync.WaitGroup
+		for i := range callers {
+			wg.Go(func() { mo.must(200, "POST", "/v1/uploads/"+tk.ID+"/complete", nil, &files[i]) })
+		}
+		wg.Wait()
+		for _, f := range files {
+			if f != files[0] || f.ID != tk.ID {
+				t.Fatalf("callers got different files: %+v", files)
+			}
+		}
+	}
+	var list struct{ Files []fileView }
+	mo.must(200, "GET", "/v1/files", nil, &list)
+	if len(list.Files) != uploads {
+		t.Fatalf("%d file records for %d uploads", len(list.Files), uploads)
+	}
+	time.Sleep(200 * time.Millisecond) // let the events arrive; they must change nothing
+	st, _, metrics := httpDo(t, "GET", p.url("control plane")+"/metrics", nil, nil)
+	if st != 200 {
+		t.Fatalf("metrics: %d", st)
+	}
+	ended := 0
+	for _, line := range strings.Split(string(metrics), "\n") {
+		if strings.HasPrefix(line, "presign_control_upload_endings_total{") && strings.Contains(line, `state="completed"`) {
+			n, _ := strconv.Atoi(line[strings.LastIndexByte(line, ' ')+1:])
+			ended += n
+		}
+	}
+	if ended != uploads {
+		t.Fatalf("metrics count %d completions for %d uploads:\n%s", ended, uploads, metrics)
 	}
 }
