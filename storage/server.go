@@ -30,6 +30,9 @@ type Config struct {
 	// Nonces remembers consumed X-Presign-Once nonces. When nil, once-URLs are refused, since
 	// their promise could not be kept.
 	Nonces NonceStore
+	// Revocations, when set, refuses URLs whose X-Presign-Id or X-Presign-User was revoked,
+	// and keeps what RevokeHandler records.
+	Revocations RevocationStore
 	// MaxPutSize bounds a single PUT (default 5 GiB, as S3).
 	MaxPutSize int64
 	// BodyIdleTimeout ends an upload whose client sends nothing for this long (default 1 min).
@@ -144,6 +147,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.auth = a
+	if err := s.checkRevoked(r.Context(), req); err != nil {
+		s.writeError(w, r, req, err)
+		return
+	}
 	if err := s.dispatch(w, r, req); err != nil {
 		s.releaseNonce(r.Context(), req)
 		s.writeError(w, r, req, err)
