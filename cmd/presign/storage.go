@@ -25,6 +25,7 @@ type storageFlags struct {
 	notify                     notifyFlags
 	corsOrigins                stringList
 	multipartExpiry            time.Duration
+	backend                    backendFlags
 }
 
 func (f *storageFlags) register(fs *flag.FlagSet, addrFlag string) {
@@ -36,6 +37,7 @@ func (f *storageFlags) register(fs *flag.FlagSet, addrFlag string) {
 	fs.Var(&f.maxPutSize, "max-put-size", "largest single PUT (e.g. 5GiB)")
 	fs.DurationVar(&f.multipartExpiry, "multipart-expiry", disk.DefaultMultipartExpiry, "multipart uploads left incomplete this long are aborted and their parts removed")
 	f.notify.register(fs)
+	f.backend.register(fs)
 	fs.Var(&f.corsOrigins, "cors-origin", "web origin allowed to upload and download from a browser in buckets without a CORS configuration of their own, e.g. https://app.example.com; one '*' allowed (repeatable)")
 }
 
@@ -64,14 +66,14 @@ func (m *Main) storage(ctx context.Context, args []string) error {
 
 // storageNode is a running storage node's parts.
 type storageNode struct {
-	backend *disk.Backend
-	events  *notifier
-	server  *storage.Server
-	creds   sigv4.Credentials
+	stores *nodeStores
+	events *notifier
+	server *storage.Server
+	creds  sigv4.Credentials
 }
 
 func (n *storageNode) close() error {
-	return errors.Join(n.events.close(), n.backend.Close())
+	return errors.Join(n.events.close(), n.stores.close())
 }
 
 func (m *Main) openStorage(ctx context.Context, sf storageFlags, log *slog.Logger) (*storageNode, error) {
@@ -83,13 +85,13 @@ func (m *Main) openStorage(ctx context.Context, sf storageFlags, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	b, err := disk.Open(ctx, disk.Options{Dir: sf.data, Logger: log, MultipartExpiry: sf.multipartExpiry})
+	stores, err := m.openStores(ctx, sf, log)
 	if err != nil {
 		return nil, err
 	}
 	ev, err := openNotifier(ctx, sf.data, targets, sf.notify.maxBackoff, m.registry, log)
 	if err != nil {
-		b.Close()
+		stores.close()
 		return nil, err
 	}
 	var defaultCORS []storage.CORSRule
@@ -97,11 +99,12 @@ func (m *Main) openStorage(ctx context.Context, sf storageFlags, log *slog.Logge
 		defaultCORS = []storage.CORSRule{storage.BrowserCORSRule(sf.corsOrigins...)}
 	}
 	srv, err := storage.New(storage.Config{
-		Backend:     b,
+		Backend:     stores.backend,
 		Credentials: sigv4.StaticCredentials{creds.AccessKeyID: creds.SecretAccessKey},
 		Region:      sf.region,
 		Domain:      sf.domain,
-		Nonces:      b,
+		Nonces:      stores.nonces,
+		Revocations: stores.revocations,
 		MaxPutSize:  int64(sf.maxPutSize),
 		Events:      ev.log,
 		DefaultCORS: defaultCORS,
@@ -109,16 +112,17 @@ func (m *Main) openStorage(ctx context.Context, sf storageFlags, log *slog.Logge
 	})
 	if err != nil {
 		ev.close()
-		b.Close()
+		stores.close()
 		return nil, err
 	}
-	return &storageNode{backend: b, events: ev, server: srv, creds: creds}, nil
+	return &storageNode{stores: stores, events: ev, server: srv, creds: creds}, nil
 }
 
 // listener serves the S3 API, and under /_presign/ (a path no bucket can have, as bucket
-// names have no '_') the node's health and Prometheus metrics.
+// names have no '_') the node's health, Prometheus metrics and revocation call.
 func (n *storageNode) listener(name, addr string, reg *prometheus.Registry) service {
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	revoke := n.server.RevokeHandler()
 	// Not an http.ServeMux: it cleans paths and would redirect object keys such as "a//b" or
 	// "../x", which are ordinary keys to S3.
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -127,6 +131,8 @@ func (n *storageNode) listener(name, addr string, reg *prometheus.Registry) serv
 			metrics.ServeHTTP(w, r)
 		case "/_presign/healthz":
 			w.Write([]byte("ok\n"))
+		case "/_presign/revoke":
+			revoke.ServeHTTP(w, r)
 		default:
 			n.server.ServeHTTP(w, r)
 		}
