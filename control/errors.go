@@ -37,6 +37,7 @@ const (
 	CodeObjectMismatch     = "object_mismatch"      // 422: stored object differs from its ticket
 	CodeQuotaExceeded      = "quota_exceeded"       // 403: quota_bytes would be exceeded
 	CodeTooManyPending     = "too_many_pending"     // 409: max_pending_uploads reached
+	CodeTTLTooLong         = "ttl_too_long"         // 403: a share lifetime above url_ttl_seconds
 	CodeRateLimited        = "rate_limited"         // 429: ticket rate limit
 	CodeLoginThrottled     = "login_throttled"      // 429: too many failed logins
 	CodeEventsDisabled     = "events_disabled"      // 404: no webhook secret configured

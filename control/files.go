@@ -122,6 +122,16 @@ type Download struct {
 // Content-Disposition: attachment and the original file name (RFC 6266, filename* for names
 // that are not plain ASCII). The audit entry is durable before the URL is returned.
 func (s *Service) DownloadURL(ctx context.Context, p *Principal, id, addr string) (*Download, error) {
+	return s.ShareURL(ctx, p, id, 0, addr)
+}
+
+// ShareURL is DownloadURL with a chosen lifetime, for a link handed to someone else: ttl zero
+// means the policy's TTL, and a ttl above it is refused (403 ttl_too_long), so a share never
+// outlives what the policy allows.
+func (s *Service) ShareURL(ctx context.Context, p *Principal, id string, ttl time.Duration, addr string) (*Download, error) {
+	if ttl < 0 {
+		return nil, invalid("ttl_seconds must be positive")
+	}
 	f, err := s.ownFile(ctx, p, id)
 	if err != nil {
 		return nil, err
@@ -130,7 +140,14 @@ func (s *Service) DownloadURL(ctx context.Context, p *Principal, id, addr string
 	if err != nil {
 		return nil, err
 	}
-	now, ttl := s.now(), pol.urlTTL()
+	switch limit := pol.urlTTL(); {
+	case ttl == 0:
+		ttl = limit
+	case ttl > limit:
+		return nil, s.refuse("url_ttl_seconds", errorf(http.StatusForbidden, CodeTTLTooLong,
+			"ttl_seconds %d exceeds url_ttl_seconds %d of your policy", int64(ttl/time.Second), int64(limit/time.Second)))
+	}
+	now := s.now()
 	if err := s.audit(ctx, AuditEntry{At: now, UserID: p.User.ID, Action: "file.download", UploadID: f.ID, Key: f.Key,
 		RemoteAddr: addr, Details: map[string]string{"expires": now.Add(ttl).UTC().Format(time.RFC3339)}}); err != nil {
 		return nil, err

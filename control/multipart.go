@@ -163,3 +163,31 @@ func (s *Service) assembleParts(ctx context.Context, u *Upload, given []Part) ([
 	}
 	return parts, nil
 }
+
+// StoredParts returns the parts the object store already holds for the caller's multipart
+// upload, in part-number order, each with its ETag and size. A client resuming an interrupted
+// upload sends only the parts missing here: the store lists a part only once it was received
+// whole and checked.
+func (s *Service) StoredParts(ctx context.Context, p *Principal, id string) ([]Part, error) {
+	u, err := s.ownUpload(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	if u.PartCount == 0 {
+		return nil, errorf(http.StatusConflict, CodeStateConflict, "upload %s is a single PUT, not a multipart upload", id)
+	}
+	if u.State != StateUploading {
+		return nil, errorf(http.StatusConflict, CodeStateConflict, "upload %s is %s; parts are listed while it is uploading", id, u.State)
+	}
+	parts, err := s.objects.ListParts(ctx, u.Key, u.MultipartID)
+	if errors.Is(err, ErrNoMultipart) {
+		return nil, errorf(http.StatusConflict, CodeStateConflict, "upload %s: the store no longer knows its parts", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if parts == nil {
+		parts = []Part{}
+	}
+	return parts, nil
+}

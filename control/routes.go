@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"presign/sigv4"
 )
 
 // routes lists every operation of the API.
@@ -21,6 +23,7 @@ func (s *Service) routes(metricsHandler http.Handler) []route {
 		{"GET", "/v1/uploads/{id}", user, s.handleGetUpload},
 		{"DELETE", "/v1/uploads/{id}", user, s.handleAbortUpload},
 		{"POST", "/v1/uploads/{id}/parts", user, s.handleSignParts},
+		{"GET", "/v1/uploads/{id}/parts", user, s.handleStoredParts},
 		{"POST", "/v1/uploads/{id}/complete", user, s.handleComplete},
 		{"GET", "/v1/files", user, s.handleListFiles},
 		{"GET", "/v1/files/{id}", user, s.handleGetFile},
@@ -149,6 +152,16 @@ func (s *Service) handleSignParts(w http.ResponseWriter, r *http.Request, p *Pri
 	return writeJSON(w, http.StatusOK, parts)
 }
 
+func (s *Service) handleStoredParts(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	parts, err := s.StoredParts(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, struct {
+		Parts []Part `json:"parts"`
+	}{parts})
+}
+
 func (s *Service) handleComplete(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	var in struct {
 		Parts []Part `json:"parts"`
@@ -185,8 +198,17 @@ func (s *Service) handleGetFile(w http.ResponseWriter, r *http.Request, p *Princ
 
 // handleDownload redirects to the presigned GET, or returns it as JSON when the client asks
 // for JSON (a script that wants the URL rather than the bytes, or a browser's fetch).
+// ?ttl_seconds= asks for a shorter-lived URL than the policy's, e.g. for a share link.
 func (s *Service) handleDownload(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	d, err := s.DownloadURL(r.Context(), p, r.PathValue("id"), remoteAddr(r))
+	var ttl time.Duration
+	if v := r.URL.Query().Get("ttl_seconds"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 || n > int64(sigv4.MaxExpires/time.Second) {
+			return invalid("ttl_seconds must be 1 to %d", int64(sigv4.MaxExpires/time.Second))
+		}
+		ttl = time.Duration(n) * time.Second
+	}
+	d, err := s.ShareURL(r.Context(), p, r.PathValue("id"), ttl, remoteAddr(r))
 	if err != nil {
 		return err
 	}
