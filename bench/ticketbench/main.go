@@ -1,0 +1,175 @@
+// Command ticketbench measures upload-ticket issuance of a running control plane: -clients
+// concurrent clients, each logged in beforehand as its own user (created through the admin API
+// with unlimited quota and pending uploads), ask for single-PUT tickets for -duration. It
+// prints tickets/s and the p50 and p99 latency of each round, and their medians.
+//
+//	presign serve --ticket-rate 0 &     # or a control plane with a generous --ticket-rate
+//	go run ./bench/ticketbench -url http://127.0.0.1:8080 -admin-password "$PRESIGN_ADMIN_PASSWORD"
+//
+// Every ticket answered 201 has been recorded durably by the control plane before the answer.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	base := flag.String("url", "http://127.0.0.1:8080", "the control plane")
+	adminPassword := flag.String("admin-password", os.Getenv("PRESIGN_ADMIN_PASSWORD"), "password of the admin user (default $PRESIGN_ADMIN_PASSWORD)")
+	clients := flag.Int("clients", 64, "concurrent clients, one user each")
+	duration := flag.Duration("duration", 10*time.Second, "length of one round")
+	rounds := flag.Int("rounds", 3, "rounds; medians are printed at the end")
+	flag.Parse()
+	if err := run(*base, *adminPassword, *clients, *duration, *rounds); err != nil {
+		fmt.Fprintln(os.Stderr, "ticketbench:", err)
+		os.Exit(1)
+	}
+}
+
+type round struct {
+	tickets          int
+	perSec, p50, p99 float64
+}
+
+func run(base, adminPassword string, clients int, duration time.Duration, rounds int) error {
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}, Timeout: time.Minute}
+	admin, err := login(hc, base, "admin", adminPassword)
+	if err != nil {
+		return fmt.Errorf("admin login: %w", err)
+	}
+	tokens := make([]string, clients)
+	errs := make([]error, clients)
+	run := rand.Text()[:6]
+	var wg sync.WaitGroup
+	for i := range tokens {
+		wg.Go(func() {
+			name := fmt.Sprintf("bench-%s-%02d", run, i)
+			body := map[string]any{"username": name, "password": name + "-password",
+				"policy": map[string]any{"max_pending_uploads": 0, "quota_bytes": 0, "max_object_bytes": 0, "allowed_content_types": []string{"*/*"}}}
+			if _, err := call(hc, base, admin, "POST", "/v1/users", body, http.StatusCreated); err != nil {
+				errs[i] = err
+				return
+			}
+			tokens[i], errs[i] = login(hc, base, name, name+"-password")
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("creating the users: %w", err)
+	}
+	var results []round
+	for r := range rounds {
+		res, err := measure(hc, base, tokens, duration)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("round %d: %d tickets, %.0f tickets/s, p50 %.2f ms, p99 %.2f ms\n", r+1, res.tickets, res.perSec, res.p50, res.p99)
+		results = append(results, res)
+	}
+	med := func(f func(round) float64) float64 {
+		v := make([]float64, len(results))
+		for i, r := range results {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	fmt.Printf("median of %d rounds, %d clients: %.0f tickets/s, p50 %.2f ms, p99 %.2f ms\n", rounds, clients,
+		med(func(r round) float64 { return r.perSec }), med(func(r round) float64 { return r.p50 }), med(func(r round) float64 { return r.p99 }))
+	return nil
+}
+
+// measure runs one round: every client asks for tickets until the duration is over.
+func measure(hc *http.Client, base string, tokens []string, d time.Duration) (round, error) {
+	body := []byte(`{"filename":"clip.mp4","size":1048576,"content_type":"video/mp4"}`)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var mu sync.Mutex
+	var lat []time.Duration
+	var failed atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	for _, tok := range tokens {
+		wg.Go(func() {
+			var mine []time.Duration
+			for ctx.Err() == nil {
+				req, _ := http.NewRequest("POST", base+"/v1/uploads", bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+tok)
+				req.Header.Set("Content-Type", "application/json")
+				t := time.Now()
+				resp, err := hc.Do(req)
+				if err != nil {
+					failed.Store(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusCreated {
+					failed.Store(fmt.Errorf("ticket answered %d (is --ticket-rate 0?)", resp.StatusCode))
+					return
+				}
+				mine = append(mine, time.Since(t))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if err, _ := failed.Load().(error); err != nil {
+		return round{}, err
+	}
+	if len(lat) == 0 {
+		return round{}, errors.New("no ticket in the round")
+	}
+	slices.Sort(lat)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return round{tickets: len(lat), perSec: float64(len(lat)) / elapsed.Seconds(), p50: ms(lat[len(lat)/2]), p99: ms(lat[len(lat)*99/100])}, nil
+}
+
+func login(hc *http.Client, base, user, password string) (string, error) {
+	var s struct{ Token string }
+	b, err := call(hc, base, "", "POST", "/v1/login", map[string]string{"username": user, "password": password}, http.StatusOK)
+	if err != nil {
+		return "", err
+	}
+	if err := json.Unmarshal(b, &s); err != nil || s.Token == "" {
+		return "", fmt.Errorf("login answer %s", b)
+	}
+	return s.Token, nil
+}
+
+func call(hc *http.Client, base, token, method, path string, body any, want int) ([]byte, error) {
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequest(method, base+path, bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, out)
+	}
+	return out, nil
+}
