@@ -210,7 +210,7 @@ func TestPolicyRefusalsNameTheRule(t *testing.T) {
 	}
 }
 
-func TestUserAdministration(t *testing.T) {
+func TestAdminsCreateListAndChangeUsers(t *testing.T) {
 	e := newEnv(t, nil)
 	e.user("ann", nil)
 	if st, code := e.call("POST", "/v1/users", e.admin, control.NewUser{Username: "ann", Password: "another-password"}, nil); st != 409 || code != "conflict" {

@@ -88,7 +88,7 @@ func TestStorageEventsAreRefusedWithoutASecret(t *testing.T) {
 	}
 }
 
-func TestProbesAndDocument(t *testing.T) {
+func TestProbesReportTheObjectStoreAndServeTheDocument(t *testing.T) {
 	e := newEnv(t, nil)
 	get := func(path string) (int, string) {
 		resp, err := http.Get(e.srv.URL + path)

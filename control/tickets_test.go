@@ -297,7 +297,7 @@ func TestAbortFreesTheQuotaOnce(t *testing.T) {
 	}
 }
 
-func TestPolicyFieldsDecodeAsDocumented(t *testing.T) {
+func TestDefaultPolicyHasTheDocumentedFields(t *testing.T) {
 	e := newEnv(t, nil)
 	var p control.Policy
 	e.must(200, "GET", "/v1/policy", e.admin, nil, &p)
