@@ -136,3 +136,13 @@ func TestAdminPasswordIsGeneratedAndPrintedOnce(t *testing.T) {
 		t.Fatalf("the first password no longer works: %v", err)
 	}
 }
+
+func TestWildcardListenersAreDialedOnLoopback(t *testing.T) {
+	for in, want := range map[string]string{"0.0.0.0:9000": "127.0.0.1:9000", "[::]:9000": "127.0.0.1:9000",
+		"127.0.0.1:8080": "127.0.0.1:8080", "10.0.0.5:80": "10.0.0.5:80"} {
+		addr, _ := net.ResolveTCPAddr("tcp", in)
+		if got := dialable(addr); got != want {
+			t.Errorf("dialable(%s) = %s, want %s", in, got, want)
+		}
+	}
+}

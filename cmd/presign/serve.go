@@ -41,7 +41,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		ctlLn.Close()
 		return fmt.Errorf("storage node: %w", err)
 	}
-	ctlURL, stURL := "http://"+ctlLn.Addr().String(), "http://"+stLn.Addr().String()
+	ctlURL, stURL := "http://"+dialable(ctlLn.Addr()), "http://"+dialable(stLn.Addr())
 	var secrets [][]byte
 	if events {
 		secret, err := webhookSecret(sf.data)
@@ -120,4 +120,17 @@ func uniq(ss []string) []string {
 		}
 	}
 	return out
+}
+
+// dialable is a listener's address as this machine reaches it: a wildcard host (0.0.0.0, ::)
+// becomes the loopback address. Clients elsewhere need --public-storage-url.
+func dialable(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }
