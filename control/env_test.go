@@ -110,6 +110,9 @@ func (e *env) call(method, path, token string, body, out any) (int, string) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := noRedirect.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
