@@ -21,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/minio/minio-go/v7"
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
+
+	"presign/internal/testenv/seaweed"
 )
 
 // These tests run the presign binary as a real process, built once by TestMain, and talk to it
@@ -42,6 +44,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	seaweed.StopShared()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -63,6 +66,8 @@ type process struct {
 	mu     sync.Mutex
 	stderr strings.Builder
 	done   chan error
+	// keyLimit, when set, is the longest key of bucket "keys" the node can store (see maxKey).
+	keyLimit int
 }
 
 var listening = regexp.MustCompile(`msg="([^"]+) listening" url=(\S+)`)

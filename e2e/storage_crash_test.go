@@ -154,7 +154,9 @@ func TestCrashDuringUploads(t *testing.T) {
 }
 
 // TestKeysAreNeverPaths stores keys that would be dangerous or ambiguous as file names.
-func TestKeysAreNeverPaths(t *testing.T) {
+func TestKeysAreNeverPaths(t *testing.T) { forEachBackend(t, testKeysAreNeverPaths) }
+
+func testKeysAreNeverPaths(t *testing.T, storageNode nodeFactory) {
 	node := storageNode(t)
 	ep := node.url("storage node")
 	mustCreateBucket(t, ep, "keys")
@@ -162,7 +164,7 @@ func TestKeysAreNeverPaths(t *testing.T) {
 	ctx := context.Background()
 	keys := []string{
 		"unicode/日本語/ünïcødé ✓.txt", "with spaces/a b c", "../x", "../../etc/passwd", "a", "a/b", "a/b/c",
-		"./dot", "trailing/", "//double", "%2F", "null-free\u00a0nbsp", strings.Repeat("k", 1024),
+		"./dot", "trailing/", "//double", "%2F", "null-free\u00a0nbsp", strings.Repeat("k", node.maxKey()),
 	}
 	for _, k := range keys {
 		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("keys"), Key: aws.String(k), Body: strings.NewReader("v:" + k)}); err != nil {
@@ -178,9 +180,9 @@ func TestKeysAreNeverPaths(t *testing.T) {
 			t.Fatalf("%q holds %q", k, got)
 		}
 	}
-	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("keys"), Key: aws.String(strings.Repeat("k", 1025)), Body: strings.NewReader("x")})
+	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("keys"), Key: aws.String(strings.Repeat("k", node.maxKey()+1)), Body: strings.NewReader("x")})
 	if apiCode(err) != "KeyTooLongError" {
-		t.Fatalf("1025-byte key: %v", err)
+		t.Fatalf("%d-byte key: %v", node.maxKey()+1, err)
 	}
 	// Nothing escaped the data directory.
 	if _, err := os.Stat(filepath.Join(filepath.Dir(node.data), "x")); err == nil {
@@ -190,7 +192,9 @@ func TestKeysAreNeverPaths(t *testing.T) {
 
 // TestSIGTERMDrainsUploads: an upload in flight when SIGTERM arrives completes, and the node
 // then exits 0.
-func TestSIGTERMDrainsUploads(t *testing.T) {
+func TestSIGTERMDrainsUploads(t *testing.T) { forEachBackend(t, testSIGTERMDrainsUploads) }
+
+func testSIGTERMDrainsUploads(t *testing.T, storageNode nodeFactory) {
 	node := storageNode(t)
 	ep := node.url("storage node")
 	mustCreateBucket(t, ep, "drain")

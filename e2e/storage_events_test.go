@@ -87,16 +87,20 @@ func (rc *receiver) waitFor(t *testing.T, n int, within time.Duration) []string 
 	return nil
 }
 
-func notifyingNode(t *testing.T, rc *receiver) *process {
+func notifyingNode(t *testing.T, storageNode nodeFactory, rc *receiver) *process {
 	return storageNode(t, "--notify-url", rc.URL+"/hook", "--notify-secret", webhookSecret, "--notify-max-backoff", "500ms")
 }
 
 // TestEventsSurviveReceiverOutage: events of changes made while the receiver is down all
 // arrive, once each and in order per key, when it comes back.
 func TestEventsSurviveReceiverOutage(t *testing.T) {
+	forEachBackend(t, testEventsSurviveReceiverOutage)
+}
+
+func testEventsSurviveReceiverOutage(t *testing.T, storageNode nodeFactory) {
 	rc := newReceiver(t)
 	rc.down.Store(true)
-	node := notifyingNode(t, rc)
+	node := notifyingNode(t, storageNode, rc)
 	ep := node.url("storage node")
 	mustCreateBucket(t, ep, "events")
 	c := awsClient(ep)
@@ -158,9 +162,13 @@ func filterKey(list []string, key string) []string {
 // TestEventSurvivesSIGKILLAfter200: a PUT answered 200 has its event in the durable outbox,
 // so a node killed right after still delivers it when it comes back.
 func TestEventSurvivesSIGKILLAfter200(t *testing.T) {
+	forEachBackend(t, testEventSurvivesSIGKILLAfter200)
+}
+
+func testEventSurvivesSIGKILLAfter200(t *testing.T, storageNode nodeFactory) {
 	rc := newReceiver(t)
 	rc.down.Store(true)
-	node := notifyingNode(t, rc)
+	node := notifyingNode(t, storageNode, rc)
 	ep := node.url("storage node")
 	mustCreateBucket(t, ep, "events")
 	if _, err := awsClient(ep).PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("events"), Key: aws.String("survivor"), Body: strings.NewReader("v")}); err != nil {
@@ -199,10 +207,12 @@ func TestForgedAndReplayedDeliveriesAreRecognisable(t *testing.T) {
 
 // TestOutboxDepthIsAMetric: the node's health and its event backlog are visible on
 // /_presign/, beside the S3 API.
-func TestOutboxDepthIsAMetric(t *testing.T) {
+func TestOutboxDepthIsAMetric(t *testing.T) { forEachBackend(t, testOutboxDepthIsAMetric) }
+
+func testOutboxDepthIsAMetric(t *testing.T, storageNode nodeFactory) {
 	rc := newReceiver(t)
 	rc.down.Store(true)
-	node := notifyingNode(t, rc)
+	node := notifyingNode(t, storageNode, rc)
 	ep := node.url("storage node")
 	if st, _, b := httpDo(t, http.MethodGet, ep+"/_presign/healthz", nil, nil); st != 200 || string(b) != "ok\n" {
 		t.Fatalf("healthz: %d %q", st, b)

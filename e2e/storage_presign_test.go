@@ -47,7 +47,9 @@ func objectExists(t *testing.T, endpoint, bucket, key string) bool {
 
 // TestPresignedEdgeCases: what a presigned URL does not allow is refused, and the presign
 // extensions are enforced, also across a restart.
-func TestPresignedEdgeCases(t *testing.T) {
+func TestPresignedEdgeCases(t *testing.T) { forEachBackend(t, testPresignedEdgeCases) }
+
+func testPresignedEdgeCases(t *testing.T, storageNode nodeFactory) {
 	node := storageNode(t)
 	ep := node.url("storage node")
 	mustCreateBucket(t, ep, "edge")

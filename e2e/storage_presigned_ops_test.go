@@ -22,7 +22,9 @@ import (
 // used by a plain HTTP client: the object operations with URLs from aws-sdk-go-v2's presign
 // client and minio-go, the rest with sigv4.Signer (headers that the operation needs, such as
 // x-amz-copy-source and Content-MD5, are signed into the URL).
-func TestEveryOperationPresigned(t *testing.T) {
+func TestEveryOperationPresigned(t *testing.T) { forEachBackend(t, testEveryOperationPresigned) }
+
+func testEveryOperationPresigned(t *testing.T, storageNode nodeFactory) {
 	node := storageNode(t)
 	ep := node.url("storage node")
 	ctx := context.Background()
@@ -117,7 +119,9 @@ func TestEveryOperationPresigned(t *testing.T) {
 }
 
 // TestVirtualHostAddressing: with --domain, the bucket may be named in the host.
-func TestVirtualHostAddressing(t *testing.T) {
+func TestVirtualHostAddressing(t *testing.T) { forEachBackend(t, testVirtualHostAddressing) }
+
+func testVirtualHostAddressing(t *testing.T, storageNode nodeFactory) {
 	node := storageNode(t, "--domain", "s3.presign.test")
 	ep := node.url("storage node")
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(ep, "http://"))

@@ -42,7 +42,9 @@ func readAll(t *testing.T, r io.ReadCloser) []byte {
 
 // TestStorageNodeWithAWSSDK drives every S3 operation of the node with aws-sdk-go-v2 in its
 // default settings (path style, checksums when supported).
-func TestStorageNodeWithAWSSDK(t *testing.T) {
+func TestStorageNodeWithAWSSDK(t *testing.T) { forEachBackend(t, testStorageNodeWithAWSSDK) }
+
+func testStorageNodeWithAWSSDK(t *testing.T, storageNode nodeFactory) {
 	node := storageNode(t)
 	c := awsClient(node.url("storage node"))
 	ctx := context.Background()
@@ -279,7 +281,9 @@ func TestStorageNodeWithAWSSDK(t *testing.T) {
 
 // TestStorageNodeWithMinioGo drives the node with minio-go: buckets, streaming-signed puts
 // (with and without trailing checksums), ranged gets, stat, copy, listing, removal.
-func TestStorageNodeWithMinioGo(t *testing.T) {
+func TestStorageNodeWithMinioGo(t *testing.T) { forEachBackend(t, testStorageNodeWithMinioGo) }
+
+func testStorageNodeWithMinioGo(t *testing.T, storageNode nodeFactory) {
 	node := storageNode(t)
 	mc := minioClient(t, node.url("storage node"))
 	ctx := context.Background()
