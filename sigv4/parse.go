@@ -101,6 +101,13 @@ func Parse(r *http.Request) (*Auth, error) {
 		return nil, errorf(KindQueryParams, "The query string is not valid percent-encoding.")
 	}
 	authz := r.Header.Get("Authorization")
+	if authz != "" && !strings.HasPrefix(authz, "AWS") {
+		// Not an S3 signature (e.g. "Bearer ..."): HTTP clients forward the Authorization of
+		// the request they followed a redirect from, such as a control plane's download
+		// redirect to a presigned URL on the same host. Such a header authenticates nothing
+		// here, so it is ignored when the query carries the signature.
+		authz = "-" + authz
+	}
 	inQuery := false
 	for _, p := range params {
 		if p.key == paramAlgorithm || p.key == paramSignature || p.key == paramCredential {
@@ -108,7 +115,12 @@ func Parse(r *http.Request) (*Auth, error) {
 			break
 		}
 	}
+	foreign := strings.HasPrefix(authz, "-")
 	switch {
+	case foreign && inQuery:
+		return parseQueryAuth(params)
+	case foreign:
+		return nil, errorf(KindHeaderMalformed, "Unsupported Authorization Type; use AWS4-HMAC-SHA256.")
 	case authz != "" && inQuery:
 		return nil, errorf(KindQueryParams, "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified")
 	case authz != "":

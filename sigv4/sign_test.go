@@ -235,3 +235,24 @@ func TestErrorsCarryS3Details(t *testing.T) {
 		}
 	}
 }
+
+// TestBearerHeaderBesidePresignedQueryIsIgnored: an HTTP client following a redirect from an
+// API that it called with a bearer token sends that token on to the presigned URL; the URL
+// must still work, and a bearer token alone authenticates nothing.
+func TestBearerHeaderBesidePresignedQueryIsIgnored(t *testing.T) {
+	v := &sigv4.Verifier{Region: testRegion, Credentials: sigv4.StaticCredentials{testAccessKey: testSecretKey}}
+	u, _ := url.Parse("http://127.0.0.1:9000/b/k")
+	now := time.Now()
+	pu, _ := testSigner.Presign(http.MethodGet, u, nil, now, time.Minute)
+	r, _ := http.NewRequest(http.MethodGet, pu.String(), nil)
+	r.Header.Set("Authorization", "Bearer session-token")
+	if _, err := v.Verify(r, now); err != nil {
+		t.Fatalf("presigned URL with a forwarded bearer token: %v", err)
+	}
+	plain, _ := http.NewRequest(http.MethodGet, u.String(), nil)
+	plain.Header.Set("Authorization", "Bearer session-token")
+	var e *sigv4.Error
+	if _, err := v.Verify(plain, now); !errors.As(err, &e) || e.Kind != sigv4.KindHeaderMalformed {
+		t.Fatalf("bearer token alone: %v", err)
+	}
+}
