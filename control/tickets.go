@@ -22,6 +22,8 @@ import (
 const (
 	extMaxBytes = "X-Presign-Max-Bytes"
 	extOnce     = "X-Presign-Once"
+	// formOnce is X-Presign-Once as a field of a POST-policy form.
+	formOnce = "x-presign-once"
 )
 
 // TicketRequest asks for an upload ticket.
@@ -83,8 +85,8 @@ func (s *Service) IssueTicket(ctx context.Context, p *Principal, req TicketReque
 	u.Created, u.Expires = now, now.Add(ttl)
 	if multipart {
 		u.PartSize, u.PartCount = partPlan(u.Size, s.cfg.PartSize)
-	} else if !req.Form {
-		u.Nonce = newNonce()
+	} else {
+		u.Nonce = newNonce() // a PUT URL or a form: single-use either way
 	}
 	if err := s.store.CreateUpload(ctx, u, pol.limits()); err != nil {
 		return nil, s.createRefusal(err, pol, u.Size)
@@ -221,10 +223,10 @@ func (s *Service) signPut(u *Upload, sha string, now time.Time, ttl time.Duratio
 }
 
 // signForm returns the POST-policy form of an upload: the key, type and checksum are fixed by
-// the policy and content-length-range pins the size. (A form cannot carry the presign
-// extensions, so it is not single-use; its policy expires with the ticket.)
+// the policy, content-length-range pins the size, and the x-presign-once field (signed, as the
+// policy covers every field) makes the form single-use on a presign storage node.
 func (s *Service) signForm(u *Upload, sha string, now time.Time, ttl time.Duration) (string, map[string]string, error) {
-	fields := map[string]string{"key": u.Key, "Content-Type": u.ContentType, "success_action_status": "201"}
+	fields := map[string]string{"key": u.Key, "Content-Type": u.ContentType, "success_action_status": "201", formOnce: u.Nonce}
 	if sha != "" {
 		fields[sigv4.ChecksumHeader(sigv4.ChecksumSHA256)] = sha
 	}

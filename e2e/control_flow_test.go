@@ -185,6 +185,9 @@ func TestServeFormUploadCompletes(t *testing.T) {
 		t.Fatalf("form POST: %d %s", st, code)
 	}
 	jo.waitState(tk.ID, "completed", 10*time.Second)
+	if st, code := postForm(t, tk, body); st != 403 || code != "AccessDenied" {
+		t.Fatalf("the same form posted again: %d %s, want 403 AccessDenied (single-use)", st, code)
+	}
 }
 
 // postForm sends the ticket's fields and then the file as multipart/form-data.

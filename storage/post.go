@@ -22,9 +22,9 @@ import (
 // authentication (a signed policy, checked by sigv4.Verifier.VerifyPost), so these requests
 // bypass the header/query signature check of ServeHTTP.
 //
-// The presign extensions (X-Presign-Max-Bytes, X-Presign-Once) are query parameters of a
-// presigned URL and do not apply: a form's size is capped by its policy's
-// content-length-range, and a policy may be used until it expires, as on S3.
+// A form's size is capped by its policy's content-length-range, so X-Presign-Max-Bytes has no
+// form counterpart. X-Presign-Once does: a form field x-presign-once (covered by the policy,
+// like every field, and so signed) makes the form work once until the policy expires.
 
 // S3's limit on the form fields that precede the file, names and values.
 const maxPostFields = 20 << 10
@@ -54,9 +54,13 @@ func isPostObject(r *http.Request, req *request) bool {
 // postObject serves POST Object, answering errors itself.
 func (s *Server) postObject(w http.ResponseWriter, r *http.Request, req *request) {
 	if err := s.servePost(w, r, req); err != nil {
+		s.releaseNonce(r.Context(), req)
 		s.writeError(w, r, req, err)
 	}
 }
+
+// formOnce is the form field of X-Presign-Once.
+const formOnce = "x-presign-once"
 
 func (s *Server) servePost(w http.ResponseWriter, r *http.Request, req *request) error {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -106,11 +110,17 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request, req *request)
 		// MaxBytes 0 means no limit; a declared size of 0 refuses any byte instead.
 		opts.Size = 0
 	}
+	if nonce, ok := form[formOnce]; ok {
+		if err := s.useNonce(r.Context(), req, nonce, auth.Policy.Expiration); err != nil {
+			return err
+		}
+	}
 	body := NewBody(&postFile{r: file, min: minSize}, opts)
 	info, err := s.cfg.Backend.PutObject(r.Context(), req.bucket, key, body, PutOptions{Meta: meta})
 	if err != nil {
 		return err
 	}
+	req.nonce = "" // stored: the form stays used
 	req.principal = auth.AccessKeyID
 	if err := s.emit(r.Context(), r, req, events.ObjectCreatedPost, key, info); err != nil {
 		return err

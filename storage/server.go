@@ -284,15 +284,21 @@ func (s *Server) consumeNonce(ctx context.Context, req *request) error {
 	if !ok {
 		return nil
 	}
+	until := req.auth.Expiry()
+	if until.IsZero() {
+		until = req.auth.Date.Add(sigv4.DefaultMaxSkew)
+	}
+	return s.useNonce(ctx, req, nonce, until)
+}
+
+// useNonce records a single-use nonce for the request until the given time, refusing a nonce
+// already used.
+func (s *Server) useNonce(ctx context.Context, req *request, nonce string, until time.Time) error {
 	if nonce == "" {
 		return apiErr("InvalidArgument", http.StatusBadRequest, "%s must not be empty.", ExtOnce)
 	}
 	if s.cfg.Nonces == nil {
 		return apiErr("NotImplemented", http.StatusNotImplemented, "This node keeps no nonce store, so it cannot honour %s.", ExtOnce)
-	}
-	until := req.auth.Expiry()
-	if until.IsZero() {
-		until = req.auth.Date.Add(sigv4.DefaultMaxSkew)
 	}
 	first, err := s.cfg.Nonces.Consume(ctx, nonce, until)
 	if err != nil {
