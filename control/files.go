@@ -173,7 +173,12 @@ func (s *Service) DeleteFile(ctx context.Context, p *Principal, id, addr string)
 	}
 	_, err = s.store.TransitionUpload(ctx, f.ID, []UploadState{StateCompleted}, StateDeleted, Change{At: s.now()})
 	if errors.Is(err, ErrStateConflict) {
-		return notFoundErr("file")
+		// The storage's ObjectRemoved event for this very delete may have marked the file
+		// deleted first: the delete happened, and is answered as such.
+		if u, uerr := s.store.Upload(ctx, f.ID); uerr != nil || u.State != StateDeleted {
+			return notFoundErr("file")
+		}
+		err = nil
 	}
 	if err != nil {
 		return fmt.Errorf("delete file: %w", err)
