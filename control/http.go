@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -205,7 +206,50 @@ func decode(r *http.Request, v any, optional bool) error {
 	return nil
 }
 
-// remoteAddr is the client's IP address, as the audit log and login throttling key it.
+// clientAddr is the client's IP address, as the audit log and login throttling key it: the
+// TCP peer, or, when the peer is one of the TrustedProxies, the nearest address of
+// X-Forwarded-For that is not. Each proxy appends the address it received the request from, so
+// only the entries to the right of the first untrusted one were written by proxies we trust;
+// anything further left is the client's to invent. A malformed entry on that path ends the
+// walk at the proxy that wrote it.
+func (s *Service) clientAddr(r *http.Request) string {
+	peer := remoteAddr(r)
+	if len(s.cfg.TrustedProxies) == 0 {
+		return peer
+	}
+	ip, err := netip.ParseAddr(peer)
+	if err != nil || !s.trustedProxy(ip) {
+		return peer
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	client := ip
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		client = a.Unmap()
+		if !s.trustedProxy(client) {
+			break
+		}
+	}
+	return client.String()
+}
+
+func (s *Service) trustedProxy(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// remoteAddr is the TCP peer's IP address.
 func remoteAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -16,6 +16,7 @@ type metrics struct {
 	refusals    *prometheus.CounterVec // rule
 	completions *prometheus.CounterVec // source, state
 	events      *prometheus.CounterVec // result
+	claims      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -39,11 +40,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "presign_control_storage_events_total",
 			Help: "Webhook deliveries from the storage node, by result (applied, duplicate, forged, stale, malformed, failed)."},
 			[]string{"result"}),
+		claims: prometheus.NewCounter(prometheus.CounterOpts{Name: "presign_control_reconciler_claims_total",
+			Help: "Overdue uploads this replica's reconciler leased (each is leased to one replica at a time)."}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.tickets, m.partURLs, m.downloads, m.refusals, m.completions, m.events} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.tickets, m.partURLs, m.downloads, m.refusals, m.completions, m.events, m.claims} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("control: metrics: %w", err)
 		}

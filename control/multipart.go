@@ -60,13 +60,15 @@ type PartURLs struct {
 	Parts   []PartURL `json:"parts"`
 }
 
-// PartURL is the presigned PUT of one part. The client keeps the ETag the store answers with,
-// for CompleteUpload.
+// PartURL is the presigned PUT of one part. The client sends exactly Size bytes with Headers,
+// and keeps the ETag the store answers with, for CompleteUpload.
 type PartURL struct {
 	Number int    `json:"part_number"`
 	URL    string `json:"url"`
 	Size   int64  `json:"size"`
 	Method string `json:"method"`
+	// Headers are signed with the URL (a Content-Length when the store knows no extensions).
+	Headers map[string]string `json:"headers,omitempty"`
 }
 
 // SignParts signs PUT URLs for parts of the caller's multipart upload, just in time: each URL
@@ -96,6 +98,10 @@ func (s *Service) SignParts(ctx context.Context, p *Principal, id string, number
 	if err != nil {
 		return nil, err
 	}
+	ext, err := s.extensions(ctx)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now()
 	ttl := pol.urlTTL()
 	deadline := now.Add(ttl)
@@ -115,12 +121,13 @@ func (s *Service) SignParts(ctx context.Context, p *Principal, id string, number
 	out := &PartURLs{Expires: deadline.UTC().Truncate(time.Microsecond), Parts: make([]PartURL, 0, len(numbers))}
 	for _, n := range numbers {
 		size := partLength(u, n)
-		q := url.Values{"partNumber": {strconv.Itoa(n)}, "uploadId": {u.MultipartID}, extMaxBytes: {strconv.FormatInt(size, 10)}}
-		signed, err := s.presign(http.MethodPut, u.Key, q, nil, now, ttl)
+		q := url.Values{"partNumber": {strconv.Itoa(n)}, "uploadId": {u.MultipartID}}
+		headers := partBinding(q, size, ext)
+		signed, err := s.presign(http.MethodPut, u.Key, q, headers, now, ttl)
 		if err != nil {
 			return nil, err
 		}
-		out.Parts = append(out.Parts, PartURL{Number: n, URL: signed, Size: size, Method: http.MethodPut})
+		out.Parts = append(out.Parts, PartURL{Number: n, URL: signed, Size: size, Method: http.MethodPut, Headers: headers})
 	}
 	s.metrics.partURLs.Add(float64(len(numbers)))
 	return out, nil

@@ -61,6 +61,7 @@ func (s *Service) ReconcileOnce(ctx context.Context) (int, error) {
 			return total, fmt.Errorf("claim overdue uploads: %w", err)
 		}
 		total += len(us)
+		s.metrics.claims.Add(float64(len(us)))
 		var wg sync.WaitGroup
 		work := make(chan *Upload)
 		for range min(reconcileWorkers, len(us)) {

@@ -51,7 +51,7 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request, _ *Princip
 	if err := decode(r, &in, false); err != nil {
 		return err
 	}
-	sess, err := s.Login(r.Context(), in.Username, in.Password, remoteAddr(r))
+	sess, err := s.Login(r.Context(), in.Username, in.Password, s.clientAddr(r))
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func (s *Service) handleCreateAPIKey(w http.ResponseWriter, r *http.Request, p *
 	if in.ExpiresInSeconds < 0 || in.ExpiresInSeconds > int64(MaxAPIKeyTTL/time.Second) {
 		return invalid("expires_in_seconds must be 60 to %d", int64(MaxAPIKeyTTL/time.Second))
 	}
-	k, err := s.CreateAPIKey(r.Context(), p, in.Name, time.Duration(in.ExpiresInSeconds)*time.Second, remoteAddr(r))
+	k, err := s.CreateAPIKey(r.Context(), p, in.Name, time.Duration(in.ExpiresInSeconds)*time.Second, s.clientAddr(r))
 	if err != nil {
 		return err
 	}
@@ -103,7 +103,7 @@ func (s *Service) handleListAPIKeys(w http.ResponseWriter, r *http.Request, p *P
 }
 
 func (s *Service) handleRevokeAPIKey(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	if err := s.RevokeAPIKey(r.Context(), p, r.PathValue("id"), remoteAddr(r)); err != nil {
+	if err := s.RevokeAPIKey(r.Context(), p, r.PathValue("id"), s.clientAddr(r)); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -115,7 +115,7 @@ func (s *Service) handleIssueTicket(w http.ResponseWriter, r *http.Request, p *P
 	if err := decode(r, &in, false); err != nil {
 		return err
 	}
-	t, err := s.IssueTicket(r.Context(), p, in, remoteAddr(r))
+	t, err := s.IssueTicket(r.Context(), p, in, s.clientAddr(r))
 	if err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ func (s *Service) handleGetUpload(w http.ResponseWriter, r *http.Request, p *Pri
 }
 
 func (s *Service) handleAbortUpload(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	u, err := s.AbortUpload(r.Context(), p, r.PathValue("id"), remoteAddr(r))
+	u, err := s.AbortUpload(r.Context(), p, r.PathValue("id"), s.clientAddr(r))
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func (s *Service) handleSignParts(w http.ResponseWriter, r *http.Request, p *Pri
 	if err := decode(r, &in, false); err != nil {
 		return err
 	}
-	parts, err := s.SignParts(r.Context(), p, r.PathValue("id"), in.PartNumbers, remoteAddr(r))
+	parts, err := s.SignParts(r.Context(), p, r.PathValue("id"), in.PartNumbers, s.clientAddr(r))
 	if err != nil {
 		return err
 	}
@@ -208,7 +208,7 @@ func (s *Service) handleDownload(w http.ResponseWriter, r *http.Request, p *Prin
 		}
 		ttl = time.Duration(n) * time.Second
 	}
-	d, err := s.ShareURL(r.Context(), p, r.PathValue("id"), ttl, remoteAddr(r))
+	d, err := s.ShareURL(r.Context(), p, r.PathValue("id"), ttl, s.clientAddr(r))
 	if err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func (s *Service) handleDownload(w http.ResponseWriter, r *http.Request, p *Prin
 }
 
 func (s *Service) handleDeleteFile(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	if err := s.DeleteFile(r.Context(), p, r.PathValue("id"), remoteAddr(r)); err != nil {
+	if err := s.DeleteFile(r.Context(), p, r.PathValue("id"), s.clientAddr(r)); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -244,7 +244,7 @@ func (s *Service) handleCreateUser(w http.ResponseWriter, r *http.Request, p *Pr
 	if err := decode(r, &in, false); err != nil {
 		return err
 	}
-	u, err := s.CreateUser(r.Context(), p, in, remoteAddr(r))
+	u, err := s.CreateUser(r.Context(), p, in, s.clientAddr(r))
 	if err != nil {
 		return err
 	}
@@ -270,7 +270,7 @@ func (s *Service) handleUpdateUser(w http.ResponseWriter, r *http.Request, p *Pr
 	if err := decode(r, &in, false); err != nil {
 		return err
 	}
-	u, err := s.UpdateUser(r.Context(), p, r.PathValue("id"), in, remoteAddr(r))
+	u, err := s.UpdateUser(r.Context(), p, r.PathValue("id"), in, s.clientAddr(r))
 	if err != nil {
 		return err
 	}
@@ -293,7 +293,7 @@ func (s *Service) handleSetPolicy(w http.ResponseWriter, r *http.Request, p *Pri
 	if err := decode(r, &in, false); err != nil {
 		return err
 	}
-	if err := s.SetDefaultPolicy(r.Context(), p, in, remoteAddr(r)); err != nil {
+	if err := s.SetDefaultPolicy(r.Context(), p, in, s.clientAddr(r)); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, in)

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +32,14 @@ type Config struct {
 	Credentials sigv4.Credentials
 	// Region the object store verifies signatures for; "us-east-1" when empty.
 	Region string
+	// VirtualHostStyle puts the bucket in the host name of the URLs handed out
+	// (scheme://<bucket>.<host>/<key>) instead of their path, as AWS S3 prefers.
+	VirtualHostStyle bool
+	// Extensions says whether the object store enforces presign's extensions
+	// (ExtensionsOn, the default: presign's storage node), or only S3 (ExtensionsOff), or
+	// is to be asked (ExtensionsAuto). It decides how a URL binds its upload to the ticket;
+	// see Extensions.
+	Extensions Extensions
 
 	// EventSecrets verify the storage node's webhook deliveries (several while rotating).
 	// When none is set, POST /v1/storage-events refuses everything and completion comes from
@@ -62,6 +72,12 @@ type Config struct {
 	// ReconcileGrace is how long after its ticket's deadline an upload is left alone, for a
 	// transfer that started just before the deadline to finish (1 min). Negative means none.
 	ReconcileGrace time.Duration
+
+	// TrustedProxies are the addresses of reverse proxies whose X-Forwarded-For header is
+	// believed: the client's address, which the audit log records and login throttling
+	// counts, is then the nearest address in the header that is not a trusted proxy. None:
+	// the TCP peer is the client.
+	TrustedProxies []netip.Prefix
 
 	// Registerer receives the service's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
@@ -99,6 +115,8 @@ type Service struct {
 	metrics *metrics
 	log     *slog.Logger
 	now     func() time.Time
+	// ext is the resolved Extensions: extUnknown until ExtensionsAuto has asked the store.
+	ext atomic.Int32
 	// dummyHash is verified against when a login names no user, so that the answer takes as
 	// long as for a wrong password and does not reveal which usernames exist.
 	dummyHash string
@@ -153,6 +171,14 @@ func New(cfg Config) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	switch cfg.Extensions {
+	case ExtensionsOn, ExtensionsOff:
+		s.ext.Store(int32(cfg.Extensions))
+	case ExtensionsAuto:
+		s.ext.Store(extUnknown)
+	default:
+		return nil, fmt.Errorf("control: unknown Extensions %d", cfg.Extensions)
+	}
 	if s.metrics, err = newMetrics(cfg.Registerer); err != nil {
 		return nil, err
 	}
@@ -176,6 +202,9 @@ func (s *Service) Ready(ctx context.Context) error {
 		return fmt.Errorf("metadata store: %w", err)
 	}
 	if err := s.objects.Ready(ctx); err != nil {
+		return fmt.Errorf("object store: %w", err)
+	}
+	if _, err := s.extensions(ctx); err != nil {
 		return fmt.Errorf("object store: %w", err)
 	}
 	return nil

@@ -74,6 +74,11 @@ func (s *Service) IssueTicket(ctx context.Context, p *Principal, req TicketReque
 	if multipart && req.Form {
 		return nil, s.refuse("form", invalid("a form upload is for files under %d bytes; larger files upload in parts", s.cfg.MultipartThreshold))
 	}
+	// Before anything is counted or recorded: without the answer no URL can be signed.
+	ext, err := s.extensions(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.checkTicketRate(ctx, p.User.ID, now); err != nil {
 		return nil, err
 	}
@@ -85,7 +90,7 @@ func (s *Service) IssueTicket(ctx context.Context, p *Principal, req TicketReque
 	u.Created, u.Expires = now, now.Add(ttl)
 	if multipart {
 		u.PartSize, u.PartCount = partPlan(u.Size, s.cfg.PartSize)
-	} else {
+	} else if ext {
 		u.Nonce = newNonce() // a PUT URL or a form: single-use either way
 	}
 	if err := s.store.CreateUpload(ctx, u, pol.limits()); err != nil {
@@ -112,10 +117,10 @@ func (s *Service) IssueTicket(ctx context.Context, p *Principal, req TicketReque
 		t.State, t.Method, t.Multipart, t.PartSize, t.PartCount = StateUploading, http.MethodPut, true, u.PartSize, u.PartCount
 	case "form":
 		t.Method = http.MethodPost
-		t.URL, t.Fields, err = s.signForm(u, sha, now, ttl)
+		t.URL, t.Fields, err = s.signForm(u, sha, ext, now, ttl)
 	default:
 		t.Method = http.MethodPut
-		t.URL, t.Headers, err = s.signPut(u, sha, now, ttl)
+		t.URL, t.Headers, err = s.signPut(u, sha, ext, now, ttl)
 	}
 	if err != nil {
 		return nil, err
@@ -210,11 +215,10 @@ func (s *Service) refuse(rule string, e *Error) *Error {
 }
 
 // signPut returns the presigned PUT of a single-request upload and the headers the client must
-// send with it: the declared Content-Type and checksum are signed, and the signed query caps the
-// body at the declared size and makes the URL single-use.
-func (s *Service) signPut(u *Upload, sha string, now time.Time, ttl time.Duration) (string, map[string]string, error) {
-	q := url.Values{extMaxBytes: {strconv.FormatInt(u.Size, 10)}, extOnce: {u.Nonce}}
-	headers := map[string]string{"Content-Type": u.ContentType}
+// send with it: the declared Content-Type and checksum are signed, and so is what holds the body
+// to the declared size and the URL to one object (see Extensions).
+func (s *Service) signPut(u *Upload, sha string, ext bool, now time.Time, ttl time.Duration) (string, map[string]string, error) {
+	q, headers := putBinding(u, ext)
 	if sha != "" {
 		headers[sigv4.ChecksumHeader(sigv4.ChecksumSHA256)] = sha
 	}
@@ -224,9 +228,13 @@ func (s *Service) signPut(u *Upload, sha string, now time.Time, ttl time.Duratio
 
 // signForm returns the POST-policy form of an upload: the key, type and checksum are fixed by
 // the policy, content-length-range pins the size, and the x-presign-once field (signed, as the
-// policy covers every field) makes the form single-use on a presign storage node.
-func (s *Service) signForm(u *Upload, sha string, now time.Time, ttl time.Duration) (string, map[string]string, error) {
-	fields := map[string]string{"key": u.Key, "Content-Type": u.ContentType, "success_action_status": "201", formOnce: u.Nonce}
+// policy covers every field) makes the form single-use on a presign storage node; other
+// stores do not get the field (see Extensions).
+func (s *Service) signForm(u *Upload, sha string, ext bool, now time.Time, ttl time.Duration) (string, map[string]string, error) {
+	fields := map[string]string{"key": u.Key, "Content-Type": u.ContentType, "success_action_status": "201"}
+	if ext {
+		fields[formOnce] = u.Nonce
+	}
 	if sha != "" {
 		fields[sigv4.ChecksumHeader(sigv4.ChecksumSHA256)] = sha
 	}
@@ -235,13 +243,13 @@ func (s *Service) signForm(u *Upload, sha string, now time.Time, ttl time.Durati
 	if err != nil {
 		return "", nil, fmt.Errorf("sign form: %w", err)
 	}
-	return s.base.String() + "/" + s.cfg.Bucket, out, nil
+	form := s.objectURL("")
+	return form.String(), out, nil
 }
 
 // presign signs method on the object key with the query parameters and headers.
 func (s *Service) presign(method, key string, q url.Values, headers map[string]string, now time.Time, ttl time.Duration) (string, error) {
-	u := *s.base
-	u.Path = "/" + s.cfg.Bucket + "/" + key
+	u := s.objectURL(key)
 	u.RawQuery = q.Encode()
 	h := make(http.Header, len(headers))
 	for k, v := range headers {
@@ -252,6 +260,22 @@ func (s *Service) presign(method, key string, q url.Values, headers map[string]s
 		return "", fmt.Errorf("presign %s: %w", method, err)
 	}
 	return signed.String(), nil
+}
+
+// objectURL is the URL of the object key ("": the bucket) as clients reach it: the bucket in
+// the path, or in the host name with VirtualHostStyle.
+func (s *Service) objectURL(key string) url.URL {
+	u := *s.base
+	if s.cfg.VirtualHostStyle {
+		u.Host = s.cfg.Bucket + "." + u.Host
+		u.Path = "/" + key
+	} else {
+		u.Path = "/" + s.cfg.Bucket
+		if key != "" {
+			u.Path += "/" + key
+		}
+	}
+	return u
 }
 
 // objectKey is where an upload's object lives: in its owner's namespace, under its own id, with

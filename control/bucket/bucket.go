@@ -1,13 +1,15 @@
 // Package bucket is the control plane's view of its object store: one bucket, reached over the
-// S3 API with aws-sdk-go-v2 in path style. It works with presign's own storage node and with
-// any S3-compatible service, since it speaks nothing but S3. Presigned URLs are not made here:
-// the control plane signs them itself (package sigv4), without a network call.
+// S3 API with aws-sdk-go-v2. It works with presign's own storage node and with any
+// S3-compatible service, since it speaks nothing but S3 (and one probe that tells presign's
+// node from the others). Presigned URLs are not made here: the control plane signs them itself
+// (package sigv4), without a network call.
 package bucket
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -31,17 +33,25 @@ type Config struct {
 	Region string
 	// AccessKeyID and SecretAccessKey sign the requests. Required.
 	AccessKeyID, SecretAccessKey string
+	// VirtualHostStyle addresses the bucket in the host name (bucket.host) instead of the
+	// path (host/bucket).
+	VirtualHostStyle bool
 	// HTTPClient makes the requests; a client with sensible timeouts when nil.
 	HTTPClient *http.Client
 }
 
 // Bucket implements control.Objects on one bucket of an S3 API. It is safe for concurrent use.
 type Bucket struct {
-	c      *s3.Client
-	bucket string
+	c        *s3.Client
+	hc       *http.Client
+	endpoint string
+	bucket   string
 }
 
-var _ control.Objects = (*Bucket)(nil)
+var (
+	_ control.Objects           = (*Bucket)(nil)
+	_ control.PresignNodeProber = (*Bucket)(nil)
+)
 
 // New returns a Bucket for cfg. It makes no request.
 func New(cfg Config) (*Bucket, error) {
@@ -61,14 +71,41 @@ func New(cfg Config) (*Bucket, error) {
 		Region:       cfg.Region,
 		Credentials:  credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, ""),
 		BaseEndpoint: aws.String(strings.TrimSuffix(cfg.Endpoint, "/")),
-		UsePathStyle: true,
+		UsePathStyle: !cfg.VirtualHostStyle,
 		HTTPClient:   hc,
 		// Only what the API requires: third-party stores differ in the optional checksums they
 		// accept, and these requests carry no object bytes.
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
 	})
-	return &Bucket{c: c, bucket: cfg.Bucket}, nil
+	return &Bucket{c: c, hc: hc, endpoint: strings.TrimSuffix(cfg.Endpoint, "/"), bucket: cfg.Bucket}, nil
+}
+
+// presignHealth is the storage node's health path, which no S3 service has: bucket names
+// cannot hold '_'. A presign node answers it 200 "ok".
+const presignHealth = "/_presign/healthz"
+
+// IsPresignNode asks the endpoint whether it is presign's storage node: one unauthenticated
+// GET of its health path. Anything but 200 "ok" is another S3 service; a failure to get an
+// answer, or a 5xx answer (which says nothing of what answered), is an error.
+func (b *Bucket) IsPresignNode(ctx context.Context) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.endpoint+presignHealth, nil)
+	if err != nil {
+		return false, err
+	}
+	resp, err := b.hc.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 500 {
+		return false, fmt.Errorf("GET %s answered %s", presignHealth, resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64))
+	if err != nil {
+		return false, err
+	}
+	return resp.StatusCode == http.StatusOK && strings.TrimSpace(string(body)) == "ok", nil
 }
 
 // Ensure creates the bucket if it does not exist.
