@@ -65,6 +65,18 @@ Usage:
   presign control   run the control plane alone, against any S3-compatible storage
   presign version   print the version
 
+Client commands:
+  presign login URL --username NAME [--password-stdin]   log in, keep the session token
+  presign logout                     revoke the session and forget it
+  presign upload FILE...             upload files (ids on stdout; resumes an interrupted upload)
+  presign ls                         list your files
+  presign get ID [-o PATH]           download a file (resumes an interrupted download)
+  presign rm ID...                   delete files
+  presign share ID [--ttl 10m]       print a download URL that works for anyone until it expires
+
+Exit codes of the client commands: 0 ok, 1 error, 2 usage, 3 not logged in or bad
+credentials, 4 not found, 5 refused by policy, 130 interrupted.
+
 Run "presign COMMAND -h" for a command's flags.
 `
 
@@ -82,6 +94,20 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.storage(ctx, rest)
 	case "control":
 		return m.control(ctx, rest)
+	case "login":
+		return m.login(ctx, rest)
+	case "logout":
+		return m.logout(ctx, rest)
+	case "upload":
+		return m.upload(ctx, rest)
+	case "ls":
+		return m.ls(ctx, rest)
+	case "get":
+		return m.get(ctx, rest)
+	case "rm":
+		return m.rm(ctx, rest)
+	case "share":
+		return m.share(ctx, rest)
 	case "version":
 		fmt.Fprintln(m.Stdout, "presign", version)
 		return nil
