@@ -20,6 +20,7 @@ import (
 	"presign/control/postgres"
 	"presign/control/sqlite"
 	"presign/sigv4"
+	"presign/web"
 )
 
 // controlFlags are the control plane's settings, shared by "control" and "serve".
@@ -29,6 +30,7 @@ type controlFlags struct {
 	ticketRate                                    int
 	multipartThreshold, partSize                  byteSize
 	loginFailuresPerUser, loginFailuresPerAddress int
+	trustedProxies                                prefixList
 }
 
 func (f *controlFlags) register(fs *flag.FlagSet) {
@@ -44,6 +46,7 @@ func (f *controlFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.reconcileGrace, "reconcile-grace", control.DefaultReconcileGrace, "how long past its ticket's expiry an upload is left to finish (0: none)")
 	fs.Var(&f.multipartThreshold, "multipart-threshold", "declared size from which uploads are multipart (default 100MiB)")
 	fs.Var(&f.partSize, "part-size", "smallest part of a multipart upload, at least 5MiB (default 16MiB)")
+	fs.Var(&f.trustedProxies, "trusted-proxies", "comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed for the client address (audit log, login throttling); default none: the TCP peer is the client")
 }
 
 // controlPlane is a running control plane's parts.
@@ -51,6 +54,8 @@ type controlPlane struct {
 	svc     *control.Service
 	store   control.Store
 	objects *bucket.Bucket
+	// storageURL is where tickets point: the web page may connect there.
+	storageURL string
 }
 
 func (c *controlPlane) close() error { return c.store.Close() }
@@ -62,8 +67,12 @@ type controlSetup struct {
 	endpoint     string // the S3 API as the control plane reaches it
 	bucket       string
 	region       string
+	virtualHost  bool // the bucket in the host name, not the path
+	extensions   control.Extensions
 	creds        sigv4.Credentials
 	eventSecrets [][]byte
+	// s3Client makes the S3 calls; nil for the bucket package's default.
+	s3Client *http.Client
 }
 
 // openControl opens the metadata store, makes sure the administrator exists and builds the
@@ -74,7 +83,8 @@ func (m *Main) openControl(ctx context.Context, cs controlSetup, log *slog.Logge
 		return nil, err
 	}
 	objects, err := bucket.New(bucket.Config{Endpoint: cs.endpoint, Bucket: cs.bucket, Region: cs.region,
-		AccessKeyID: cs.creds.AccessKeyID, SecretAccessKey: cs.creds.SecretAccessKey})
+		AccessKeyID: cs.creds.AccessKeyID, SecretAccessKey: cs.creds.SecretAccessKey,
+		VirtualHostStyle: cs.virtualHost, HTTPClient: cs.s3Client})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -90,6 +100,7 @@ func (m *Main) openControl(ctx context.Context, cs controlSetup, log *slog.Logge
 	cfg := control.Config{
 		Store: store, Objects: objects, Bucket: cs.bucket, PublicStorageURL: public,
 		Credentials: cs.creds, Region: cs.region, EventSecrets: cs.eventSecrets,
+		VirtualHostStyle: cs.virtualHost, Extensions: cs.extensions, TrustedProxies: cs.flags.trustedProxies,
 		SessionTTL: cs.flags.sessionTTL, TicketsPerMinute: rate,
 		LoginFailuresPerUser: cs.flags.loginFailuresPerUser, LoginFailuresPerAddress: cs.flags.loginFailuresPerAddress,
 		MultipartThreshold: int64(cs.flags.multipartThreshold), PartSize: int64(cs.flags.partSize),
@@ -111,7 +122,7 @@ func (m *Main) openControl(ctx context.Context, cs controlSetup, log *slog.Logge
 		store.Close()
 		return nil, err
 	}
-	return &controlPlane{svc: svc, store: store, objects: objects}, nil
+	return &controlPlane{svc: svc, store: store, objects: objects, storageURL: public}, nil
 }
 
 // openStore opens the metadata store the --db flag names.
@@ -167,7 +178,7 @@ func (c *controlPlane) start(ctx context.Context, m *Main, addr string, log *slo
 	if m.registry != nil {
 		metrics = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 	}
-	return service{name: "control plane", addr: addr, handler: c.svc.Handler(metrics)}
+	return service{name: "control plane", addr: addr, handler: web.Mount(c.svc.Handler(metrics), c.storageURL)}
 }
 
 // ensureBucket creates the bucket when missing, retrying while the object store is unreachable
@@ -201,9 +212,15 @@ func (m *Main) control(ctx context.Context, args []string) error {
 	cf.register(fs)
 	var endpoint, bucketName, region, dataDir, secret string
 	var drain time.Duration
+	var pathStyle bool
+	ext := extensionsFlag(control.ExtensionsAuto)
+	var tf tlsFlags
 	fs.StringVar(&endpoint, "s3-endpoint", "", "the S3 API of the storage (required), e.g. http://127.0.0.1:9000")
 	fs.StringVar(&bucketName, "s3-bucket", "", "the bucket the files go to (required; created when missing)")
 	fs.StringVar(&region, "s3-region", "us-east-1", "the region requests and URLs are signed for")
+	fs.BoolVar(&pathStyle, "s3-path-style", false, "address the bucket in the URL path (host/bucket/key) instead of the host name (bucket.host/key); always so for an endpoint that is an IP address or localhost")
+	fs.Var(&ext, "s3-extensions", "whether the storage enforces presign's URL extensions (single use, size cap): on (a presign storage node), off (any other S3: signed Content-Length and If-None-Match instead), or auto (ask the endpoint once)")
+	tf.register(fs)
 	fs.StringVar(&dataDir, "data", "./presign-data", "directory of the SQLite metadata store (when --db is not set)")
 	fs.StringVar(&secret, "notify-secret", "", "HMAC secret of the storage node's webhook deliveries (default $PRESIGN_NOTIFY_SECRET; none: storage events are refused)")
 	fs.DurationVar(&drain, "shutdown-timeout", time.Minute, "how long SIGTERM waits for requests in flight")
@@ -222,6 +239,14 @@ func (m *Main) control(ctx context.Context, args []string) error {
 	if ak == "" || sk == "" {
 		return &exitError{code: 2, msg: "set PRESIGN_ACCESS_KEY and PRESIGN_SECRET_KEY to the storage's keys"}
 	}
+	virtualHost, err := virtualHostStyle(endpoint, cf.publicURL, pathStyle)
+	if err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	st, err := tf.load()
+	if err != nil {
+		return err
+	}
 	if secret == "" {
 		secret = m.Getenv("PRESIGN_NOTIFY_SECRET")
 	}
@@ -231,12 +256,15 @@ func (m *Main) control(ctx context.Context, args []string) error {
 	}
 	log := m.logger()
 	cp, err := m.openControl(ctx, controlSetup{flags: cf, dataDir: dataDir, endpoint: endpoint, bucket: bucketName,
-		region: region, creds: sigv4.Credentials{AccessKeyID: ak, SecretAccessKey: sk}, eventSecrets: secrets}, log)
+		region: region, virtualHost: virtualHost, extensions: control.Extensions(ext),
+		creds: sigv4.Credentials{AccessKeyID: ak, SecretAccessKey: sk}, eventSecrets: secrets}, log)
 	if err != nil {
 		return err
 	}
 	defer cp.close()
-	return serveHTTP(ctx, log, drain, cp.start(ctx, m, cf.addr, log))
+	svc := cp.start(ctx, m, cf.addr, log)
+	svc.tls = st.tlsConfig()
+	return serveHTTP(ctx, log, drain, svc)
 }
 
 // webhookSecretFile keeps the secret that signs the storage node's deliveries to the control

@@ -97,7 +97,7 @@ func TestCORSOriginsOfTheControlPlane(t *testing.T) {
 		{"0.0.0.0:8080", []string{"http://localhost:8080", "http://127.0.0.1:8080"}},
 	} {
 		addr, _ := net.ResolveTCPAddr("tcp", tc.addr)
-		if got := origins(addr); !slices.Equal(got, tc.want) {
+		if got := origins("http", addr); !slices.Equal(got, tc.want) {
 			t.Errorf("origins(%s) = %v, want %v", tc.addr, got, tc.want)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,9 @@ import (
 type notifyFlags struct {
 	urls, secrets stringList
 	maxBackoff    time.Duration
+	// client, when set, delivers instead of the deliverer's default client (inside "presign
+	// serve" over HTTPS: one that trusts the process's own certificate).
+	client *http.Client
 }
 
 func (f *notifyFlags) register(fs *flag.FlagSet) {
@@ -69,7 +73,7 @@ type notifier struct {
 	done      chan struct{}
 }
 
-func openNotifier(ctx context.Context, dir string, targets []outbox.Target, maxBackoff time.Duration, reg prometheus.Registerer, log *slog.Logger) (*notifier, error) {
+func openNotifier(ctx context.Context, dir string, targets []outbox.Target, maxBackoff time.Duration, client *http.Client, reg prometheus.Registerer, log *slog.Logger) (*notifier, error) {
 	ol, err := outbox.Open(filepath.Join(dir, "outbox.db"), outbox.Options{Registerer: reg, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("event outbox: %w", err)
@@ -81,7 +85,7 @@ func openNotifier(ctx context.Context, dir string, targets []outbox.Target, maxB
 		}
 		return n, nil
 	}
-	d, err := outbox.NewDeliverer(ol, targets, outbox.DelivererOptions{MaxBackoff: maxBackoff, Logger: log, Registerer: reg})
+	d, err := outbox.NewDeliverer(ol, targets, outbox.DelivererOptions{MaxBackoff: maxBackoff, Client: client, Logger: log, Registerer: reg})
 	if err != nil {
 		ol.Close()
 		return nil, err

@@ -7,6 +7,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"presign/control"
 )
 
 func (m *Main) serve(ctx context.Context, args []string) error {
@@ -22,11 +24,17 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	fs.StringVar(&bucketName, "bucket", "presign", "the bucket the files go to")
 	fs.BoolVar(&events, "events", true, "send the storage node's object events to the control plane (off: completion comes from clients and the reconciler)")
 	fs.DurationVar(&drain, "shutdown-timeout", time.Minute, "how long SIGTERM waits for requests in flight")
+	var tf tlsFlags
+	tf.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: presign serve [flags]\n\nRuns the control plane and the storage node on this machine, with embedded defaults.\nThe admin password comes from PRESIGN_ADMIN_PASSWORD on first start, or is generated and printed once.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	st, err := tf.load()
+	if err != nil {
 		return err
 	}
 	log := m.logger()
@@ -41,7 +49,9 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		ctlLn.Close()
 		return fmt.Errorf("storage node: %w", err)
 	}
-	ctlURL, stURL := "http://"+dialable(ctlLn.Addr()), "http://"+dialable(stLn.Addr())
+	// Over HTTPS both planes call each other with a client that trusts the served certificate.
+	ctlURL, stURL := st.scheme()+"://"+dialable(ctlLn.Addr()), st.scheme()+"://"+dialable(stLn.Addr())
+	sf.notify.client = st.loopbackClient(10 * time.Second)
 	var secrets [][]byte
 	if events {
 		secret, err := webhookSecret(sf.data)
@@ -53,7 +63,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		sf.notify.addTarget(ctlURL+"/v1/storage-events", secret, m.Getenv("PRESIGN_NOTIFY_SECRET"))
 		secrets = [][]byte{[]byte(secret)}
 	}
-	sf.corsOrigins = append(sf.corsOrigins, origins(ctlLn.Addr())...)
+	sf.corsOrigins = append(sf.corsOrigins, origins(st.scheme(), ctlLn.Addr())...)
 	node, err := m.openStorage(ctx, sf, log)
 	if err != nil {
 		ctlLn.Close()
@@ -62,7 +72,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	defer node.close()
 	cp, err := m.openControl(ctx, controlSetup{flags: cf, dataDir: sf.data, endpoint: stURL, bucket: bucketName,
-		region: sf.region, creds: node.creds, eventSecrets: secrets}, log)
+		region: sf.region, extensions: control.ExtensionsOn, creds: node.creds, eventSecrets: secrets,
+		s3Client: st.loopbackClient(2 * time.Minute)}, log)
 	if err != nil {
 		ctlLn.Close()
 		stLn.Close()
@@ -70,10 +81,10 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	defer cp.close()
 	ctl := cp.start(ctx, m, cf.addr, log)
-	ctl.ln = ctlLn
-	st := node.listener("storage node", sf.addr, m.registry)
-	st.ln = stLn
-	return serveHTTP(ctx, log, drain, ctl, st)
+	ctl.ln, ctl.tls = ctlLn, st.tlsConfig()
+	stor := node.listener("storage node", sf.addr, m.registry)
+	stor.ln, stor.tls = stLn, st.tlsConfig()
+	return serveHTTP(ctx, log, drain, ctl, stor)
 }
 
 // addTarget adds the control plane's webhook to the user's --notify-url targets, keeping each
@@ -93,19 +104,20 @@ func (f *notifyFlags) addTarget(url, secret, envSecret string) {
 	f.secrets = append(f.secrets, secret)
 }
 
-// origins are the web origins of the control plane's page: its address, and localhost for a
-// loopback address, so a browser on this machine may upload straight to the storage node.
-func origins(addr net.Addr) []string {
+// origins are the web origins of the control plane's page (scheme http or https): its address,
+// and localhost for a loopback address, so a browser on this machine may upload straight to the
+// storage node.
+func origins(scheme string, addr net.Addr) []string {
 	host, port, err := net.SplitHostPort(addr.String())
 	if err != nil {
 		return nil
 	}
-	out := []string{"http://" + net.JoinHostPort(host, port)}
+	out := []string{scheme + "://" + net.JoinHostPort(host, port)}
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		out = append(out, "http://localhost:"+port)
+		out = append(out, scheme+"://localhost:"+port)
 	}
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		out = []string{"http://localhost:" + port, "http://127.0.0.1:" + port}
+		out = []string{scheme + "://localhost:" + port, scheme + "://127.0.0.1:" + port}
 	}
 	return uniq(out)
 }

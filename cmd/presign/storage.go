@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -48,11 +49,17 @@ func (m *Main) storage(ctx context.Context, args []string) error {
 	sf.register(fs, "addr")
 	var drain time.Duration
 	fs.DurationVar(&drain, "shutdown-timeout", time.Minute, "how long SIGTERM waits for requests in flight")
+	var tf tlsFlags
+	tf.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: presign storage [flags]\n\nRuns the storage node alone: an S3-compatible object service on local disk.\nRoot keys come from PRESIGN_ACCESS_KEY / PRESIGN_SECRET_KEY, or are generated on first start.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	st, err := tf.load()
+	if err != nil {
 		return err
 	}
 	log := m.logger()
@@ -61,7 +68,9 @@ func (m *Main) storage(ctx context.Context, args []string) error {
 		return err
 	}
 	defer node.close()
-	return serveHTTP(ctx, log, drain, node.listener("storage node", sf.addr, m.registry))
+	svc := node.listener("storage node", sf.addr, m.registry)
+	svc.tls = st.tlsConfig()
+	return serveHTTP(ctx, log, drain, svc)
 }
 
 // storageNode is a running storage node's parts.
@@ -89,7 +98,7 @@ func (m *Main) openStorage(ctx context.Context, sf storageFlags, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	ev, err := openNotifier(ctx, sf.data, targets, sf.notify.maxBackoff, m.registry, log)
+	ev, err := openNotifier(ctx, sf.data, targets, sf.notify.maxBackoff, sf.notify.client, m.registry, log)
 	if err != nil {
 		stores.close()
 		return nil, err
@@ -147,6 +156,8 @@ type service struct {
 	// ln, when set, is already bound (to addr), for a service whose real address had to be
 	// known before serving, e.g. to tell another service where it is.
 	ln net.Listener
+	// tls, when set, makes the service HTTPS.
+	tls *tls.Config
 }
 
 // serveHTTP runs the services until ctx ends, then drains requests in flight for at most
@@ -172,6 +183,7 @@ func serveHTTP(ctx context.Context, log *slog.Logger, drain time.Duration, servi
 		}
 		rs = append(rs, running{s, ln, &http.Server{
 			Handler:           s.handler,
+			TLSConfig:         s.tls,
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    64 << 10,
@@ -180,9 +192,13 @@ func serveHTTP(ctx context.Context, log *slog.Logger, drain time.Duration, servi
 	}
 	errc := make(chan error, len(rs))
 	for _, r := range rs {
-		log.Info(r.name+" listening", "url", "http://"+r.ln.Addr().String())
+		scheme, serve := "http", r.srv.Serve
+		if r.tls != nil {
+			scheme, serve = "https", func(ln net.Listener) error { return r.srv.ServeTLS(ln, "", "") }
+		}
+		log.Info(r.name+" listening", "url", scheme+"://"+r.ln.Addr().String())
 		go func() {
-			if err := r.srv.Serve(r.ln); !errors.Is(err, http.ErrServerClosed) {
+			if err := serve(r.ln); !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("%s: %w", r.name, err)
 			}
 		}()
