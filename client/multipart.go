@@ -100,9 +100,9 @@ func (u *upload) part(ctx context.Context, n int, stored Part) (string, error) {
 		u.t.resumed(size)
 		return stored.ETag, nil
 	}
-	headers := map[string]string{}
+	var md5b64 string
 	if sum != nil {
-		headers["Content-MD5"] = base64.StdEncoding.EncodeToString(sum)
+		md5b64 = base64.StdEncoding.EncodeToString(sum)
 	}
 	op := "upload part " + strconv.Itoa(n)
 	retry := u.c.opts.Retry
@@ -118,6 +118,13 @@ func (u *upload) part(ctx context.Context, n int, stored Part) (string, error) {
 				return "", fmt.Errorf("%s: the control plane signed %+v, not part %d of %d bytes", op, urls, n, size)
 			}
 			pu = &urls[0]
+		}
+		headers := make(map[string]string, len(pu.Headers)+1)
+		for k, v := range pu.Headers {
+			headers[k] = v
+		}
+		if md5b64 != "" {
+			headers["Content-MD5"] = md5b64
 		}
 		etag, err := u.c.put(ctx, op, pu.URL, headers, u.r, off, size, u.t)
 		if err == nil {

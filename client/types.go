@@ -83,12 +83,14 @@ type Ticket struct {
 	PartCount int               `json:"part_count,omitempty"`
 }
 
-// PartURL is the presigned PUT of one part of a multipart upload, valid until Expires.
+// PartURL is the presigned PUT of one part of a multipart upload, valid until Expires: send
+// exactly Size bytes with Headers (signed with the URL; may be empty).
 type PartURL struct {
-	Number  int       `json:"part_number"`
-	URL     string    `json:"url"`
-	Size    int64     `json:"size"`
-	Expires time.Time `json:"-"`
+	Number  int               `json:"part_number"`
+	URL     string            `json:"url"`
+	Size    int64             `json:"size"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Expires time.Time         `json:"-"`
 }
 
 // Part is a part the store holds: its number, the ETag it answered with, and its size.

@@ -236,9 +236,10 @@ func (u *upload) single(ctx context.Context, t *Ticket) (*File, error) {
 			return nil, ctx.Err()
 		}
 		var se *StorageError
-		if lostAnswer && errors.As(err, &se) && se.Status == http.StatusForbidden {
-			// A once-URL refused after an attempt whose answer was lost: that attempt may have
-			// stored the object, or the store has not released the URL yet.
+		if lostAnswer && errors.As(err, &se) && (se.Status == http.StatusForbidden || se.Status == http.StatusPreconditionFailed) {
+			// A once-URL (or an If-None-Match: * PUT) refused after an attempt whose answer was
+			// lost: that attempt may have stored the object, or the store has not released the
+			// URL yet.
 			if f, cerr := u.c.Complete(ctx, t.ID, nil); cerr == nil {
 				return f, nil
 			}
