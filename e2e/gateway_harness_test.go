@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -50,7 +51,7 @@ func newGateway(t *testing.T) *gateway {
 // node starts one more node of the deployment, with its own data directory (keys, outbox).
 func (g *gateway) node(t *testing.T, extra ...string) *process {
 	t.Helper()
-	data := t.TempDir()
+	data := filepath.Join(t.TempDir(), "data") // made by the node
 	args := append([]string{"storage", "--data", data, "--addr", "127.0.0.1:0"}, g.args...)
 	p := start(t, g.env, append(args, extra...), "storage node")
 	p.data = data

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -65,6 +66,9 @@ func (s *nodeStores) close() error {
 // openStores opens the backend, the nonce store and the revocation store of a storage node.
 func (m *Main) openStores(ctx context.Context, sf storageFlags, log *slog.Logger) (_ *nodeStores, err error) {
 	f := sf.backend
+	if err := os.MkdirAll(sf.data, 0o700); err != nil {
+		return nil, err
+	}
 	s := &nodeStores{}
 	defer func() {
 		if err != nil {

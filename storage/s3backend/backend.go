@@ -198,8 +198,8 @@ func newHTTPClient() *http.Client {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
-		WriteBufferSize:       256 << 10,
-		ReadBufferSize:        256 << 10,
+		// Bodies stream in large reads and writes of their own (holdback, exactReader), which
+		// bypass buffers no larger than the default.
 	}}
 }
 

@@ -56,22 +56,23 @@ type Server struct {
 	Region string
 	// Bucket exists and has taken a first write.
 	Bucket string
-	// Dir holds the server's data and log (weed.log).
+	// Dir holds the server's data and log (weed.log, in a numbered folder per start attempt).
 	Dir string
+	// PID is the weed process's id.
+	PID int
 
 	cmd  *exec.Cmd
 	done chan struct{}
-	own  bool // Dir was made here and is removed on stop
 }
 
 // Start runs a server for t alone and stops it when t ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s, err := start(t.TempDir(), false)
+	s, err := Run(t.TempDir())
 	if err != nil {
 		unavailable(t, err)
 	}
-	t.Cleanup(s.stop)
+	t.Cleanup(s.Stop)
 	return s
 }
 
@@ -90,7 +91,7 @@ func Shared(t testing.TB) *Server {
 	if shared.srv == nil && shared.err == nil {
 		dir, err := os.MkdirTemp("", "presign-seaweed-")
 		if err == nil {
-			shared.srv, err = start(dir, true)
+			shared.srv, err = Run(dir)
 			if err != nil {
 				os.RemoveAll(dir)
 			}
@@ -108,7 +109,8 @@ func StopShared() {
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	if shared.srv != nil {
-		shared.srv.stop()
+		shared.srv.Stop()
+		os.RemoveAll(shared.srv.Dir)
 		shared.srv = nil
 	}
 }
@@ -158,16 +160,17 @@ const (
 	bucket    = "presign-test"
 )
 
-// start runs weed in dir and waits until its S3 API stores objects. A port taken between
-// choosing and binding makes it try again.
-func start(dir string, own bool) (*Server, error) {
+// Run starts a server keeping its data in dir (which stays the caller's to remove), and waits
+// until its S3 API stores objects. Programs that are not tests (benchmarks) use it directly;
+// Stop ends the server. A port taken between choosing and binding makes it try again.
+func Run(dir string) (*Server, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
 	}
 	var lastErr error
 	for attempt := range 3 {
-		s, err := launch(bin, filepath.Join(dir, strconv.Itoa(attempt)), own)
+		s, err := launch(bin, filepath.Join(dir, strconv.Itoa(attempt)))
 		if err == nil {
 			s.Dir = dir
 			return s, nil
@@ -177,7 +180,7 @@ func start(dir string, own bool) (*Server, error) {
 	return nil, lastErr
 }
 
-func launch(bin, dir string, own bool) (*Server, error) {
+func launch(bin, dir string) (*Server, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -216,15 +219,15 @@ func launch(bin, dir string, own bool) (*Server, error) {
 	}
 	s := &Server{
 		Endpoint:  "http://127.0.0.1:" + p(6),
-		AccessKey: accessKey, SecretKey: secretKey, Region: "us-east-1", Bucket: bucket,
-		cmd: cmd, done: make(chan struct{}), own: own,
+		AccessKey: accessKey, SecretKey: secretKey, Region: "us-east-1", Bucket: bucket, PID: cmd.Process.Pid,
+		cmd: cmd, done: make(chan struct{}),
 	}
 	go func() {
 		cmd.Wait()
 		close(s.done)
 	}()
 	if err := s.waitReady(2 * time.Minute); err != nil {
-		s.stop()
+		s.Stop()
 		log, _ := os.ReadFile(filepath.Join(dir, "weed.log"))
 		return nil, fmt.Errorf("%w\n%s", err, tail(log, 20))
 	}
@@ -263,17 +266,14 @@ func (s *Server) waitReady(limit time.Duration) error {
 	return fmt.Errorf("SeaweedFS S3 not ready after %v: %v", limit, err)
 }
 
-// stop ends the server (SIGTERM, then SIGKILL) and removes its data when it made the folder.
-func (s *Server) stop() {
+// Stop ends the server: SIGTERM, then SIGKILL after 15 seconds.
+func (s *Server) Stop() {
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.done:
 	case <-time.After(15 * time.Second):
 		s.cmd.Process.Kill()
 		<-s.done
-	}
-	if s.own {
-		os.RemoveAll(s.Dir)
 	}
 }
 

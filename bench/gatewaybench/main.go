@@ -1,0 +1,206 @@
+// Command gatewaybench measures a presign storage node running as a gateway over SeaweedFS
+// against SeaweedFS's own S3 API, in the same run: a 2 GiB PUT and GET with the shared
+// presignload client (presigned URLs, CRC-32C checked), alternating the two targets for several
+// rounds, and prints the medians and the gateway's ratio to SeaweedFS.
+//
+//	go run ./bench/gatewaybench -rounds 3
+//
+// It builds presign and presignload itself and starts SeaweedFS (scripts/build-seaweedfs.sh
+// must have built it). Both targets write into the same (versioned) SeaweedFS bucket, so the
+// ratio is the gateway's own cost. The gateway node's peak RSS comes from presignload's
+// -server-pid (VmHWM, reset at the start of each run).
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"presign/internal/testenv/seaweed"
+)
+
+// result is one line of presignload -json.
+type result struct {
+	Phase       string  `json:"phase"`
+	MBps        float64 `json:"mb_per_s"`
+	ServerRSSMB float64 `json:"server_peak_rss_mb"`
+}
+
+func main() {
+	shared := flag.String("shared", "../shared/bench", "the shared bench folder (presignload)")
+	rounds := flag.Int("rounds", 3, "rounds, alternating the targets")
+	size := flag.String("size", "2GiB", "object size")
+	flag.Parse()
+	if err := run(*shared, *rounds, *size); err != nil {
+		fmt.Fprintln(os.Stderr, "gatewaybench:", err)
+		os.Exit(1)
+	}
+}
+
+const (
+	nodeAccessKey = "GATEWAYBENCHKEY"
+	nodeSecretKey = "gateway-bench-secret"
+	nodeAddr      = "127.0.0.1:9752"
+)
+
+func run(shared string, rounds int, size string) error {
+	work, err := os.MkdirTemp("", "gatewaybench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	for _, b := range []struct{ dir, pkg, out string }{
+		{".", "./cmd/presign", "presign"}, {filepath.Join(shared, "presignload"), ".", "presignload"},
+	} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(work, b.out), b.pkg)
+		cmd.Dir, cmd.Stderr = b.dir, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("build %s: %w", b.out, err)
+		}
+	}
+	fmt.Fprintln(os.Stderr, "starting SeaweedFS")
+	srv, err := seaweed.Run(filepath.Join(work, "seaweed"))
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	node, err := startGateway(work, srv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		node.Process.Signal(os.Interrupt)
+		node.Wait()
+	}()
+
+	targets := map[string][]string{
+		// The gateway turned versioning on in the bucket: SeaweedFS is measured on the bucket
+		// the gateway writes to.
+		"seaweedfs": {"-endpoint", srv.Endpoint, "-access-key", srv.AccessKey, "-secret-key", srv.SecretKey,
+			"-bucket", srv.Bucket, "-create-bucket=false", "-server-pid", fmt.Sprint(srv.PID)},
+		"gateway": {"-endpoint", "http://" + nodeAddr, "-access-key", nodeAccessKey, "-secret-key", nodeSecretKey,
+			"-bucket", "bench", "-server-pid", fmt.Sprint(node.Process.Pid)},
+	}
+	type key struct{ target, phase string }
+	samples := map[key][]result{}
+	for r := range rounds {
+		order := []string{"seaweedfs", "gateway"}
+		if r%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, target := range order {
+			res, err := load(work, append(targets[target], "-scenario", "big", "-size", size))
+			if err != nil {
+				return fmt.Errorf("%s: %w", target, err)
+			}
+			for _, x := range res {
+				samples[key{target, x.Phase}] = append(samples[key{target, x.Phase}], x)
+			}
+			fmt.Fprintf(os.Stderr, "round %d %s: %+v\n", r+1, target, res)
+		}
+	}
+	fmt.Printf("| %s | gateway MB/s | SeaweedFS MB/s | ratio | gateway peak RSS MiB | SeaweedFS peak RSS MiB |\n|---|---|---|---|---|---|\n", size)
+	for _, phase := range []string{"put", "get"} {
+		g, s := samples[key{"gateway", phase}], samples[key{"seaweedfs", phase}]
+		if len(g) == 0 || len(s) == 0 {
+			continue
+		}
+		mbps := func(x result) float64 { return x.MBps }
+		rss := func(x result) float64 { return x.ServerRSSMB }
+		gm, sm := median(g, mbps), median(s, mbps)
+		fmt.Printf("| %s (median of %d) | %.0f | %.0f | %.2f | %.0f | %.0f |\n", phase, len(g), gm, sm, gm/sm, maxOf(g, rss), maxOf(s, rss))
+	}
+	return nil
+}
+
+var listening = regexp.MustCompile(`storage node listening`)
+
+// startGateway runs presign storage as a gateway over srv.
+func startGateway(work string, srv *seaweed.Server) (*exec.Cmd, error) {
+	cmd := exec.Command(filepath.Join(work, "presign"), "storage", "--data", filepath.Join(work, "node"), "--addr", nodeAddr,
+		"--backend", "s3", "--backend-endpoint", srv.Endpoint, "--backend-bucket", srv.Bucket, "--backend-path-style",
+		"--backend-prefix", "gatewaybench/")
+	cmd.Env = append(os.Environ(), "PRESIGN_ACCESS_KEY="+nodeAccessKey, "PRESIGN_SECRET_KEY="+nodeSecretKey,
+		"PRESIGN_BACKEND_ACCESS_KEY="+srv.AccessKey, "PRESIGN_BACKEND_SECRET_KEY="+srv.SecretKey)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	ready, done := make(chan struct{}), make(chan struct{})
+	var lines []string
+	go func() {
+		defer close(done)
+		s := bufio.NewScanner(stderr)
+		once := false
+		for s.Scan() {
+			if !once {
+				lines = append(lines, s.Text())
+				if listening.MatchString(s.Text()) {
+					once = true
+					close(ready)
+				}
+			}
+		}
+	}()
+	select {
+	case <-ready:
+		return cmd, nil
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		cmd.Wait()
+		return nil, fmt.Errorf("the gateway node did not start:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+// load runs presignload with args and parses its JSON lines.
+func load(work string, args []string) ([]result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(work, "presignload"), append([]string{"-json"}, args...)...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("presignload: %w", err)
+	}
+	var res []result
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var r result
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			return nil, fmt.Errorf("presignload output %q: %w", line, err)
+		}
+		res = append(res, r)
+	}
+	return res, nil
+}
+
+func median(rs []result, f func(result) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+func maxOf(rs []result, f func(result) float64) float64 {
+	m := 0.0
+	for _, r := range rs {
+		m = max(m, f(r))
+	}
+	return m
+}
