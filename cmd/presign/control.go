@@ -20,6 +20,7 @@ import (
 	"presign/control/postgres"
 	"presign/control/sqlite"
 	"presign/sigv4"
+	"presign/web"
 )
 
 // controlFlags are the control plane's settings, shared by "control" and "serve".
@@ -53,6 +54,8 @@ type controlPlane struct {
 	svc     *control.Service
 	store   control.Store
 	objects *bucket.Bucket
+	// storageURL is where tickets point: the web page may connect there.
+	storageURL string
 }
 
 func (c *controlPlane) close() error { return c.store.Close() }
@@ -119,7 +122,7 @@ func (m *Main) openControl(ctx context.Context, cs controlSetup, log *slog.Logge
 		store.Close()
 		return nil, err
 	}
-	return &controlPlane{svc: svc, store: store, objects: objects}, nil
+	return &controlPlane{svc: svc, store: store, objects: objects, storageURL: ticketBase(public, cs.bucket, cs.virtualHost)}, nil
 }
 
 // openStore opens the metadata store the --db flag names.
@@ -175,7 +178,7 @@ func (c *controlPlane) start(ctx context.Context, m *Main, addr string, log *slo
 	if m.registry != nil {
 		metrics = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 	}
-	return service{name: "control plane", addr: addr, handler: c.svc.Handler(metrics)}
+	return service{name: "control plane", addr: addr, handler: web.Mount(c.svc.Handler(metrics), c.storageURL)}
 }
 
 // ensureBucket creates the bucket when missing, retrying while the object store is unreachable
