@@ -40,7 +40,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*Principal, 
 		return nil, errUnauthenticated
 	}
 	now := s.now()
-	t, err := s.store.TokenByHash(ctx, secretHash(secret))
+	t, u, err := s.tokenUser(ctx, secretHash(secret))
 	if errors.Is(err, ErrNotFound) {
 		return nil, errUnauthenticated
 	}
@@ -49,10 +49,6 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*Principal, 
 	}
 	if !t.Active(now) {
 		return nil, errUnauthenticated
-	}
-	u, err := s.store.User(ctx, t.UserID)
-	if err != nil {
-		return nil, fmt.Errorf("authenticate: %w", err)
 	}
 	if u.Disabled {
 		return nil, errorf(http.StatusForbidden, CodeAccountDisabled, "the account %q is disabled", u.Username)
@@ -63,6 +59,22 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*Principal, 
 		}
 	}
 	return &Principal{User: u, Token: t}, nil
+}
+
+// tokenUser reads the token with the hash and its user, at once when the store can.
+func (s *Service) tokenUser(ctx context.Context, hash []byte) (*Token, *User, error) {
+	if tu, ok := s.store.(TokenUserStore); ok {
+		return tu.TokenUser(ctx, hash)
+	}
+	t, err := s.store.TokenByHash(ctx, hash)
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := s.store.User(ctx, t.UserID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, u, nil
 }
 
 // Session is a new login session or API key: the secret is shown once, here, and only its

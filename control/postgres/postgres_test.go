@@ -135,3 +135,49 @@ func BenchmarkCreateUpload(b *testing.B) {
 func BenchmarkTicketWrites(b *testing.B) {
 	storetest.BenchmarkTicketWrites(b, func(t testing.TB) func() control.Store { return freshPool(t, "16") })
 }
+
+// BenchmarkAuthenticateReads compares the two reads that authenticate a request, token then
+// user, with the one joined read of TokenUser, from 64 goroutines as concurrent requests would.
+func BenchmarkAuthenticateReads(b *testing.B) {
+	s := freshPool(b, "16")().(*postgres.Store)
+	ctx := context.Background()
+	u := &control.User{ID: "usr-1", Username: "alice", PasswordHash: "h", Created: time.Now()}
+	if err := s.CreateUser(ctx, u); err != nil {
+		b.Fatal(err)
+	}
+	hash := make([]byte, 32)
+	rand.Read(hash)
+	tk := &control.Token{ID: "tok-1", Hash: hash, Kind: control.TokenSession, UserID: u.ID, Created: time.Now(), Expires: time.Now().Add(time.Hour)}
+	if err := s.CreateToken(ctx, tk); err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		read func() error
+	}{
+		{"token then user", func() error {
+			t, err := s.TokenByHash(ctx, hash)
+			if err != nil {
+				return err
+			}
+			_, err = s.User(ctx, t.UserID)
+			return err
+		}},
+		{"joined", func() error {
+			_, _, err := s.TokenUser(ctx, hash)
+			return err
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetParallelism(32) // 64 goroutines on 2 cores
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := bc.read(); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}

@@ -40,6 +40,25 @@ func (s *Store) TokenByHash(ctx context.Context, hash []byte) (*control.Token, e
 	return t, nil
 }
 
+// tokenUser reads a token and its user in one query (control.TokenUserStore).
+const tokenUser = `SELECT t.id, t.hash, t.kind, t.user_id, t.name, t.created, t.expires, t.revoked, t.last_used,
+	u.id, u.username, u.password_hash, u.admin, u.disabled, u.policy, u.created
+	FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1`
+
+// TokenUser returns the token whose secret hashes to hash and its user, in one round trip.
+func (s *Store) TokenUser(ctx context.Context, hash []byte) (*control.Token, *control.User, error) {
+	var tr tokenRow
+	var ur userRow
+	if err := s.pool.QueryRow(ctx, tokenUser, hash).Scan(append(tr.dest(), ur.dest()...)...); err != nil {
+		return nil, nil, fmt.Errorf("token and user by hash: %w", notFound(err))
+	}
+	u, err := ur.user()
+	if err != nil {
+		return nil, nil, err
+	}
+	return tr.token(), u, nil
+}
+
 // ListTokens returns the user's tokens of the kind, newest first.
 func (s *Store) ListTokens(ctx context.Context, userID string, kind control.TokenKind) ([]control.Token, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+tokenCols+` FROM tokens WHERE user_id = $1 AND kind = $2
@@ -82,15 +101,29 @@ func (s *Store) RevokeUserTokens(ctx context.Context, userID string, kind contro
 }
 
 func scanToken(r pgx.Row) (*control.Token, error) {
-	var t control.Token
-	var kind string
-	var created, expires time.Time
-	var revoked, lastUsed *time.Time
-	if err := r.Scan(&t.ID, &t.Hash, &kind, &t.UserID, &t.Name, &created, &expires, &revoked, &lastUsed); err != nil {
+	var tr tokenRow
+	if err := r.Scan(tr.dest()...); err != nil {
 		return nil, err
 	}
-	t.Kind = control.TokenKind(kind)
-	t.Created, t.Expires = created.UTC(), expires.UTC()
-	t.Revoked, t.LastUsed = fromNullTS(revoked), fromNullTS(lastUsed)
-	return &t, nil
+	return tr.token(), nil
+}
+
+// tokenRow receives the tokenCols of a row.
+type tokenRow struct {
+	t                 control.Token
+	kind              string
+	created, expires  time.Time
+	revoked, lastUsed *time.Time
+}
+
+func (r *tokenRow) dest() []any {
+	return []any{&r.t.ID, &r.t.Hash, &r.kind, &r.t.UserID, &r.t.Name, &r.created, &r.expires, &r.revoked, &r.lastUsed}
+}
+
+func (r *tokenRow) token() *control.Token {
+	t := r.t
+	t.Kind = control.TokenKind(r.kind)
+	t.Created, t.Expires = r.created.UTC(), r.expires.UTC()
+	t.Revoked, t.LastUsed = fromNullTS(r.revoked), fromNullTS(r.lastUsed)
+	return &t
 }

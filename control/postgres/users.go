@@ -120,16 +120,30 @@ func (s *Store) SetDefaultPolicy(ctx context.Context, p control.Policy) error {
 }
 
 func scanUser(r pgx.Row) (*control.User, error) {
-	var u control.User
-	var pol []byte
-	var created time.Time
-	if err := r.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Admin, &u.Disabled, &pol, &created); err != nil {
+	var ur userRow
+	if err := r.Scan(ur.dest()...); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(pol, &u.Policy); err != nil {
+	return ur.user()
+}
+
+// userRow receives the userCols of a row.
+type userRow struct {
+	u       control.User
+	pol     []byte
+	created time.Time
+}
+
+func (r *userRow) dest() []any {
+	return []any{&r.u.ID, &r.u.Username, &r.u.PasswordHash, &r.u.Admin, &r.u.Disabled, &r.pol, &r.created}
+}
+
+func (r *userRow) user() (*control.User, error) {
+	u := r.u
+	if err := json.Unmarshal(r.pol, &u.Policy); err != nil {
 		return nil, fmt.Errorf("user %s policy: %w", u.ID, err)
 	}
-	u.Created = created.UTC()
+	u.Created = r.created.UTC()
 	return &u, nil
 }
 

@@ -45,6 +45,30 @@ var tokenTests = []test{
 		_, err := e.s.TokenByHash(e.ctx, h[:])
 		wantErr(t, "TokenByHash unknown", err, control.ErrNotFound)
 	}},
+	{"TokenUserReadsTheTokenAndItsUserAtOnce", func(t *testing.T, e *env) {
+		tu, ok := e.s.(control.TokenUserStore)
+		if !ok {
+			t.Skip("the store reads a token and its user one at a time")
+		}
+		u := e.user("alice")
+		limit := int64(1 << 20)
+		if _, err := e.s.UpdateUser(e.ctx, u.ID, control.UserUpdate{Policy: &control.PolicyOverride{QuotaBytes: &limit}}); err != nil {
+			t.Fatalf("UpdateUser: %v", err)
+		}
+		tk := e.token(u.ID, control.TokenAPIKey, t0)
+		wantErr(t, "RevokeToken", e.s.RevokeToken(e.ctx, u.ID, tk.ID, at(time.Minute)), nil)
+		gotT, gotU, err := tu.TokenUser(e.ctx, tk.Hash)
+		wantErr(t, "TokenUser", err, nil)
+		wantT, err := e.s.TokenByHash(e.ctx, tk.Hash)
+		wantErr(t, "TokenByHash", err, nil)
+		wantU, err := e.s.User(e.ctx, u.ID)
+		wantErr(t, "User", err, nil)
+		wantEqual(t, "TokenUser token", *gotT, *wantT)
+		wantEqual(t, "TokenUser user", *gotU, *wantU)
+		h := sha256.Sum256([]byte("never issued"))
+		_, _, err = tu.TokenUser(e.ctx, h[:])
+		wantErr(t, "TokenUser unknown", err, control.ErrNotFound)
+	}},
 	{"CreateTokenRefusals", func(t *testing.T, e *env) {
 		u := e.user("alice")
 		tk := e.token(u.ID, control.TokenSession, t0)
