@@ -7,6 +7,11 @@
 //	go run ./bench/ticketbench -url http://127.0.0.1:8080 -admin-password "$PRESIGN_ADMIN_PASSWORD"
 //
 // Every ticket answered 201 has been recorded durably by the control plane before the answer.
+//
+// Several replicas of one control plane (sharing a PostgreSQL database) are measured together
+// by giving their URLs separated by commas: the clients are spread over them in turn.
+//
+//	go run ./bench/ticketbench -url http://127.0.0.1:8080,http://127.0.0.1:8081
 package main
 
 import (
@@ -21,19 +26,20 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
 func main() {
-	base := flag.String("url", "http://127.0.0.1:8080", "the control plane")
+	base := flag.String("url", "http://127.0.0.1:8080", "the control plane; several replicas' URLs separated by commas")
 	adminPassword := flag.String("admin-password", os.Getenv("PRESIGN_ADMIN_PASSWORD"), "password of the admin user (default $PRESIGN_ADMIN_PASSWORD)")
 	clients := flag.Int("clients", 64, "concurrent clients, one user each")
 	duration := flag.Duration("duration", 10*time.Second, "length of one round")
 	rounds := flag.Int("rounds", 3, "rounds; medians are printed at the end")
 	flag.Parse()
-	if err := run(*base, *adminPassword, *clients, *duration, *rounds); err != nil {
+	if err := run(strings.Split(*base, ","), *adminPassword, *clients, *duration, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "ticketbench:", err)
 		os.Exit(1)
 	}
@@ -44,8 +50,9 @@ type round struct {
 	perSec, p50, p99 float64
 }
 
-func run(base, adminPassword string, clients int, duration time.Duration, rounds int) error {
+func run(bases []string, adminPassword string, clients int, duration time.Duration, rounds int) error {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}, Timeout: time.Minute}
+	base := bases[0]
 	admin, err := login(hc, base, "admin", adminPassword)
 	if err != nil {
 		return fmt.Errorf("admin login: %w", err)
@@ -72,7 +79,7 @@ func run(base, adminPassword string, clients int, duration time.Duration, rounds
 	}
 	var results []round
 	for r := range rounds {
-		res, err := measure(hc, base, tokens, duration)
+		res, err := measure(hc, bases, tokens, duration)
 		if err != nil {
 			return err
 		}
@@ -87,13 +94,14 @@ func run(base, adminPassword string, clients int, duration time.Duration, rounds
 		slices.Sort(v)
 		return v[len(v)/2]
 	}
-	fmt.Printf("median of %d rounds, %d clients: %.0f tickets/s, p50 %.2f ms, p99 %.2f ms\n", rounds, clients,
+	fmt.Printf("median of %d rounds, %d clients on %d replica(s): %.0f tickets/s, p50 %.2f ms, p99 %.2f ms\n", rounds, clients, len(bases),
 		med(func(r round) float64 { return r.perSec }), med(func(r round) float64 { return r.p50 }), med(func(r round) float64 { return r.p99 }))
 	return nil
 }
 
-// measure runs one round: every client asks for tickets until the duration is over.
-func measure(hc *http.Client, base string, tokens []string, d time.Duration) (round, error) {
+// measure runs one round: every client asks one of the replicas (in turn) for tickets until the
+// duration is over.
+func measure(hc *http.Client, bases []string, tokens []string, d time.Duration) (round, error) {
 	body := []byte(`{"filename":"clip.mp4","size":1048576,"content_type":"video/mp4"}`)
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
@@ -102,7 +110,8 @@ func measure(hc *http.Client, base string, tokens []string, d time.Duration) (ro
 	var failed atomic.Value
 	var wg sync.WaitGroup
 	start := time.Now()
-	for _, tok := range tokens {
+	for i, tok := range tokens {
+		base := bases[i%len(bases)]
 		wg.Go(func() {
 			var mine []time.Duration
 			for ctx.Err() == nil {
