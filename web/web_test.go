@@ -124,7 +124,8 @@ func TestAssetsHaveTheirTypesAndRevalidate(t *testing.T) {
 	defer srv.Close()
 	for name, ct := range map[string]string{
 		"app.js": "text/javascript; charset=utf-8", "api.js": "text/javascript; charset=utf-8",
-		"transfer.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8", "icon.svg": "image/svg+xml",
+		"transfer.js": "text/javascript; charset=utf-8", "files.js": "text/javascript; charset=utf-8",
+		"dom.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8", "icon.svg": "image/svg+xml",
 	} {
 		resp, body := get(t, srv.Client(), "GET", srv.URL+"/static/"+name, nil)
 		want, _ := fs.ReadFile(static, "static/"+name)
@@ -220,6 +221,27 @@ func TestScriptsNeverParseTextAsHTML(t *testing.T) {
 				t.Errorf("%s:%d uses %s", name, i+1, m)
 			}
 		}
+	}
+}
+
+// TestScriptImportsAreEmbedded: every module a script imports is one of the embedded files,
+// named relative to it (the page loads nothing from elsewhere).
+func TestScriptImportsAreEmbedded(t *testing.T) {
+	imports := regexp.MustCompile(`(?m)^import .* from '([^']+)';$`)
+	names, _ := fs.Glob(static, "static/*.js")
+	seen := 0
+	for _, name := range names {
+		src, _ := fs.ReadFile(static, name)
+		for _, m := range imports.FindAllStringSubmatch(string(src), -1) {
+			seen++
+			target, ok := strings.CutPrefix(m[1], "./")
+			if _, err := fs.Stat(static, "static/"+target); !ok || err != nil {
+				t.Errorf("%s imports %q: not an embedded file beside it", name, m[1])
+			}
+		}
+	}
+	if seen == 0 {
+		t.Error("no imports found: the pattern no longer matches the scripts")
 	}
 }
 

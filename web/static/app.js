@@ -3,74 +3,18 @@
 // value, never parsed as HTML.
 
 import { API, APIError } from './api.js';
+import { $, announce, el, formatBytes, messageOf, showError } from './dom.js';
+import { FileTable } from './files.js';
 import { ResumeBook, State, Transfer } from './transfer.js';
 
 const sessionKey = 'presign.session';
-const pageSize = 20;
 const maxActiveFiles = 2; // each multipart file already sends 4 parts at once
-
-const $ = (id) => document.getElementById(id);
-
-/** Builds an element; children are nodes or strings (added as text). */
-function el(tag, props = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === 'class') e.className = v;
-    else if (k === 'text') e.textContent = v;
-    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
-    else e.setAttribute(k, v);
-  }
-  e.append(...children);
-  return e;
-}
-
-const numberFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1, minimumFractionDigits: 1 });
-const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-
-function formatBytes(n) {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = -1;
-  do {
-    v /= 1024;
-    i++;
-  } while (v >= 1024 && i < units.length - 1);
-  return `${numberFormat.format(v)} ${units[i]}`;
-}
-
-function formatDate(iso) {
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : dateFormat.format(d);
-}
-
-function messageOf(e) {
-  if (e instanceof APIError && e.code === 'invalid_credentials') return 'Wrong username or password.';
-  return (e && e.message) || String(e);
-}
-
-// ---- announcements -------------------------------------------------------------------------
-
-/**
- * Says msg through the polite live region. Each message is a new line of the region, so
- * messages in quick succession are all read, and a repeated message is read again.
- */
-function announce(msg) {
-  const region = $('announcer');
-  region.append(el('p', { text: msg }));
-  while (region.childElementCount > 5) region.firstElementChild.remove();
-}
-
-function showError(id, msg) {
-  const p = $(id);
-  p.textContent = msg;
-  p.hidden = !msg;
-}
 
 // ---- session -------------------------------------------------------------------------------
 
 let api = new API('', null);
 let me = null;
+const fileTable = new FileTable(() => api, () => refreshMe());
 
 function loadSession() {
   try {
@@ -110,9 +54,8 @@ async function showApp() {
   $('whoami').textContent = me.username;
   renderUsage();
   $('upload-title').focus();
-  pager.cursors = [''];
-  pager.index = 0;
-  await loadFiles();
+  fileTable.reset();
+  await fileTable.load();
 }
 
 function renderUsage() {
@@ -186,7 +129,7 @@ async function signOut() {
   for (const x of transfers) x.row.remove();
   transfers.length = 0;
   renderUploadsHead();
-  $('files-body').replaceChildren();
+  fileTable.reset();
   showSignIn('');
   announce('Signed out.');
 }
@@ -344,7 +287,7 @@ function stateChanged(x, was) {
     case State.completed:
       announce(`${name} uploaded.`);
       pump();
-      loadFiles();
+      fileTable.load();
       refreshMe();
       break;
     case State.failed:
@@ -473,135 +416,16 @@ function wireDropZone() {
   window.addEventListener('drop', (ev) => { if (hasFiles(ev)) ev.preventDefault(); });
 }
 
-// ---- files ---------------------------------------------------------------------------------
-
-const pager = { cursors: [''], index: 0, next: '' };
-let listSeq = 0;
-
-async function loadFiles() {
-  if (!me) return;
-  const seq = ++listSeq;
-  const table = $('files');
-  table.setAttribute('aria-busy', 'true');
-  try {
-    const page = await api.files(pager.cursors[pager.index], pageSize);
-    if (seq !== listSeq) return;
-    if (page.files.length === 0 && pager.index > 0) {
-      // The last file of this page was deleted: show the one before.
-      pager.index--;
-      await loadFiles();
-      return;
-    }
-    showError('files-error', '');
-    pager.next = page.next || '';
-    renderFiles(page.files);
-  } catch (e) {
-    if (seq === listSeq) showError('files-error', `The file list could not be loaded: ${messageOf(e)}`);
-  } finally {
-    if (seq === listSeq) table.removeAttribute('aria-busy');
-  }
-}
-
-function renderFiles(files) {
-  const body = $('files-body');
-  body.replaceChildren(...files.map(fileRow));
-  $('files-empty').hidden = files.length > 0 || pager.index > 0;
-  $('files').hidden = files.length === 0 && pager.index === 0;
-  $('prev-page').disabled = pager.index === 0;
-  $('next-page').disabled = !pager.next;
-  const first = pager.index * pageSize + 1;
-  $('page-info').textContent = files.length === 0 ? '' : `Page ${pager.index + 1} · files ${first}–${first + files.length - 1}`;
-}
-
-function fileRow(f) {
-  const download = el('button', { type: 'button', class: 'button secondary small', 'aria-label': `Download ${f.filename}`, text: 'Download' });
-  download.addEventListener('click', () => downloadFile(f, download));
-  const del = el('button', { type: 'button', class: 'button secondary small', 'aria-label': `Delete ${f.filename}`, text: 'Delete' });
-  del.addEventListener('click', () => confirmDelete(f, del));
-  return el('tr', { 'data-id': f.id },
-    el('td', { class: 'name', 'data-label': 'Name', text: f.filename }),
-    el('td', { class: 'num', 'data-label': 'Size' }, el('span', { title: `${f.size} bytes`, text: formatBytes(f.size) })),
-    el('td', { class: 'type', 'data-label': 'Type', text: f.content_type }),
-    // The list holds finished files only: uploads in progress are under Transfers.
-    el('td', { 'data-label': 'State' }, el('span', { class: 'state-badge', text: 'Completed' })),
-    el('td', { class: 'date', 'data-label': 'Uploaded' }, el('time', { datetime: f.created_at, text: formatDate(f.created_at) })),
-    el('td', {}, el('div', { class: 'actions' }, download, del)));
-}
-
-let leavingForDownload = false;
-
-async function downloadFile(f, button) {
-  button.disabled = true;
-  try {
-    const d = await api.download(f.id);
-    announce(`Downloading ${f.filename}.`);
-    // The signed URL answers with Content-Disposition: attachment, so the browser saves the
-    // file and stays on this page.
-    leavingForDownload = true;
-    window.location.assign(d.url);
-    setTimeout(() => { leavingForDownload = false; }, 1000);
-  } catch (e) {
-    showError('files-error', `${f.filename} could not be downloaded: ${messageOf(e)}`);
-  } finally {
-    button.disabled = false;
-  }
-}
-
-function confirmDelete(f, button) {
-  const dialog = $('confirm-delete');
-  $('confirm-name').textContent = f.filename;
-  dialog.returnValue = '';
-  dialog.addEventListener('close', async () => {
-    if (dialog.returnValue !== 'delete') {
-      button.focus();
-      return;
-    }
-    try {
-      await api.deleteFile(f.id);
-      announce(`Deleted ${f.filename}.`);
-      await loadFiles();
-      refreshMe();
-      $('files-title').focus();
-    } catch (e) {
-      showError('files-error', `${f.filename} could not be deleted: ${messageOf(e)}`);
-      button.focus();
-    }
-  }, { once: true });
-  dialog.showModal();
-}
-
-function wireDialog() {
-  const dialog = $('confirm-delete');
-  // Closed here rather than by the form's method="dialog", so the answer does not depend on
-  // how the Content-Security-Policy's form-action treats dialog forms.
-  dialog.querySelector('form').addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    dialog.close(ev.submitter ? ev.submitter.value : 'cancel');
-  });
-}
-
 // ---- start ---------------------------------------------------------------------------------
 
 function wire() {
   $('sign-in-form').addEventListener('submit', signIn);
   $('sign-out').addEventListener('click', signOut);
-  $('refresh').addEventListener('click', loadFiles);
   $('clear-finished').addEventListener('click', clearFinished);
-  $('prev-page').addEventListener('click', () => {
-    if (pager.index === 0) return;
-    pager.index--;
-    loadFiles();
-  });
-  $('next-page').addEventListener('click', () => {
-    if (!pager.next) return;
-    pager.cursors[pager.index + 1] = pager.next;
-    pager.index++;
-    loadFiles();
-  });
+  fileTable.wire();
   wireDropZone();
-  wireDialog();
   window.addEventListener('beforeunload', (ev) => {
-    if (!leavingForDownload && transfers.some((x) => x.t.active)) {
+    if (!fileTable.leavingForDownload && transfers.some((x) => x.t.active)) {
       ev.preventDefault();
       ev.returnValue = '';
     }
