@@ -50,9 +50,13 @@ type Options struct {
 	// that opened it before it is removed (default 1 hour).
 	VersionGrace time.Duration
 	// SweepInterval is how often the whole bucket is swept for versions whose removal was
-	// missed (after a crash, or written by racing nodes); 0 means every 6 hours, negative
-	// never.
+	// missed (after a crash, or written by racing nodes), expired multipart uploads and
+	// completion records; 0 means every 6 hours, negative never.
 	SweepInterval time.Duration
+	// MultipartExpiry is how long a multipart upload may stay incomplete before a sweep
+	// aborts it (default 7 days). Uploads the backend made itself for PUTs of unknown length
+	// are aborted a day after a crash left them.
+	MultipartExpiry time.Duration
 	// HTTPClient sends the requests; a client tuned for many large streams when nil.
 	HTTPClient *http.Client
 	// Logger receives failures of background work; nil discards.
@@ -108,6 +112,9 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 	}
 	if opts.SweepInterval == 0 {
 		opts.SweepInterval = 6 * time.Hour
+	}
+	if opts.MultipartExpiry <= 0 {
+		opts.MultipartExpiry = 7 * 24 * time.Hour
 	}
 	if opts.NodeID == 0 {
 		var b [1]byte

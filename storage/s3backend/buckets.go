@@ -119,6 +119,16 @@ func (b *Backend) DeleteBucket(ctx context.Context, bucket string) error {
 	if !empty {
 		return storage.ErrBucketNotEmpty
 	}
+	// Uploads in progress go with the bucket, as on disk.
+	ups, err := b.uploadsOf(ctx, bucket, "")
+	if err != nil {
+		return fmt.Errorf("delete bucket %q: %w", bucket, err)
+	}
+	for _, u := range ups {
+		if err := b.AbortMultipartUpload(ctx, bucket, u.key, u.id); err != nil && !errors.Is(err, storage.ErrNoSuchUpload) {
+			return fmt.Errorf("delete bucket %q: %w", bucket, err)
+		}
+	}
 	b.buckets.remove(bucket)
 	for _, name := range []string{b.corsName(bucket), b.markerName(bucket)} {
 		if _, err := b.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: aws.String(name)}); err != nil && !notFound(err) {

@@ -2,9 +2,11 @@ package s3backend
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -35,7 +37,18 @@ func (b *Backend) head(ctx context.Context, bucket, key string) (storage.ObjectI
 		cacheControl: out.CacheControl, meta: out.Metadata, size: out.ContentLength,
 		etag: out.ETag, lastModified: out.LastModified,
 	}
-	return d.info(bucket, key), aws.ToString(out.VersionId), nil
+	info, version := d.info(bucket, key), aws.ToString(out.VersionId)
+	if strings.Contains(info.ETag, "-") && version != "" {
+		// A completed multipart upload: its checksums were computed at completion, after
+		// the service object's metadata was fixed, and are kept beside it.
+		if data, err := b.getSmall(ctx, b.sumsName(version)); err == nil {
+			var sums map[string]string
+			if json.Unmarshal(data, &sums) == nil {
+				info.Checksums = sums
+			}
+		}
+	}
+	return info, version, nil
 }
 
 // HeadObject implements storage.Backend.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,6 +84,9 @@ func (r *reaper) run(ctx context.Context) {
 		case <-sweep:
 			if err := r.sweep(ctx); err != nil && ctx.Err() == nil {
 				r.b.log.Warn("s3backend: sweeping superseded versions", "err", err)
+			}
+			if err := r.b.expireUploads(ctx); err != nil && ctx.Err() == nil {
+				r.b.log.Warn("s3backend: sweeping expired uploads", "err", err)
 			}
 		}
 		r.removeDue(ctx)
@@ -180,6 +184,16 @@ func (r *reaper) reap(ctx context.Context, name string, group []version) {
 			left++
 		}
 	}
+	if latestMarker == nil && strings.HasPrefix(name, r.b.prefix+"_presign/done/") {
+		// A completion record past the time retries are answered from it.
+		for _, v := range group {
+			if v.latest && v.lastModified.Before(r.b.now().Add(-doneKeep)) {
+				if err := r.b.deleteNames(ctx, name); err != nil && ctx.Err() == nil {
+					r.b.log.Warn("s3backend: removing a completion record", "name", name, "err", err)
+				}
+			}
+		}
+	}
 	if latestMarker != nil && left == 0 && latestMarker.lastModified.Before(cutoff) {
 		if err := r.b.deleteVersion(ctx, name, latestMarker.id); err != nil && ctx.Err() == nil {
 			r.b.log.Warn("s3backend: removing a delete marker", "name", name, "err", err)
@@ -192,6 +206,10 @@ func (b *Backend) deleteVersion(ctx context.Context, name, id string) error {
 	_, err := b.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: &name, VersionId: &id})
 	if err != nil && !notFound(err) {
 		return b.mapErr(err)
+	}
+	if !strings.HasPrefix(name, b.prefix+"_presign/") {
+		// The checksums of the version, if it was a completed multipart upload.
+		return b.deleteNames(ctx, b.sumsName(id))
 	}
 	return nil
 }

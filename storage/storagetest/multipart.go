@@ -144,6 +144,7 @@ func wantParts(t *testing.T, mp storage.Multiparter, up storage.MultipartUpload,
 
 func testMultipartComplete(t *testing.T, be storage.Backend) {
 	mp := multiparter(t, be)
+	needsSmallParts(t, be)
 	newBucket(t, be)
 	key := "videos/a b/ünï.mp4"
 	up := mustCreateUpload(t, mp, key, storage.MultipartOptions{Meta: fullMeta})
@@ -226,6 +227,7 @@ func testMultipartMinPartSize(t *testing.T, be storage.Backend) {
 
 func testMultipartReupload(t *testing.T, be storage.Backend) {
 	mp := multiparter(t, be)
+	needsSmallParts(t, be)
 	newBucket(t, be)
 	up := mustCreateUpload(t, mp, "k", storage.MultipartOptions{})
 	mustUploadPart(t, mp, up, 1, content("old", 100<<10))
@@ -240,6 +242,7 @@ func testMultipartReupload(t *testing.T, be storage.Backend) {
 
 func testMultipartUnlisted(t *testing.T, be storage.Backend) {
 	mp := multiparter(t, be)
+	needsSmallParts(t, be)
 	newBucket(t, be)
 	up := mustCreateUpload(t, mp, "k", storage.MultipartOptions{})
 	p1 := mustUploadPart(t, mp, up, 1, content("1", 1000))
@@ -263,6 +266,7 @@ func wantContentBytes(t *testing.T, be storage.Backend, key string, data []byte)
 
 func testMultipartBadLists(t *testing.T, be storage.Backend) {
 	mp := multiparter(t, be)
+	needsSmallParts(t, be)
 	newBucket(t, be)
 	up := mustCreateUpload(t, mp, "k", storage.MultipartOptions{ChecksumAlgorithm: "CRC32C", ChecksumType: storage.ChecksumComposite})
 	p1 := mustUploadPart(t, mp, up, 1, content("1", 2000), "CRC32C")
@@ -301,6 +305,7 @@ func testMultipartBadLists(t *testing.T, be storage.Backend) {
 
 func testMultipartRetry(t *testing.T, be storage.Backend) {
 	mp := multiparter(t, be)
+	needsSmallParts(t, be)
 	newBucket(t, be)
 	up := mustCreateUpload(t, mp, "k", storage.MultipartOptions{})
 	p1 := mustUploadPart(t, mp, up, 1, content("1", 1000))
@@ -336,6 +341,7 @@ func testMultipartRetry(t *testing.T, be storage.Backend) {
 
 func testMultipartConcurrentComplete(t *testing.T, be storage.Backend) {
 	mp := multiparter(t, be)
+	needsSmallParts(t, be)
 	newBucket(t, be)
 	up := mustCreateUpload(t, mp, "k", storage.MultipartOptions{})
 	p1 := mustUploadPart(t, mp, up, 1, content("1", 100<<10))
@@ -370,6 +376,7 @@ func testMultipartConcurrentComplete(t *testing.T, be storage.Backend) {
 
 func testMultipartParallelParts(t *testing.T, be storage.Backend) {
 	mp := multiparter(t, be)
+	needsSmallParts(t, be)
 	newBucket(t, be)
 	up := mustCreateUpload(t, mp, "k", storage.MultipartOptions{})
 	const parts = 24

@@ -42,6 +42,7 @@ func testMultipartConditions(t *testing.T, be storage.Backend) {
 
 func testMultipartMaxSize(t *testing.T, be storage.Backend) {
 	mp := multiparter(t, be)
+	needsSmallParts(t, be)
 	newBucket(t, be)
 	up := mustCreateUpload(t, mp, "k", storage.MultipartOptions{MaxSize: 2000})
 	if up.MaxSize != 2000 {
@@ -59,6 +60,7 @@ func testMultipartMaxSize(t *testing.T, be storage.Backend) {
 
 func testMultipartReplaceDelete(t *testing.T, be storage.Backend) {
 	mp := multiparter(t, be)
+	needsSmallParts(t, be)
 	newBucket(t, be)
 	complete := func(key string) []byte {
 		up := mustCreateUpload(t, mp, key, storage.MultipartOptions{})
@@ -86,6 +88,7 @@ func testMultipartReplaceDelete(t *testing.T, be storage.Backend) {
 
 func testMultipartOpenKeepsVersion(t *testing.T, be storage.Backend) {
 	mp := multiparter(t, be)
+	needsSmallParts(t, be)
 	newBucket(t, be)
 	up := mustCreateUpload(t, mp, "k", storage.MultipartOptions{})
 	p1 := mustUploadPart(t, mp, up, 1, content("1", 300<<10))
@@ -128,6 +131,7 @@ func rawSum(alg string, data []byte) []byte {
 
 func testMultipartChecksums(t *testing.T, be storage.Backend) {
 	mp := multiparter(t, be)
+	needsSmallParts(t, be)
 	newBucket(t, be)
 	parts := [][]byte{content("a", 70<<10), content("b", 100<<10+3), content("c", 17)}
 	whole := slices.Concat(parts...)
