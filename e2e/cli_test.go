@@ -146,15 +146,17 @@ func TestCLILoginUploadListGetShareRemoveLogout(t *testing.T) {
 
 	small, smallSum := randomFile(t, "notes.txt", 1000)
 	big, bigSum := randomFile(t, "video.bin", 12<<20)
-	out, errOut, code := c.run("", "upload", small, big)
+	empty := filepath.Join(t.TempDir(), "empty.txt")
+	os.WriteFile(empty, nil, 0o644)
+	out, errOut, code := c.run("", "upload", small, big, empty)
 	ids := strings.Fields(out)
-	if code != 0 || len(ids) != 2 || !strings.Contains(errOut, "upload video.bin: done") {
+	if code != 0 || len(ids) != 3 || !strings.Contains(errOut, "upload video.bin: done") {
 		t.Fatalf("upload: exit %d, stdout %q\n%s", code, out, errOut)
 	}
 
 	lines := strings.Split(strings.TrimSpace(c.must("", "ls")), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], ids[1]+"\t12582912\t") || !strings.HasSuffix(lines[0], "\tvideo.bin") ||
-		!strings.HasPrefix(lines[1], ids[0]+"\t1000\t") {
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], ids[2]+"\t0\t") || !strings.HasPrefix(lines[1], ids[1]+"\t12582912\t") ||
+		!strings.HasSuffix(lines[1], "\tvideo.bin") || !strings.HasPrefix(lines[2], ids[0]+"\t1000\t") {
 		t.Fatalf("ls:\n%s", strings.Join(lines, "\n"))
 	}
 
@@ -190,7 +192,10 @@ func TestCLILoginUploadListGetShareRemoveLogout(t *testing.T) {
 		t.Fatalf("shared URL: %d", resp.StatusCode)
 	}
 
-	c.must("", "rm", ids[0])
+	if got := c.must("", "get", ids[2], "-o", "-"); got != "" {
+		t.Fatalf("an empty file downloads as %q", got)
+	}
+	c.must("", "rm", ids[0], ids[2])
 	if lines := strings.Fields(c.must("", "ls")); len(lines) != 4 || lines[0] != ids[1] {
 		t.Fatalf("ls after rm: %v", lines)
 	}

@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"presign/client"
 )
@@ -121,4 +123,46 @@ func TestHumanBytes(t *testing.T) {
 			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
 		}
 	}
+}
+
+// TestProgressBarsKeepUpWithUpdatesWhileDrawing: the bar's renderer reads the transfer's
+// status while updates arrive; neither may wait for the other.
+func TestProgressBarsKeepUpWithUpdatesWhileDrawing(t *testing.T) {
+	var out lockedBuffer
+	ui := barsUI(&out, time.Millisecond)
+	tr := ui.Add("upload", "f.bin", 1<<20)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := int64(0); i <= 1<<20; i += 64 {
+			tr.Update(client.Progress{Name: "f.bin", Done: i, Total: 1 << 20})
+		}
+		tr.Done()
+		ui.Wait()
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("updates and drawing are stuck on each other")
+	}
+	if !strings.Contains(out.String(), "1.00 MiB / 1.00 MiB (100%") {
+		t.Fatalf("last drawing: %q", out.String())
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

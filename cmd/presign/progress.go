@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
 
 	"presign/client"
 )
@@ -25,11 +27,29 @@ func (m *Main) newProgressUI(quiet bool) *progressUI {
 	switch {
 	case quiet:
 		return &progressUI{out: m.Stderr}
-	case terminal(m.Stdout) && terminal(m.Stderr):
-		p := mpb.New(mpb.WithOutput(m.Stderr), mpb.WithWidth(32), mpb.WithRefreshRate(150*time.Millisecond))
-		return &progressUI{out: p, bars: p}
+	case terminal(m.Stdout) && terminal(m.Stderr) && termWidth(m.Stderr) > 0:
+		return barsUI(m.Stderr, 150*time.Millisecond)
 	}
 	return &progressUI{out: m.Stderr, plain: m.Stderr}
+}
+
+// barsUI draws bars on w, refreshed every refresh.
+func barsUI(w io.Writer, refresh time.Duration) *progressUI {
+	p := mpb.New(mpb.WithOutput(w), mpb.WithWidth(32), mpb.WithRefreshRate(refresh), mpb.WithAutoRefresh())
+	return &progressUI{out: p, bars: p}
+}
+
+// termWidth is the width of the terminal w, 0 when unknown (a pseudo-terminal nobody sized).
+func termWidth(w any) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return width
 }
 
 // Printf writes a message line without breaking the bars.
@@ -73,14 +93,19 @@ func (ui *progressUI) Add(verb, name string, total int64) *transfer {
 
 // Update is the client's progress callback.
 func (t *transfer) Update(p client.Progress) {
+	if t.bar != nil {
+		t.mu.Lock()
+		t.last = p
+		t.meter.add(time.Now(), p.Done-p.Resumed)
+		t.mu.Unlock()
+		// Not under t.mu: the bar's renderer calls status, which takes it.
+		t.bar.SetCurrent(p.Done)
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.last = p
 	t.meter.add(time.Now(), p.Done-p.Resumed)
-	if t.bar != nil {
-		t.bar.SetCurrent(p.Done)
-		return
-	}
 	if t.ui.plain == nil || p.Total == 0 {
 		return
 	}
@@ -117,15 +142,16 @@ func (t *transfer) line() string {
 // Done ends the display: a full bar, or a summary line.
 func (t *transfer) Done() {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	el := time.Since(t.start)
-	moved := t.last.Total - t.last.Resumed
-	summary := fmt.Sprintf("%s in %s (%s/s)", humanBytes(t.last.Total), el.Round(time.Millisecond), humanBytes(int64(float64(moved)/max(el.Seconds(), 1e-3))))
+	total, moved := t.last.Total, t.last.Total-t.last.Resumed
+	t.last.Done = total
+	t.mu.Unlock()
 	if t.bar != nil {
-		t.bar.SetCurrent(max(t.last.Total, 1))
+		t.bar.SetCurrent(max(total, 1))
 		return
 	}
 	if t.ui.plain != nil {
+		summary := fmt.Sprintf("%s in %s (%s/s)", humanBytes(total), el.Round(time.Millisecond), humanBytes(int64(float64(moved)/max(el.Seconds(), 1e-3))))
 		fmt.Fprintf(t.ui.plain, "%s %s: done, %s\n", t.verb, t.name, summary)
 	}
 }

@@ -55,6 +55,9 @@ Flags:
 		return err
 	}
 	ui := m.newProgressUI(*quiet)
+	// Beside bars on the same terminal, ids wait for the bars to finish; otherwise each goes
+	// out as soon as its file is complete.
+	var ids []string
 	var failed error
 	for _, path := range files {
 		if ctx.Err() != nil {
@@ -71,9 +74,16 @@ Flags:
 			}
 			continue
 		}
-		fmt.Fprintln(m.Stdout, f.ID)
+		if ui.bars != nil {
+			ids = append(ids, f.ID)
+		} else {
+			fmt.Fprintln(m.Stdout, f.ID)
+		}
 	}
 	ui.Wait()
+	for _, id := range ids {
+		fmt.Fprintln(m.Stdout, id)
+	}
 	var ee *exitError
 	if errors.As(failed, &ee) && ee.code != exitInterrupted {
 		ee.msg = "" // already said, file by file
@@ -96,7 +106,7 @@ func (m *Main) uploadOne(ctx context.Context, c *client.Client, ui *progressUI, 
 	tr := ui.Add("upload", label, st.Size())
 	o.Progress = tr.Update
 	o.Started = func(s client.Start) {
-		if s.Resumed && ui.bars == nil {
+		if s.Resumed {
 			ui.Printf("upload %s: resuming upload %s: %d of %d parts already in the store", label, s.UploadID, s.StoredParts, s.PartCount)
 		}
 	}
