@@ -93,11 +93,11 @@ func BenchmarkFsyncPerObject4KiB(b *testing.B) {
 // with objects in files of their own, 64 writers each.
 func BenchmarkPutBySize(b *testing.B) {
 	for _, size := range []int{16 << 10, 64 << 10, 128 << 10, 256 << 10} {
-		b.Run(fmt.Sprintf("%dKiB/inline", size>>10), func(b *testing.B) {
-			benchPuts(b, Options{InlineMax: MaxInlineMax}, size, parallelism())
+		b.Run(fmt.Sprintf("%dKiB/segment", size>>10), func(b *testing.B) {
+			benchPuts(b, Options{SmallMax: MaxSmallMax}, size, parallelism())
 		})
 		b.Run(fmt.Sprintf("%dKiB/file", size>>10), func(b *testing.B) {
-			benchPuts(b, Options{InlineMax: -1}, size, parallelism())
+			benchPuts(b, Options{SmallMax: -1}, size, parallelism())
 		})
 	}
 }

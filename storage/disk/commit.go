@@ -3,6 +3,7 @@ package disk
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
@@ -15,6 +16,11 @@ import (
 // for N. Unlike bbolt's DB.Batch there is no timer: a batch closes when the previous commit
 // ends, so the batch size follows the load without adding latency to a lone write (measured
 // against DB.Batch in bench_test.go).
+//
+// A change that points records at bytes in segments names those segments, and the committer
+// fdatasyncs each segment named in a batch once, before the batch's transaction: the bytes a
+// record points at are durable before the record is, and a batch of N small writes costs one
+// segment sync however large N is.
 
 // Batch bounds: how many changes, and how many bytes of records, one transaction takes.
 const (
@@ -28,7 +34,8 @@ type change struct {
 	// change must not be made (a failed condition, a missing bucket); any other error may
 	// leave tx partly changed and makes the committer retry the batch without this change.
 	apply func(tx *bolt.Tx) error
-	size  int // approximate bytes the change adds to the transaction
+	size  int        // approximate bytes the change adds to the transaction
+	syncs []*segFile // segments holding bytes the change points at, to sync first
 	err   error
 	done  chan struct{}
 }
@@ -66,9 +73,10 @@ func newCommitter(db *bolt.DB) *committer {
 // do applies apply durably: when do returns nil, the change is committed and synced. It
 // returns apply's refusal (unwrapped) or the commit's error. Once queued, a change is waited
 // for whatever happens to the caller's context, so that the caller learns whether it was made.
-// do must not be called after close.
-func (c *committer) do(apply func(tx *bolt.Tx) error, size int) error {
-	ch := &change{apply: apply, size: size, done: make(chan struct{})}
+// The segments in syncs are synced before the transaction; if one of them fails, the change
+// is not applied and do returns that error. do must not be called after close.
+func (c *committer) do(apply func(tx *bolt.Tx) error, size int, syncs ...*segFile) error {
+	ch := &change{apply: apply, size: size, syncs: syncs, done: make(chan struct{})}
 	c.queue <- ch
 	<-ch.done
 	return ch.err
@@ -110,6 +118,7 @@ func (c *committer) run() {
 // fails with an error other than a refusal runs alone, and the others are retried without it,
 // so that one broken change cannot fail its neighbours.
 func (c *committer) commit(batch []*change) {
+	batch = syncSegments(batch)
 	for len(batch) > 0 {
 		failed := -1
 		err := c.db.Update(func(tx *bolt.Tx) error {
@@ -140,6 +149,31 @@ func (c *committer) commit(batch []*change) {
 		}
 		return
 	}
+}
+
+// syncSegments fdatasyncs every segment the changes of batch name, once each, and returns
+// the changes whose segments are all durable; the others are finished with the error.
+func syncSegments(batch []*change) []*change {
+	var synced []*segFile // few: the active segment, and one more around a roll
+	kept := batch[:0]
+	for _, ch := range batch {
+		var err error
+		for _, f := range ch.syncs {
+			if !slices.Contains(synced, f) {
+				f.sync() // its error stays with f
+				synced = append(synced, f)
+			}
+			if ferr := f.failed(); ferr != nil && err == nil {
+				err = ferr
+			}
+		}
+		if err != nil {
+			finish(ch, err)
+			continue
+		}
+		kept = append(kept, ch)
+	}
+	return kept
 }
 
 // finish reports the outcome of ch: the commit's error if any, else apply's own.

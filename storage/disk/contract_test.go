@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -57,6 +58,83 @@ func checkNoGarbage(t *testing.T, b *Backend) {
 	if !slices.Equal(onDisk, indexed) {
 		t.Errorf("objects/ holds %d files, the index names %d:\non disk %q\nindexed %q", len(onDisk), len(indexed), onDisk, indexed)
 	}
+	checkSegments(t, b)
+}
+
+// checkSegments checks the segments against the index: every segment file is the active one
+// or has an index entry, every entry has its file, no longer than its end for a sealed one;
+// each entry's live bytes are the entries that records point at, all of them below its end.
+func checkSegments(t *testing.T, b *Backend) {
+	t.Helper()
+	infos := make(map[uint64]segInfo)
+	live := make(map[uint64]int64)
+	err := b.db.View(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(segmentsRoot).ForEach(func(k, v []byte) error {
+			info, err := decodeSegInfo(v)
+			infos[binary.BigEndian.Uint64(k)] = info
+			return err
+		}); err != nil {
+			return err
+		}
+		objs := tx.Bucket(objectsRoot)
+		return objs.ForEachBucket(func(bucket []byte) error {
+			return objs.Bucket(bucket).ForEach(func(k, v []byte) error {
+				rec, _, err := decodeRecord(v)
+				if err != nil || rec.seg == 0 {
+					return err
+				}
+				live[rec.seg] += entryLen(string(bucket), string(k), rec.size)
+				if info := infos[rec.seg]; rec.off+rec.size > info.end {
+					t.Errorf("%s/%s ends at %d in segment %x, past its end %d", bucket, k, rec.off+rec.size, rec.seg, info.end)
+				}
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, info := range infos {
+		if info.live != live[id] {
+			t.Errorf("segment %x: index says %d live bytes, records point at %d", id, info.live, live[id])
+		}
+	}
+	for id := range live {
+		if _, ok := infos[id]; !ok {
+			t.Errorf("records point into segment %x, which the index does not know", id)
+		}
+	}
+	files, err := os.ReadDir(filepath.Join(b.dir, "segments"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.segs.wmu.Lock()
+	var active uint64
+	if b.segs.active != nil {
+		active = b.segs.active.id
+	}
+	b.segs.wmu.Unlock()
+	onDisk := make(map[uint64]bool)
+	for _, e := range files {
+		id, ok := parseSegmentName(e.Name())
+		if !ok {
+			t.Errorf("unexpected file segments/%s", e.Name())
+			continue
+		}
+		onDisk[id] = true
+		info, known := infos[id]
+		if !known && id != active {
+			t.Errorf("segment file %s is neither active nor in the index", e.Name())
+		}
+		if fi, err := e.Info(); err == nil && known && fi.Size() < info.end {
+			t.Errorf("segment %s holds %d bytes, its index entry ends at %d", e.Name(), fi.Size(), info.end)
+		}
+	}
+	for id := range infos {
+		if !onDisk[id] {
+			t.Errorf("segment %x is in the index but not on disk", id)
+		}
+	}
 }
 
 // objectFiles lists the names of the files under dir/objects, sorted.
@@ -83,7 +161,7 @@ func TestBackendContract(t *testing.T) {
 // With every object in a file of its own, the large-object path meets every case of the
 // contract, small objects included.
 func TestBackendContractWithoutInlining(t *testing.T) {
-	storagetest.Run(t, func(t *testing.T) storage.Backend { return openChecked(t, Options{InlineMax: -1}) })
+	storagetest.Run(t, func(t *testing.T) storage.Backend { return openChecked(t, Options{SmallMax: -1}) })
 }
 
 func TestNonceStoreContract(t *testing.T) {

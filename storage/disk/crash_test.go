@@ -132,7 +132,8 @@ func crashRun(t *testing.T, dir string, round, acks int) map[string]string {
 
 // TestSIGKILLKeepsAcknowledgedObjectsWhole kills a writing process at random instants and
 // checks after each kill that every acknowledged object reads back identical, that no visible
-// object is torn, and that recovery leaves no temporary or unreferenced file.
+// object is torn, and that recovery leaves no temporary or unreferenced file, and no segment
+// tail that no record points into.
 func TestSIGKILLKeepsAcknowledgedObjectsWhole(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns and kills writer processes")
@@ -150,6 +151,7 @@ func TestSIGKILLKeepsAcknowledgedObjectsWhole(t *testing.T) {
 		if tmp, err := os.ReadDir(filepath.Join(dir, "tmp")); err != nil || len(tmp) != 0 {
 			t.Errorf("tmp/ holds %d entries after Open (%v)", len(tmp), err)
 		}
+		checkTailsCut(t, b)
 		for key, sum := range acked {
 			if strings.HasPrefix(key, "shared/") {
 				shared[key] = sum

@@ -34,15 +34,12 @@ func (b *Backend) DeleteObject(ctx context.Context, bucket, key string) (storage
 		if v == nil {
 			return refuse(storage.ErrNoSuchKey)
 		}
-		var (
-			tail []byte
-			err  error
-		)
-		if removed, tail, err = decodeRecord(v); err == nil {
-			files, err = removed.files(tail)
-		}
-		if err != nil {
+		var err error
+		if removed, _, err = decodeRecord(v); err != nil {
 			return fmt.Errorf("%s/%s: %w", bucket, key, err)
+		}
+		if files, err = releaseRecord(tx, bucket, key, v); err != nil {
+			return err
 		}
 		if removed.seq, err = objs.NextSequence(); err != nil {
 			return err

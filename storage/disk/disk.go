@@ -22,14 +22,15 @@ import (
 
 // Defaults and limits of Options.
 const (
-	// DefaultInlineMax is the largest object kept inside the index. With 64 writers on ext4
-	// (BenchmarkPutBySize) inline objects beat files of their own by about 15× at 16 KiB and
-	// 5× at 64 KiB, but only 2× at 256 KiB, while the index grows by every inline byte and a
-	// request holds a buffer of this size: 64 KiB keeps most of the gain.
-	DefaultInlineMax = 64 << 10
-	// MaxInlineMax bounds Options.InlineMax: larger records would bloat the index and the
-	// memory held by one request.
-	MaxInlineMax = 1 << 20
+	// DefaultSmallMax is the largest object stored in a segment rather than in a file of its
+	// own. A request holds a buffer of this size, and compaction copies live small objects
+	// again; small objects gain most from sharing one fsync (BenchmarkPutBySize).
+	DefaultSmallMax = 64 << 10
+	// MaxSmallMax bounds Options.SmallMax: the memory one request holds.
+	MaxSmallMax = 1 << 20
+	// DefaultSegmentSize is the length at which a segment stops taking new entries: large
+	// enough that segments are few, small enough that compacting one is a short job.
+	DefaultSegmentSize = 256 << 20
 	// MaxKeyLen is the longest object key accepted, in bytes, as S3 allows.
 	MaxKeyLen = 1024
 	// DefaultNonceSweepInterval is how often expired nonces are forgotten.
@@ -47,9 +48,13 @@ var ErrClosed = errors.New("disk: backend closed")
 type Options struct {
 	// Dir is the directory holding the index and the object files; created if missing.
 	Dir string
-	// InlineMax is the largest object stored inside the index record: 0 means
-	// DefaultInlineMax, a negative value stores every object in a file of its own.
-	InlineMax int64
+	// SmallMax is the largest object whose bytes are appended to a segment file rather than
+	// written to a file of its own: 0 means DefaultSmallMax, a negative value stores every
+	// object with bytes in a file of its own.
+	SmallMax int64
+	// SegmentSize is the length from which a segment takes no new entry; 0 means
+	// DefaultSegmentSize.
+	SegmentSize int64
 	// Logger receives background events (recovery, sweeps); nil discards them.
 	Logger *slog.Logger
 	// NonceSweepInterval is how often expired nonces are forgotten; 0 means
@@ -65,17 +70,24 @@ type Options struct {
 // Backend is a storage.Backend and storage.NonceStore on a local directory. It is safe for
 // concurrent use; one directory may be opened by one Backend at a time.
 type Backend struct {
-	dir       string
-	inlineMax int64
-	log       *slog.Logger
-	db        *bolt.DB
-	epoch     uint64 // of this Open; names of files this process creates start with it
-	commit    *committer
-	dirs      *dirSyncer
-	fanouts   sync.Map // fan-out directories known to exist durably
-	// Pooled buffers, as *[]byte: of inlineMax+1 bytes for reading a body that may fit
-	// inline, of copyBufSize for streaming one into a file.
-	inlineBufs, copyBufs sync.Pool
+	dir      string
+	smallMax int64
+	log      *slog.Logger
+	db       *bolt.DB
+	epoch    uint64 // of this Open; names of files this process creates start with it
+	commit   *committer
+	dirs     *dirSyncer
+	fanouts  sync.Map // fan-out directories known to exist durably
+	// Pooled buffers, as *[]byte: of an entry of smallMax+1 bytes for reading a body that
+	// may be small, of copyBufSize for streaming one into a file.
+	smallBufs, copyBufs sync.Pool
+
+	segs         *segmentSet
+	compactMu    sync.Mutex    // one compaction pass at a time
+	compactNudge chan struct{} // wakes the compactor early
+	// compactStuck remembers the live bytes a pass left in a segment it could not empty, so
+	// that later passes skip it until they change.
+	compactStuck map[uint64]int64
 
 	mu     sync.Mutex // guards closed, and ops.Add against Close's ops.Wait
 	closed bool
@@ -101,14 +113,18 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("disk: Options.Dir is empty")
 	}
-	inlineMax := opts.InlineMax
+	smallMax := opts.SmallMax
 	switch {
-	case inlineMax == 0:
-		inlineMax = DefaultInlineMax
-	case inlineMax < 0:
-		inlineMax = -1
-	case inlineMax > MaxInlineMax:
-		return nil, fmt.Errorf("disk: Options.InlineMax %d exceeds %d", inlineMax, MaxInlineMax)
+	case smallMax == 0:
+		smallMax = DefaultSmallMax
+	case smallMax < 0:
+		smallMax = -1
+	case smallMax > MaxSmallMax:
+		return nil, fmt.Errorf("disk: Options.SmallMax %d exceeds %d", smallMax, MaxSmallMax)
+	}
+	segSize := opts.SegmentSize
+	if segSize <= 0 {
+		segSize = DefaultSegmentSize
 	}
 	log := opts.Logger
 	if log == nil {
@@ -119,11 +135,13 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 		lockTimeout = time.Second
 	}
 	b := &Backend{
-		dir:        opts.Dir,
-		inlineMax:  inlineMax,
-		log:        log,
-		scanDone:   make(chan struct{}),
-		sweepEvery: opts.NonceSweepInterval,
+		dir:          opts.Dir,
+		smallMax:     smallMax,
+		log:          log,
+		scanDone:     make(chan struct{}),
+		sweepEvery:   opts.NonceSweepInterval,
+		compactNudge: make(chan struct{}, 1),
+		compactStuck: make(map[uint64]int64),
 	}
 	if b.sweepEvery <= 0 {
 		b.sweepEvery = DefaultNonceSweepInterval
@@ -132,7 +150,7 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 	if b.multipartExpiry <= 0 {
 		b.multipartExpiry = DefaultMultipartExpiry
 	}
-	b.inlineBufs.New = func() any { buf := make([]byte, inlineMax+1); return &buf }
+	b.smallBufs.New = func() any { buf := make([]byte, maxEntryPrefix+max(smallMax, 0)+1); return &buf }
 	b.copyBufs.New = func() any { buf := make([]byte, copyBufSize); return &buf }
 	if err := b.makeDirs(); err != nil {
 		return nil, err
@@ -159,14 +177,21 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 		db.Close()
 		return nil, err
 	}
-	b.commit = newCommitter(db)
 	b.dirs = newDirSyncer()
+	b.segs = newSegmentSet(filepath.Join(b.dir, "segments"), segSize, b.epoch, b.dirs, b.nudgeCompactor)
+	if err := b.recoverSegments(); err != nil {
+		b.segs.close()
+		db.Close()
+		return nil, err
+	}
+	b.commit = newCommitter(db)
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	b.stopBG = cancel
-	b.bg.Add(3)
+	b.bg.Add(4)
 	go func() { defer b.bg.Done(); defer close(b.scanDone); b.removeOrphans(bgCtx) }()
 	go func() { defer b.bg.Done(); b.sweepNonces(bgCtx) }()
 	go func() { defer b.bg.Done(); b.sweepUploads(bgCtx) }()
+	go func() { defer b.bg.Done(); b.compactLoop(bgCtx) }()
 	return b, nil
 }
 
@@ -184,8 +209,12 @@ func (b *Backend) Close() error {
 	b.bg.Wait()
 	b.ops.Wait()
 	b.commit.close()
+	serr := b.segs.close()
 	if err := b.db.Close(); err != nil {
 		return fmt.Errorf("disk: close index: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("disk: close segments: %w", serr)
 	}
 	return nil
 }
@@ -211,20 +240,26 @@ var (
 	uploadsRoot  = []byte("uploads")   // one nested bbolt bucket per bucket: key NUL upload id → upload record
 	partsRoot    = []byte("parts")     // one nested bbolt bucket per upload id: part number (2 bytes) → part record
 	doneRoot     = []byte("completed") // upload id → completion memo, kept for retried completions
+	segmentsRoot = []byte("segments")  // segment id (8 bytes, big endian) → segInfo
 	metaRoot     = []byte("meta")
 	epochKey     = []byte("epoch")
 	formatKey    = []byte("format")
 )
 
-// indexFormat is the layout version written in meta/format.
-const indexFormat = 1
+// indexFormat is the layout version written in meta/format. Format 2 added segments: a store
+// of format 1 is upgraded by opening it (nothing in it changes meaning), while a binary that
+// knows only format 1 refuses a store of format 2 instead of misreading its records.
+const (
+	indexFormat   = 2
+	indexFormatV1 = 1
+)
 
 // makeDirs creates Dir, tmp/ and objects/ as needed and makes their creation durable. The
 // fan-out directories under objects/ are made when first needed (see ensureFanout): creating
 // all 256 up front costs a fresh store tens of milliseconds of journal work.
 func (b *Backend) makeDirs() error {
 	var created []string
-	for _, d := range []string{b.dir, filepath.Join(b.dir, "tmp"), filepath.Join(b.dir, "objects")} {
+	for _, d := range []string{b.dir, filepath.Join(b.dir, "tmp"), filepath.Join(b.dir, "objects"), filepath.Join(b.dir, "segments")} {
 		if _, err := os.Stat(d); err == nil {
 			continue
 		}
@@ -260,19 +295,18 @@ func (b *Backend) ensureFanout(dir string) error {
 
 func (b *Backend) initIndex() error {
 	return b.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketsRoot, objectsRoot, filesRoot, noncesRoot, nonceExpRoot, uploadsRoot, partsRoot, doneRoot, metaRoot} {
+		for _, name := range [][]byte{bucketsRoot, objectsRoot, filesRoot, noncesRoot, nonceExpRoot, uploadsRoot, partsRoot, doneRoot, metaRoot, segmentsRoot} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("disk: init index: %w", err)
 			}
 		}
 		meta := tx.Bucket(metaRoot)
-		switch f := meta.Get(formatKey); {
-		case f == nil:
-			if err := meta.Put(formatKey, binary.BigEndian.AppendUint64(nil, indexFormat)); err != nil {
-				return err
-			}
-		case len(f) != 8 || binary.BigEndian.Uint64(f) != indexFormat:
+		f := meta.Get(formatKey)
+		if f != nil && (len(f) != 8 || binary.BigEndian.Uint64(f) != indexFormat && binary.BigEndian.Uint64(f) != indexFormatV1) {
 			return fmt.Errorf("disk: index format %x not supported", f)
+		}
+		if err := meta.Put(formatKey, binary.BigEndian.AppendUint64(nil, indexFormat)); err != nil {
+			return err
 		}
 		var epoch uint64
 		if e := meta.Get(epochKey); len(e) == 8 {

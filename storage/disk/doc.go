@@ -4,26 +4,47 @@
 //
 // Under Options.Dir:
 //
-//	index.db          bbolt index: buckets, objects (bucket → key → record), multipart
-//	                  uploads and their parts, the set of object files in use, nonces, and
-//	                  the node-wide sequencer
-//	objects/xx/<id>   bytes of an object larger than Options.InlineMax, or of one part of a
-//	                  multipart upload; <id> is the epoch of the Open that wrote it and 96
-//	                  random bits, xx its first random byte
-//	tmp/<id>          bytes being written; emptied by Open
+//	index.db            bbolt index: buckets, objects (bucket → key → record), multipart
+//	                    uploads and their parts, the set of object files in use, the live
+//	                    bytes of each segment, nonces, and the node-wide sequencer
+//	segments/<id>.seg   bytes of objects of at most Options.SmallMax bytes, appended one
+//	                    entry after another (format in segment.go); <id> is 16 hex digits,
+//	                    the epoch of the Open that created it and a counter
+//	objects/xx/<id>     bytes of a larger object, or of one part of a multipart upload;
+//	                    <id> is the epoch of the Open that wrote it and 96 random bits, xx
+//	                    its first random byte
+//	tmp/<id>            bytes being written to a file of their own; emptied by Open
 //
-// Keys and bucket names exist only inside the index; no file name is derived from them, so
-// "../x", "a" beside "a/b" or 1024-byte keys need no special care.
+// Keys and bucket names exist only inside the index (and in segment entries, as data); no
+// file name is derived from them, so "../x", "a" beside "a/b" or 1024-byte keys need no
+// special care. The index holds no object bytes (stores written before segments keep their
+// small objects inline in records, which still read): it stays small, and since bbolt maps it
+// into memory, so does the memory it takes.
 //
 // # Writes
 //
-// A body of at most InlineMax bytes is read into a pooled buffer and committed inside its
-// index record. A larger one streams through the same buffer into tmp/, is fsynced, closed,
-// renamed into objects/xx/ and the directory fsynced; then its record is committed. Conditions
-// (IfNoneMatch, IfMatch) are checked inside the commit transaction. Only after the commit does
-// PutObject return, and only then is the replaced object's file removed. Any failure before
-// the commit (a body error, a cancelled context, a full disk, a failed condition) removes the
-// new file and leaves the index untouched.
+// A body of at most SmallMax bytes is read into a pooled buffer behind room for its entry's
+// header, bucket and key, written with one pwrite at a range reserved at the tail of the
+// active segment, and committed in a record that names the segment, offset and length. The
+// committer fdatasyncs the segment once for all the changes of a batch that point into it,
+// before the batch's transaction. A larger body streams through a pooled buffer into tmp/, is
+// fsynced, closed, renamed into objects/xx/ and the directory fsynced; then its record is
+// committed. Conditions (IfNoneMatch, IfMatch) are checked inside the commit transaction. Only
+// after the commit does PutObject return, and only then is the replaced object's file removed
+// (a replaced segment entry just stops counting as live). Any failure before the commit (a
+// body error, a cancelled context, a full disk, a failed condition) removes the new file, or
+// leaves the segment range dead, and leaves the index untouched.
+//
+// # Segments and compaction
+//
+// A segment takes entries until it reaches Options.SegmentSize; then a new one is created
+// (its directory entry made durable before use) and the old one is sealed. The index keeps,
+// per segment, its end (past every byte a record ever pointed at) and its live bytes (the
+// entries records point at now), updated in the same transactions as the records. A sealed
+// segment at least half dead is compacted in the background: its live entries are copied to
+// the active segment and their records moved by compare-and-set, then the segment, no longer
+// referenced, is removed (compact.go). Readers share one descriptor per segment and read with
+// pread; holding it pins the segment's bytes across compaction (segmentSet).
 //
 // # Multipart uploads
 //
@@ -38,17 +59,19 @@
 // # Group commit
 //
 // Every index change goes through one committer goroutine that applies all changes queued at
-// that moment in one bbolt transaction: concurrent writers share its fdatasyncs instead of
-// queueing behind one each. Concurrent renames into one directory likewise share one fsync of
-// it (dirSyncer).
+// that moment in one bbolt transaction: concurrent writers share its fdatasyncs, and that of
+// the segment their bytes are in, instead of queueing behind one each. Concurrent renames into
+// one directory likewise share one fsync of it (dirSyncer).
 //
 // # Crash safety
 //
-// An object becomes visible only through its index commit, which comes after its bytes and
-// directory entry are durable; bbolt commits atomically. So after a crash at any instant each
-// key holds a whole old or a whole new version. What a crash can leave is garbage no record
-// names: files in tmp/, and object files renamed but never committed, or replaced but not yet
-// removed. Open empties tmp/ before any write starts, and a background scan removes object
-// files of earlier epochs that the index does not name; files of the current epoch are never
+// An object becomes visible only through its index commit, which comes after its bytes (and
+// for a file, its directory entry) are durable; bbolt commits atomically. So after a crash at
+// any instant each key holds a whole old or a whole new version. What a crash can leave is
+// garbage no record names: files in tmp/, object files renamed but never committed, or
+// replaced but not yet removed; segment bytes past the end the index records, segments never
+// referenced, or emptied but not yet removed. Open empties tmp/, cuts segment tails and removes
+// unreferenced segments before any write starts, and a background scan removes object files
+// of earlier epochs that the index does not name; files of the current epoch are never
 // touched by it, so it cannot race a write in progress.
 package disk

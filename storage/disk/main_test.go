@@ -6,9 +6,16 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// The crash test re-runs this binary as the process it kills.
+	// The crash tests re-run this binary as the processes they kill.
 	if dir := os.Getenv(crashChildEnv); dir != "" {
-		os.Exit(runCrashChild(dir, os.Getenv(crashRoundEnv)))
+		switch os.Getenv(crashModeEnv) {
+		case "churn":
+			os.Exit(runChurnChild(dir, os.Getenv(crashRoundEnv)))
+		case "compact":
+			os.Exit(runCompactChild(dir))
+		default:
+			os.Exit(runCrashChild(dir, os.Getenv(crashRoundEnv)))
+		}
 	}
 	os.Exit(m.Run())
 }

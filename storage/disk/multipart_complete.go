@@ -116,7 +116,7 @@ func (b *Backend) complete(tx *bolt.Tx, bucket, key, id string, listed []storage
 		return none, nil, fmt.Errorf("upload %s: %w: no parts bucket", id, errCorrupt)
 	}
 	infos := make([]storage.PartInfo, len(listed))
-	segs := make([]segment, len(listed))
+	pieces := make([]piece, len(listed))
 	md5s := make([][16]byte, len(listed))
 	var size int64
 	for i, lp := range listed {
@@ -140,7 +140,7 @@ func (b *Backend) complete(tx *bolt.Tx, bucket, key, id string, listed []storage
 		if i < len(listed)-1 && p.size < opts.MinPartSize {
 			return none, nil, refuse(fmt.Errorf("%w: part %d has %d bytes, less than %d", storage.ErrPartTooSmall, lp.Number, p.size, opts.MinPartSize))
 		}
-		segs[i] = segment{file: p.file, size: p.size}
+		pieces[i] = piece{file: p.file, size: p.size}
 		md5s[i] = p.md5
 		size += p.size
 	}
@@ -167,18 +167,12 @@ func (b *Backend) complete(tx *bolt.Tx, bucket, key, id string, listed []storage
 	if err := checkConditions(old, storage.PutOptions{IfNoneMatch: opts.IfNoneMatch, IfMatch: opts.IfMatch}); err != nil {
 		return none, nil, refuse(err)
 	}
-	var released []string
-	if old != nil {
-		prev, tail, err := decodeRecord(old)
-		if err == nil {
-			released, err = prev.files(tail)
-		}
-		if err != nil {
-			return none, nil, fmt.Errorf("%s/%s: %w", bucket, key, err)
-		}
-	}
 
 	// Every check passed: from here on, change.
+	released, err := releaseRecord(tx, bucket, key, old)
+	if err != nil {
+		return none, nil, err
+	}
 	seq, err := objects.NextSequence()
 	if err != nil {
 		return none, nil, err
@@ -192,7 +186,7 @@ func (b *Backend) complete(tx *bolt.Tx, bucket, key, id string, listed []storage
 		meta:      u.opts.Meta,
 		checksums: checksums,
 	}
-	tail := appendSegments(make([]byte, 0, segmentsLen(len(segs))), segs)
+	tail := appendPieces(make([]byte, 0, piecesLen(len(pieces))), pieces)
 	if err := bk.Put(kb, rec.encode(make([]byte, 0, rec.encodedLen(len(tail))), tail)); err != nil {
 		return none, nil, err
 	}
@@ -203,8 +197,8 @@ func (b *Backend) complete(tx *bolt.Tx, bucket, key, id string, listed []storage
 		return none, nil, err
 	}
 	files := tx.Bucket(filesRoot)
-	kept := make(map[string]bool, len(segs))
-	for _, s := range segs {
+	kept := make(map[string]bool, len(pieces))
+	for _, s := range pieces {
 		kept[s.file] = true
 		if err := files.Put([]byte(s.file), fileMark); err != nil {
 			return none, nil, err

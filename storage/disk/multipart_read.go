@@ -18,14 +18,14 @@ import (
 // has been removed, and none will be until the Object is closed. ok is false when the object
 // was replaced or deleted meanwhile; the caller looks again.
 func (b *Backend) openMultipart(bucket, key string, rec record, tail []byte) (obj storage.Object, ok bool, err error) {
-	segs, err := parseSegments(tail, rec.size)
+	pieces, err := parsePieces(tail, rec.size)
 	if err != nil {
 		return nil, false, fmt.Errorf("%s/%s: %w", bucket, key, err)
 	}
-	ids := make([]string, len(segs))
-	ends := make([]int64, len(segs))
+	ids := make([]string, len(pieces))
+	ends := make([]int64, len(pieces))
 	var end int64
-	for i, s := range segs {
+	for i, s := range pieces {
 		ids[i] = s.file
 		end += s.size
 		ends[i] = end

@@ -26,14 +26,16 @@ func (b *Backend) HeadObject(ctx context.Context, bucket, key string) (storage.O
 	return rec.info(bucket, key), nil
 }
 
-// GetObject implements storage.Backend. The Object of a file keeps the file open, so it reads
-// its version even after a replace or delete has removed the file's name.
+// GetObject implements storage.Backend. The Object of a file keeps the file open, and that of
+// a segment holds its handle, so it reads its version even after a replace, a delete or
+// compaction has removed the file's name.
 func (b *Backend) GetObject(ctx context.Context, bucket, key string) (storage.Object, error) {
 	if err := b.begin(); err != nil {
 		return nil, err
 	}
 	defer b.ops.Done()
 	missing := ""
+	var missingSeg uint64
 	for {
 		rec, tail, err := b.lookup(bucket, key, true)
 		if err != nil {
@@ -48,6 +50,25 @@ func (b *Backend) GetObject(ctx context.Context, bucket, key string) (storage.Ob
 				return nil, err
 			}
 			continue // replaced or deleted since the lookup
+		}
+		if rec.seg != 0 {
+			f, err := b.segs.acquire(rec.seg)
+			if err == nil {
+				return &segObject{b: b, info: rec.info(bucket, key), f: f, off: rec.off}, nil
+			}
+			if !errors.Is(err, errSegmentGone) {
+				return nil, err
+			}
+			// Retired after the lookup, so the record has moved: look again. Records move only
+			// out of a segment, never back, so seeing the same one twice means it is lost.
+			if rec.seg == missingSeg {
+				return nil, fmt.Errorf("disk: %s/%s: segment %s is missing", bucket, key, segmentName(rec.seg))
+			}
+			missingSeg = rec.seg
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		if rec.file == "" {
 			return &inlineObject{info: rec.info(bucket, key), data: tail}, nil
@@ -73,7 +94,8 @@ func (b *Backend) GetObject(ctx context.Context, bucket, key string) (storage.Ob
 }
 
 // lookup reads the record of bucket/key; with data, it also returns a copy of its tail (the
-// bytes of an inline record, the part list of a multipart one).
+// bytes of an inline record, the part list of a multipart one). Inline records with bytes
+// are those of stores written before segments.
 func (b *Backend) lookup(bucket, key string, data bool) (rec record, tail []byte, err error) {
 	err = b.db.View(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(objectsRoot).Bucket([]byte(bucket))
@@ -89,7 +111,7 @@ func (b *Backend) lookup(bucket, key string, data bool) (rec record, tail []byte
 		if err != nil {
 			return fmt.Errorf("%s/%s: %w", bucket, key, err)
 		}
-		if data && rec.file == "" {
+		if data && len(in) > 0 {
 			tail = bytes.Clone(in)
 		}
 		return nil
@@ -188,3 +210,77 @@ func (r *fileRange) WriteTo(w io.Writer) (int64, error) {
 }
 
 func (r *fileRange) Close() error { return nil }
+
+// segObject is an Object whose bytes are in a segment, held open by a handle.
+type segObject struct {
+	b      *Backend
+	info   storage.ObjectInfo
+	f      *segFile
+	off    int64 // of the bytes in the segment
+	closed bool
+}
+
+func (o *segObject) Info() storage.ObjectInfo { return o.info }
+
+func (o *segObject) Range(_ context.Context, offset, length int64) (io.ReadCloser, error) {
+	if offset < 0 || length < 0 || offset+length > o.info.Size {
+		return nil, fmt.Errorf("disk: range %d+%d outside object of %d bytes", offset, length, o.info.Size)
+	}
+	return &segRange{o: o, pos: o.off + offset, end: o.off + offset + length}, nil
+}
+
+func (o *segObject) Close() error {
+	if !o.closed {
+		o.closed = true
+		o.b.segs.release(o.f)
+	}
+	return nil
+}
+
+// segRange reads a section of a segObject with pread, so that readers share the descriptor.
+type segRange struct {
+	o        *segObject
+	pos, end int64
+}
+
+func (r *segRange) Read(p []byte) (int, error) {
+	if r.pos >= r.end {
+		return 0, io.EOF
+	}
+	if rem := r.end - r.pos; int64(len(p)) > rem {
+		p = p[:rem]
+	}
+	n, err := r.o.f.f.ReadAt(p, r.pos)
+	r.pos += int64(n)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF // the segment is shorter than the record says
+	}
+	if err != nil && n == len(p) {
+		err = nil
+	}
+	return n, err
+}
+
+// WriteTo implements io.WriterTo: the range is read into one pooled buffer and written with
+// as few calls of w.Write as its length allows.
+func (r *segRange) WriteTo(w io.Writer) (int64, error) {
+	bufp := r.o.b.copyBufs.Get().(*[]byte)
+	defer r.o.b.copyBufs.Put(bufp)
+	var total int64
+	for r.pos < r.end {
+		n, err := r.Read((*bufp)[:min(int64(len(*bufp)), r.end-r.pos)])
+		if n > 0 {
+			m, werr := w.Write((*bufp)[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (r *segRange) Close() error { return nil }

@@ -14,15 +14,18 @@ import (
 // record is an object's index entry. Its encoding:
 //
 //	version byte (2) | kind byte | uvarint size | uvarint sequencer | varint modified (unix ns)
-//	| str etag | (kind file: str file id) | str content-type, -encoding, -disposition,
+//	| str etag | (kind file: str file id) | (kind segment: uvarint segment id, uvarint offset
+//	of the data) | str content-type, -encoding, -disposition,
 //	-language, cache-control, expires | uvarint n, n × (str name, str value) user metadata
 //	| uvarint n, n × (str algorithm, str value) checksums | tail
 //
 // where str is a uvarint length and the bytes, and the tail is, for kind inline, the object's
-// bytes; for kind multipart, the files whose concatenation is the object (see appendSegments);
-// for kind file, nothing. Map entries are written in sorted order, so equal records encode
-// equally. Version 1 is the same without kind multipart: such records are still read, and
-// every record is written as version 2.
+// bytes; for kind multipart, the files whose concatenation is the object (see appendPieces);
+// for kind file and kind segment, nothing. Map entries are written in sorted order, so equal
+// records encode equally. Version 1 is the same without kinds multipart and segment: such
+// records are still read, and every record is written as version 2. Kind inline is no longer
+// written for objects with bytes (they go to segments), but stores written before keep theirs,
+// and they read as before.
 //
 // The tail comes last so that decoding a record for a listing or a HEAD never walks the part
 // list of a multipart object, which may name 10,000 files.
@@ -31,8 +34,10 @@ type record struct {
 	seq       uint64
 	modified  time.Time
 	etag      string
-	file      string // id of the file holding the bytes; empty when they are inline or in parts
+	file      string // id of the file holding the bytes; empty when they are elsewhere
 	multipart bool   // the bytes are the concatenation of the files listed in the tail
+	seg       uint64 // segment holding the bytes (kind segment), else 0
+	off       int64  // offset of the bytes in segment seg
 	meta      storage.Metadata
 	checksums map[string]string
 }
@@ -43,11 +48,12 @@ const (
 	kindInline      = 0
 	kindFile        = 1
 	kindMultipart   = 2
+	kindSegment     = 3
 )
 
 var errCorrupt = errors.New("disk: corrupt index record")
 
-// encode appends r and its tail (the bytes of an inline record, the segments of a multipart
+// encode appends r and its tail (the bytes of an inline record, the pieces of a multipart
 // one) to dst.
 func (r *record) encode(dst, tail []byte) []byte {
 	kind := byte(kindInline)
@@ -56,14 +62,20 @@ func (r *record) encode(dst, tail []byte) []byte {
 		kind = kindFile
 	case r.multipart:
 		kind = kindMultipart
+	case r.seg != 0:
+		kind = kindSegment
 	}
 	dst = append(dst, recordVersion, kind)
 	dst = binary.AppendUvarint(dst, uint64(r.size))
 	dst = binary.AppendUvarint(dst, r.seq)
 	dst = binary.AppendVarint(dst, r.modified.UnixNano())
 	dst = appendStr(dst, r.etag)
-	if r.file != "" {
+	switch kind {
+	case kindFile:
 		dst = appendStr(dst, r.file)
+	case kindSegment:
+		dst = binary.AppendUvarint(dst, r.seg)
+		dst = binary.AppendUvarint(dst, uint64(r.off))
 	}
 	m := &r.meta
 	for _, s := range [...]string{m.ContentType, m.ContentEncoding, m.ContentDisposition, m.ContentLanguage, m.CacheControl, m.Expires} {
@@ -77,7 +89,7 @@ func (r *record) encode(dst, tail []byte) []byte {
 // encodedLen is an upper bound of len(r.encode(nil, tail)) for a tail of the given length,
 // to allocate once.
 func (r *record) encodedLen(tail int) int {
-	n := 2 + 3*binary.MaxVarintLen64 + 2*binary.MaxVarintLen64 + len(r.etag) + len(r.file)
+	n := 2 + 3*binary.MaxVarintLen64 + 4*binary.MaxVarintLen64 + len(r.etag) + len(r.file)
 	m := &r.meta
 	for _, s := range [...]string{m.ContentType, m.ContentEncoding, m.ContentDisposition, m.ContentLanguage, m.CacheControl, m.Expires} {
 		n += binary.MaxVarintLen64 + len(s)
@@ -105,9 +117,9 @@ func appendMap(dst []byte, m map[string]string) []byte {
 	return dst
 }
 
-// decodeRecord parses an encoded record. tail (the bytes of an inline record, the segments of
+// decodeRecord parses an encoded record. tail (the bytes of an inline record, the pieces of
 // a multipart one) aliases buf (for a bbolt value, valid only in its transaction); every
-// string of r is a copy. The segments are checked only when parsed (parseSegments).
+// string of r is a copy. The pieces are checked only when parsed (parsePieces).
 func decodeRecord(buf []byte) (r record, tail []byte, err error) {
 	d := decoder{buf: buf}
 	version := d.byte()
@@ -129,6 +141,11 @@ func decodeRecord(buf []byte) (r record, tail []byte, err error) {
 	case kindMultipart:
 		r.multipart = version >= 2
 		if !r.multipart {
+			d.fail()
+		}
+	case kindSegment:
+		r.seg, r.off = d.uvarint(), int64(d.uvarint())
+		if version < 2 || r.seg == 0 || r.off < 0 {
 			d.fail()
 		}
 	default:
@@ -256,8 +273,8 @@ func validFileID(s string) bool {
 	return true
 }
 
-// segment is one file of a multipart object: its id and how many bytes of the object it holds.
-type segment struct {
+// piece is one file of a multipart object: its id and how many bytes of the object it holds.
+type piece struct {
 	file string
 	size int64
 }
@@ -265,11 +282,11 @@ type segment struct {
 // rawFileIDLen is the length of a file id as bytes (a name made by newFileID is their hex).
 const rawFileIDLen = fileIDLen / 2
 
-// appendSegments appends the tail of a multipart record: uvarint n, then n × (the file id as
+// appendPieces appends the tail of a multipart record: uvarint n, then n × (the file id as
 // 20 raw bytes, uvarint size). Raw ids halve the record of a 10,000-part object.
-func appendSegments(dst []byte, segs []segment) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(segs)))
-	for _, s := range segs {
+func appendPieces(dst []byte, pieces []piece) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(pieces)))
+	for _, s := range pieces {
 		dst = appendFileID(dst, s.file)
 		dst = binary.AppendUvarint(dst, uint64(s.size))
 	}
@@ -285,19 +302,19 @@ func appendFileID(dst []byte, id string) []byte {
 	return out
 }
 
-// segmentsLen is an upper bound of the length appendSegments adds for n segments.
-func segmentsLen(n int) int {
+// piecesLen is an upper bound of the length appendPieces adds for n pieces.
+func piecesLen(n int) int {
 	return binary.MaxVarintLen64 + n*(rawFileIDLen+binary.MaxVarintLen64)
 }
 
-// parseSegments decodes the tail of a multipart record of size bytes; the sizes must add up.
-func parseSegments(tail []byte, size int64) ([]segment, error) {
+// parsePieces decodes the tail of a multipart record of size bytes; the sizes must add up.
+func parsePieces(tail []byte, size int64) ([]piece, error) {
 	d := decoder{buf: tail}
 	n := d.uvarint()
 	if n > uint64(len(d.buf))/(rawFileIDLen+1) {
 		return nil, errCorrupt
 	}
-	segs := make([]segment, 0, n)
+	pieces := make([]piece, 0, n)
 	var total int64
 	for range n {
 		if len(d.buf) < rawFileIDLen {
@@ -310,12 +327,12 @@ func parseSegments(tail []byte, size int64) ([]segment, error) {
 			return nil, errCorrupt
 		}
 		total += int64(sz)
-		segs = append(segs, segment{file: id, size: int64(sz)})
+		pieces = append(pieces, piece{file: id, size: int64(sz)})
 	}
 	if d.bad || len(d.buf) != 0 || total != size {
 		return nil, errCorrupt
 	}
-	return segs, nil
+	return pieces, nil
 }
 
 // files returns the ids of every file r's bytes are in; tail is the one decodeRecord returned.
@@ -324,12 +341,12 @@ func (r *record) files(tail []byte) ([]string, error) {
 	case r.file != "":
 		return []string{r.file}, nil
 	case r.multipart:
-		segs, err := parseSegments(tail, r.size)
+		pieces, err := parsePieces(tail, r.size)
 		if err != nil {
 			return nil, err
 		}
-		ids := make([]string, len(segs))
-		for i, s := range segs {
+		ids := make([]string, len(pieces))
+		for i, s := range pieces {
 			ids[i] = s.file
 		}
 		return ids, nil

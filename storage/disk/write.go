@@ -18,10 +18,11 @@ import (
 // ErrInvalidKey is returned by PutObject for an empty key or one longer than MaxKeyLen bytes.
 var ErrInvalidKey = errors.New("disk: object key empty or longer than 1024 bytes")
 
-// PutObject implements storage.Backend. Objects of at most InlineMax bytes are committed inside
-// their index record; larger ones stream through a pooled buffer into tmp/, are fsynced, renamed
-// into objects/ and the directory fsynced before the index commit. Errors of the body are
-// returned wrapped, so errors.Is and errors.As find them.
+// PutObject implements storage.Backend. Objects of at most SmallMax bytes are read into a
+// pooled buffer and appended to a segment; larger ones stream through a pooled buffer into
+// tmp/, are fsynced, renamed into objects/ and the directory fsynced. Either way the index
+// commit comes after the bytes are durable. Errors of the body are returned wrapped, so
+// errors.Is and errors.As find them.
 func (b *Backend) PutObject(ctx context.Context, bucket, key string, body storage.Body, opts storage.PutOptions) (storage.ObjectInfo, error) {
 	if err := b.begin(); err != nil {
 		return storage.ObjectInfo{}, err
@@ -30,9 +31,12 @@ func (b *Backend) PutObject(ctx context.Context, bucket, key string, body storag
 	if len(key) == 0 || len(key) > MaxKeyLen {
 		return storage.ObjectInfo{}, ErrInvalidKey
 	}
+	if len(bucket) == 0 || len(bucket) > 255 {
+		return storage.ObjectInfo{}, storage.ErrNoSuchBucket
+	}
 	size := body.Size()
-	mayInline := b.inlineMax >= 0 && size <= b.inlineMax
-	if !mayInline {
+	maySmall := b.smallMax >= 0 && size <= b.smallMax
+	if !maySmall {
 		// Refuse early what the commit would refuse, rather than store gigabytes for nothing.
 		// The commit checks again, atomically.
 		if err := b.db.View(func(tx *bolt.Tx) error {
@@ -48,23 +52,26 @@ func (b *Backend) PutObject(ctx context.Context, bucket, key string, body storag
 
 	var first []byte
 	eof := false
-	if mayInline {
+	if maySmall {
 		if err := ctx.Err(); err != nil {
 			return storage.ObjectInfo{}, err
 		}
-		// One byte more than fits inline tells a body that does not fit.
-		bufp := b.inlineBufs.Get().(*[]byte)
-		defer b.inlineBufs.Put(bufp)
-		n, err := fill(body, *bufp)
+		// The body goes after room for the entry's header, bucket and key, so that the
+		// entry is written with one pwrite; one byte more than fits tells a larger body.
+		bufp := b.smallBufs.Get().(*[]byte)
+		defer b.smallBufs.Put(bufp)
+		pre := entryPrefixLen(bucket, key)
+		buf := (*bufp)[:pre+int(b.smallMax)+1]
+		n, err := fill(body, buf[pre:])
 		switch {
-		case err == io.EOF && int64(n) <= b.inlineMax:
-			return b.putInline(ctx, bucket, key, body, (*bufp)[:n], opts)
+		case err == io.EOF && int64(n) <= b.smallMax:
+			return b.putSmall(ctx, bucket, key, body, buf[:pre+n], opts)
 		case err == io.EOF:
 			eof = true
 		case err != nil:
 			return storage.ObjectInfo{}, fmt.Errorf("disk: read body: %w", err)
 		}
-		first = (*bufp)[:n]
+		first = buf[pre : pre+n]
 	}
 	return b.putFile(ctx, bucket, key, body, first, eof, opts)
 }
@@ -83,15 +90,31 @@ func fill(r io.Reader, p []byte) (int, error) {
 	return n, nil
 }
 
-func (b *Backend) putInline(ctx context.Context, bucket, key string, body storage.Body, data []byte, opts storage.PutOptions) (storage.ObjectInfo, error) {
+// putSmall appends entry, the header room, bucket, key and the whole body, to a segment and
+// commits a record pointing at it. An empty body needs no segment: its record holds it.
+func (b *Backend) putSmall(ctx context.Context, bucket, key string, body storage.Body, entry []byte, opts storage.PutOptions) (storage.ObjectInfo, error) {
 	sums := body.Sums()
+	pre := entryPrefixLen(bucket, key)
 	rec := &record{
-		size:      int64(len(data)),
+		size:      int64(len(entry) - pre),
 		etag:      hex.EncodeToString(sums.MD5[:]),
 		meta:      opts.Meta,
 		checksums: sums.Checksums,
 	}
-	return b.commitPut(ctx, bucket, key, rec, data, opts)
+	if rec.size == 0 {
+		return b.commitPut(ctx, bucket, key, rec, opts)
+	}
+	if err := ctx.Err(); err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	putEntryPrefix(entry, bucket, key)
+	w, err := b.segs.write(entry)
+	if err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	defer w.done()
+	rec.seg, rec.off = w.f.id, w.off+int64(pre)
+	return b.commitPut(ctx, bucket, key, rec, opts, w.f)
 }
 
 // putFile streams first, the bytes of body already read, and the rest of body to a new object
@@ -110,7 +133,7 @@ func (b *Backend) putFile(ctx context.Context, bucket, key string, body storage.
 		meta:      opts.Meta,
 		checksums: sums.Checksums,
 	}
-	info, err := b.commitPut(ctx, bucket, key, rec, nil, opts)
+	info, err := b.commitPut(ctx, bucket, key, rec, opts)
 	if err != nil {
 		b.discardFile(id)
 	}
@@ -208,15 +231,15 @@ func stream(ctx context.Context, f *os.File, body io.Reader, buf, first []byte, 
 	}
 }
 
-// commitPut makes rec (with inline bytes, or pointing at its synced file) the object at
-// bucket/key, if opts' conditions hold at the commit, and then removes the file of the object
-// it replaced. When it fails, the caller removes rec's file.
-func (b *Backend) commitPut(ctx context.Context, bucket, key string, rec *record, inline []byte, opts storage.PutOptions) (storage.ObjectInfo, error) {
+// commitPut makes rec (pointing at its synced file, at its bytes in a segment of syncs, or
+// empty) the object at bucket/key, if opts' conditions hold at the commit, and then removes
+// the file of the object it replaced. When it fails, the caller removes rec's file.
+func (b *Backend) commitPut(ctx context.Context, bucket, key string, rec *record, opts storage.PutOptions, syncs ...*segFile) (storage.ObjectInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return storage.ObjectInfo{}, err
 	}
 	kb, bb := []byte(key), []byte(bucket)
-	val := make([]byte, 0, rec.encodedLen(len(inline)))
+	val := make([]byte, 0, rec.encodedLen(0))
 	var replaced []string
 	apply := func(tx *bolt.Tx) error {
 		replaced = nil
@@ -229,14 +252,9 @@ func (b *Backend) commitPut(ctx context.Context, bucket, key string, rec *record
 		if err := checkConditions(old, opts); err != nil {
 			return refuse(err)
 		}
-		if old != nil {
-			prev, tail, err := decodeRecord(old)
-			if err == nil {
-				replaced, err = prev.files(tail)
-			}
-			if err != nil {
-				return fmt.Errorf("%s/%s: %w", bucket, key, err)
-			}
+		var err error
+		if replaced, err = releaseRecord(tx, bucket, key, old); err != nil {
+			return err
 		}
 		seq, err := objs.NextSequence()
 		if err != nil {
@@ -244,9 +262,14 @@ func (b *Backend) commitPut(ctx context.Context, bucket, key string, rec *record
 		}
 		rec.seq, rec.modified = seq, time.Now().UTC()
 		// bbolt keeps val until the transaction ends; a retried apply runs in a new one.
-		val = rec.encode(val[:0], inline)
+		val = rec.encode(val[:0], nil)
 		if err := bk.Put(kb, val); err != nil {
 			return err
+		}
+		if rec.seg != 0 {
+			if err := addSegRef(tx, rec.seg, rec.off+rec.size, entryLen(bucket, key, rec.size)); err != nil {
+				return err
+			}
 		}
 		files := tx.Bucket(filesRoot)
 		if rec.file != "" {
@@ -256,11 +279,33 @@ func (b *Backend) commitPut(ctx context.Context, bucket, key string, rec *record
 		}
 		return unmarkFiles(files, replaced)
 	}
-	if err := b.commit.do(apply, len(val)+len(kb)); err != nil {
+	if err := b.commit.do(apply, len(val)+len(kb), syncs...); err != nil {
 		return storage.ObjectInfo{}, err
 	}
 	b.removeFiles(replaced)
 	return rec.info(bucket, key), nil
+}
+
+// releaseRecord is the part of an index change that stops pointing at old, the encoded record
+// of bucket/key (nil for none): it takes old's entry out of its segment's live bytes, and
+// returns old's files, which the caller unmarks in the same transaction and removes after
+// the commit.
+func releaseRecord(tx *bolt.Tx, bucket, key string, old []byte) ([]string, error) {
+	if old == nil {
+		return nil, nil
+	}
+	prev, tail, err := decodeRecord(old)
+	var files []string
+	if err == nil {
+		files, err = prev.files(tail)
+	}
+	if err == nil && prev.seg != 0 {
+		err = dropSegRef(tx, prev.seg, entryLen(bucket, key, prev.size))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s/%s: %w", bucket, key, err)
+	}
+	return files, nil
 }
 
 // unmarkFiles drops ids from the set of files in use, in a transaction that stops pointing
