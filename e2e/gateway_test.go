@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // Gateway nodes: several presign storage nodes in front of one S3 service (SeaweedFS),
@@ -374,4 +376,52 @@ func peakRSS(t *testing.T, pid int) int64 {
 	}
 	t.Fatal("no VmHWM in /proc status")
 	return 0
+}
+
+// TestMultipartUploadThroughGateway: an SDK multipart upload through a gateway node becomes a
+// multipart upload of the service, completed atomically, with the parts' checksum.
+func TestMultipartUploadThroughGateway(t *testing.T) {
+	node := gatewayNode(t)
+	c := awsClient(node.url("storage node"))
+	ctx := context.Background()
+	mustCreateBucket(t, node.url("storage node"), "multi")
+	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("multi"), Key: aws.String("video.mp4"),
+		ContentType: aws.String("video/mp4"), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := [][]byte{bytes.Repeat([]byte("a"), 5<<20), []byte("the end")}
+	var done []types.CompletedPart
+	for i, p := range parts {
+		out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("multi"), Key: aws.String("video.mp4"), UploadId: up.UploadId,
+			PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(p), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c})
+		if err != nil {
+			t.Fatalf("part %d: %v", i+1, err)
+		}
+		done = append(done, types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag, ChecksumCRC32C: out.ChecksumCRC32C})
+	}
+	lu, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("multi")})
+	if err != nil || len(lu.Uploads) != 1 || aws.ToString(lu.Uploads[0].UploadId) != aws.ToString(up.UploadId) {
+		t.Fatalf("ListMultipartUploads = %+v, %v", lu, err)
+	}
+	comp, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("multi"), Key: aws.String("video.mp4"),
+		UploadId: up.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: done}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(strings.Trim(aws.ToString(comp.ETag), `"`), "-2") {
+		t.Fatalf("completed ETag %s, want a two-part ETag", aws.ToString(comp.ETag))
+	}
+	get, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("multi"), Key: aws.String("video.mp4"), ChecksumMode: types.ChecksumModeEnabled})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(get.Body)
+	get.Body.Close()
+	if err != nil || !bytes.Equal(body, bytes.Join(parts, nil)) || aws.ToString(get.ContentType) != "video/mp4" {
+		t.Fatalf("GetObject: %d bytes, type %s, %v", len(body), aws.ToString(get.ContentType), err)
+	}
+	if lu, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("multi")}); err != nil || len(lu.Uploads) != 0 {
+		t.Fatalf("uploads after completion: %+v, %v", lu, err)
+	}
 }

@@ -111,7 +111,7 @@ func (m *Main) openStores(ctx context.Context, sf storageFlags, log *slog.Logger
 		b, err := s3backend.Open(ctx, s3backend.Options{
 			Endpoint: f.endpoint, Bucket: f.bucket, Prefix: f.prefix, Region: f.region, PathStyle: f.pathStyle,
 			AccessKey: m.Getenv("PRESIGN_BACKEND_ACCESS_KEY"), SecretKey: m.Getenv("PRESIGN_BACKEND_SECRET_KEY"),
-			NodeID: uint8(f.nodeID), VersionGrace: f.versionGrace, Logger: log,
+			NodeID: uint8(f.nodeID), VersionGrace: f.versionGrace, MultipartExpiry: sf.multipartExpiry, Logger: log,
 		})
 		if err != nil {
 			return nil, err
