@@ -24,14 +24,20 @@ func (c *Client) NewTicket(ctx context.Context, req TicketRequest) (*Ticket, err
 }
 
 // PartURLs signs PUT URLs for parts of a multipart upload, now (at most 1,000 a call). Each
-// URL lives for the policy's TTL from now and caps its body at the part's size.
-func (c *Client) PartURLs(ctx context.Context, uploadID string, numbers []int) ([]PartURL, error) {
+// URL lives for the policy's TTL from now and caps its body at the part's size. crc32c, when
+// not nil, holds each part's base64 CRC-32C in the order of numbers: a control plane in front
+// of a presign storage node signs it into the URL (it is then among the part's Headers, and
+// the store refuses other bytes); otherwise the URLs come without it.
+func (c *Client) PartURLs(ctx context.Context, uploadID string, numbers []int, crc32c []string) ([]PartURL, error) {
 	var out struct {
 		Expires time.Time `json:"expires_at"`
 		Parts   []PartURL `json:"parts"`
 	}
-	if err := c.call(ctx, http.MethodPost, "/v1/uploads/"+url.PathEscape(uploadID)+"/parts",
-		map[string][]int{"part_numbers": numbers}, &out, persistent); err != nil {
+	in := struct {
+		PartNumbers []int    `json:"part_numbers"`
+		CRC32C      []string `json:"checksums_crc32c,omitempty"`
+	}{numbers, crc32c}
+	if err := c.call(ctx, http.MethodPost, "/v1/uploads/"+url.PathEscape(uploadID)+"/parts", in, &out, persistent); err != nil {
 		return nil, err
 	}
 	for i := range out.Parts {

@@ -16,8 +16,9 @@
 // Uploads choose a single PUT or a multipart upload from the ticket the control plane
 // returns. A multipart upload sends parts in parallel (4 by default), asks for each part's
 // URL just before sending it, retries each part with exponential backoff and jitter on
-// network errors and 5xx answers (never on other 4xx), and sends Content-MD5 with every part
-// so the store verifies the bytes. With UploadOptions.StateDir set, an interrupted multipart
+// network errors and 5xx answers (never on other 4xx), and has the store verify every part:
+// its CRC-32C is signed into the part's URL when the control plane offers that (a presign
+// storage node), else the part carries Content-MD5. With UploadOptions.StateDir set, an interrupted multipart
 // upload resumes where it stopped: the next Upload of the same content asks the control plane
 // which parts the store holds, checks each against the local bytes, and sends only the others.
 package client

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"net/http"
 	"strconv"
 	"time"
@@ -87,44 +88,51 @@ func (u *upload) stopped(ctx context.Context, err error) error {
 // ETag. Each attempt uses a part URL asked for just before it (reused while it has more than
 // urlMargin to live); network errors and 5xx answers are retried with backoff, an expired or
 // refused URL once with a fresh one.
+//
+// The bytes are checked by the store: with the part's CRC-32C signed into its URL when the
+// control plane offers that (one cheap pass over the part), else with Content-MD5.
 func (u *upload) part(ctx context.Context, n int, stored Part) (string, error) {
 	off, size := u.plan.section(n, u.size)
-	var sum []byte
-	if !u.o.NoChecksums {
-		var err error
-		if sum, err = hashSection(md5.New(), u.r, off, size); err != nil {
-			return "", err
+	var md5sum []byte
+	md5b64 := func() (string, error) {
+		if md5sum == nil {
+			var err error
+			if md5sum, err = hashSection(md5.New(), u.r, off, size); err != nil {
+				return "", err
+			}
+		}
+		return base64.StdEncoding.EncodeToString(md5sum), nil
+	}
+	if stored.Number == n && stored.Size == size {
+		if !u.o.NoChecksums {
+			if _, err := md5b64(); err != nil {
+				return "", err
+			}
+		}
+		if etagMatches(stored.ETag, md5sum) {
+			u.t.resumed(size)
+			return stored.ETag, nil
 		}
 	}
-	if stored.Number == n && stored.Size == size && etagMatches(stored.ETag, sum) {
-		u.t.resumed(size)
-		return stored.ETag, nil
-	}
-	var md5b64 string
-	if sum != nil {
-		md5b64 = base64.StdEncoding.EncodeToString(sum)
+	var crc []string
+	if !u.o.NoChecksums && !u.noCRC.Load() {
+		sum, err := hashSection(crc32.New(castagnoli), u.r, off, size)
+		if err != nil {
+			return "", err
+		}
+		crc = []string{base64.StdEncoding.EncodeToString(sum)}
 	}
 	op := "upload part " + strconv.Itoa(n)
 	retry := u.c.opts.Retry
 	var pu *PartURL
+	var headers map[string]string
 	refreshed := false
 	for attempt := 0; ; attempt++ {
 		if pu == nil || time.Until(pu.Expires) < urlMargin {
-			urls, err := u.c.PartURLs(ctx, u.id, []int{n})
-			if err != nil {
+			var err error
+			if pu, headers, err = u.partURL(ctx, n, size, crc, md5b64); err != nil {
 				return "", fmt.Errorf("%s: %w", op, err)
 			}
-			if len(urls) != 1 || urls[0].Number != n || urls[0].Size != size {
-				return "", fmt.Errorf("%s: the control plane signed %+v, not part %d of %d bytes", op, urls, n, size)
-			}
-			pu = &urls[0]
-		}
-		headers := make(map[string]string, len(pu.Headers)+1)
-		for k, v := range pu.Headers {
-			headers[k] = v
-		}
-		if md5b64 != "" {
-			headers["Content-MD5"] = md5b64
 		}
 		etag, err := u.c.put(ctx, op, pu.URL, headers, u.r, off, size, u.t)
 		if err == nil {
@@ -147,6 +155,44 @@ func (u *upload) part(ctx context.Context, n int, stored Part) (string, error) {
 			return "", err
 		}
 	}
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// partURL asks for part n's URL (with its CRC-32C when there is one) and returns it with the
+// headers to send: the URL's signed ones, plus Content-MD5 when the store was not given the
+// CRC-32C to check. A control plane that does not know checksums_crc32c (400) is asked again
+// without, and not offered it again during this upload.
+func (u *upload) partURL(ctx context.Context, n int, size int64, crc []string, md5b64 func() (string, error)) (*PartURL, map[string]string, error) {
+	if u.noCRC.Load() {
+		crc = nil
+	}
+	urls, err := u.c.PartURLs(ctx, u.id, []int{n}, crc)
+	var ae *APIError
+	if crc != nil && errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
+		u.noCRC.Store(true)
+		crc = nil
+		urls, err = u.c.PartURLs(ctx, u.id, []int{n}, nil)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(urls) != 1 || urls[0].Number != n || urls[0].Size != size {
+		return nil, nil, fmt.Errorf("the control plane signed %+v, not part %d of %d bytes", urls, n, size)
+	}
+	pu := &urls[0]
+	headers := make(map[string]string, len(pu.Headers)+1)
+	for k, v := range pu.Headers {
+		headers[k] = v
+	}
+	if !u.o.NoChecksums && !hasChecksumHeader(headers) {
+		sum, err := md5b64()
+		if err != nil {
+			return nil, nil, err
+		}
+		headers["Content-MD5"] = sum
+	}
+	return pu, headers, nil
 }
 
 // etagMatches reports whether a stored part's ETag is the MD5 of the local bytes. An ETag that

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -177,6 +178,8 @@ type upload struct {
 	plan plan
 	// sha256 is the content's hex SHA-256 once computed.
 	sha256 string
+	// noCRC is set when the control plane does not sign part checksums.
+	noCRC atomic.Bool
 }
 
 // contentSHA256 returns the hex SHA-256 of the whole content, computed once.

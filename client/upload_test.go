@@ -17,8 +17,9 @@ import (
 )
 
 // storeScript is a control plane and object store on a real listener whose part PUTs answer
-// as a test says, to see what the client does with each kind of failure. (The real servers
-// are exercised end to end in e2e/; they do not fail on demand.)
+// as a test says, to see what the client does with each kind of failure. Its control plane is
+// an older one that knows no part checksums, so parts carry Content-MD5, which it checks. (The
+// real servers are exercised end to end in e2e/; they do not fail on demand.)
 type storeScript struct {
 	mu       sync.Mutex
 	answer   func(part, attempt int) int // the status of a part PUT; 0 means: cut the connection
@@ -36,9 +37,16 @@ func (s *storeScript) serve(t *testing.T) *httptest.Server {
 	})
 	mux.HandleFunc("POST /v1/uploads/up1/parts", func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
-			PartNumbers []int `json:"part_numbers"`
+			PartNumbers []int    `json:"part_numbers"`
+			CRC32C      []string `json:"checksums_crc32c"`
 		}
 		json.NewDecoder(r.Body).Decode(&in)
+		if in.CRC32C != nil {
+			// An older control plane: unknown fields are refused.
+			w.WriteHeader(400)
+			w.Write([]byte(`{"error":"invalid_request","message":"unknown field checksums_crc32c"}`))
+			return
+		}
 		n := in.PartNumbers[0]
 		s.mu.Lock()
 		s.signed[n]++

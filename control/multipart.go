@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"presign/sigv4"
 )
 
 // maxPartsPerRequest bounds the part URLs one SignParts call returns.
@@ -75,7 +78,13 @@ type PartURL struct {
 // lives for the policy's TTL from now, and the upload's deadline moves to the URLs' expiry, so
 // a long upload that keeps asking for parts never meets an expired URL nor the reconciler.
 // Each URL caps its body at the part's planned size.
-func (s *Service) SignParts(ctx context.Context, p *Principal, id string, numbers []int, addr string) (*PartURLs, error) {
+//
+// crc32c, when given, holds the base64 CRC-32C of each part, in the order of numbers. On a
+// presign storage node each is signed into its URL as x-amz-checksum-crc32c (a header the
+// client must then send), so the node refuses other bytes — a check far cheaper for the client
+// than Content-MD5. On other stores the checksums are not signed and the URLs come without the
+// header: the client falls back to Content-MD5.
+func (s *Service) SignParts(ctx context.Context, p *Principal, id string, numbers []int, crc32c []string, addr string) (*PartURLs, error) {
 	u, err := s.ownUpload(ctx, p, id)
 	if err != nil {
 		return nil, err
@@ -92,6 +101,14 @@ func (s *Service) SignParts(ctx context.Context, p *Principal, id string, number
 	for _, n := range numbers {
 		if n < 1 || n > u.PartCount {
 			return nil, invalid("part number %d is outside 1..%d of this upload's plan", n, u.PartCount)
+		}
+	}
+	if len(crc32c) > 0 && len(crc32c) != len(numbers) {
+		return nil, invalid("checksums_crc32c must have one checksum per part number")
+	}
+	for _, c := range crc32c {
+		if b, err := base64.StdEncoding.DecodeString(c); err != nil || len(b) != 4 {
+			return nil, invalid("checksums_crc32c must be base64 CRC-32C values (4 bytes)")
 		}
 	}
 	pol, err := s.effectivePolicy(ctx, p.User)
@@ -119,10 +136,13 @@ func (s *Service) SignParts(ctx context.Context, p *Principal, id string, number
 		return nil, err
 	}
 	out := &PartURLs{Expires: deadline.UTC().Truncate(time.Microsecond), Parts: make([]PartURL, 0, len(numbers))}
-	for _, n := range numbers {
+	for i, n := range numbers {
 		size := partLength(u, n)
 		q := url.Values{"partNumber": {strconv.Itoa(n)}, "uploadId": {u.MultipartID}}
 		headers := partBinding(q, size, ext)
+		if ext && len(crc32c) > 0 {
+			headers = map[string]string{sigv4.ChecksumHeader(sigv4.ChecksumCRC32C): crc32c[i]}
+		}
 		signed, err := s.presign(http.MethodPut, u.Key, q, headers, now, ttl)
 		if err != nil {
 			return nil, err

@@ -140,12 +140,13 @@ func (s *Service) handleAbortUpload(w http.ResponseWriter, r *http.Request, p *P
 
 func (s *Service) handleSignParts(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	var in struct {
-		PartNumbers []int `json:"part_numbers"`
+		PartNumbers []int    `json:"part_numbers"`
+		CRC32C      []string `json:"checksums_crc32c"`
 	}
 	if err := decode(r, &in, false); err != nil {
 		return err
 	}
-	parts, err := s.SignParts(r.Context(), p, r.PathValue("id"), in.PartNumbers, s.clientAddr(r))
+	parts, err := s.SignParts(r.Context(), p, r.PathValue("id"), in.PartNumbers, in.CRC32C, s.clientAddr(r))
 	if err != nil {
 		return err
 	}

@@ -55,8 +55,13 @@ func TestSDKUploads200MiBInFourParallelPartsAndDownloadsTheSameBytes(t *testing.
 		t.Fatalf("part PUTs %v: want each of the 13 parts once", parts)
 	}
 	for _, r := range reqs {
-		if r.Part > 0 && (r.Header.Get("Content-Md5") == "" || r.Status != 200 || r.Header.Get("Authorization") != "") {
-			t.Fatalf("part %d: Content-MD5 %q, status %d, Authorization %q", r.Part, r.Header.Get("Content-Md5"), r.Status, r.Header.Get("Authorization"))
+		// The part's CRC-32C is signed into its URL, so the store checks the bytes without the
+		// client paying for an MD5.
+		crc, signed := r.Header.Get("X-Amz-Checksum-Crc32c"), r.URL.Query().Get("X-Amz-SignedHeaders")
+		if r.Part > 0 && (len(crc) != 8 || !strings.Contains(signed, "x-amz-checksum-crc32c") || r.Header.Get("Content-Md5") != "" ||
+			r.Status != 200 || r.Header.Get("Authorization") != "") {
+			t.Fatalf("part %d: CRC-32C %q signed in %q, Content-MD5 %q, status %d, Authorization %q", r.Part, crc, signed,
+				r.Header.Get("Content-Md5"), r.Status, r.Header.Get("Authorization"))
 		}
 	}
 	if px.maxInflight != 4 {
@@ -332,8 +337,8 @@ func TestSDKErrorsAreTypedAndChecksumsAreVerifiedByTheStore(t *testing.T) {
 		t.Errorf("policy refusal: %v", err)
 	}
 
-	// A byte flipped on the wire: the store refuses the part by its Content-MD5 (BadDigest),
-	// the client does not retry a 4xx, and the upload is aborted.
+	// A byte flipped on the wire: the store refuses the part by its signed CRC-32C
+	// (BadDigest), the client does not retry a 4xx, and the upload is aborted.
 	px.set(func(px *faultProxy) {
 		px.corrupt = func(r *proxiedRequest) int64 {
 			if r.Part == 2 {
@@ -360,6 +365,17 @@ func TestSDKErrorsAreTypedAndChecksumsAreVerifiedByTheStore(t *testing.T) {
 	}
 	if u, err := c.UploadStatus(ctx, start.UploadID); err != nil || u.State != "failed" {
 		t.Errorf("upload after a refused part: %+v, %v", u, err)
+	}
+
+	// Part checksums must be one valid CRC-32C per part number.
+	tk, err := c.NewTicket(ctx, client.TicketRequest{Filename: "p.bin", Size: 12 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, crc := range [][]string{{"AAAAAA==", "AAAAAA=="}, {"not base64"}, {"AAAAAAAA"}} {
+		if _, err := c.PartURLs(ctx, tk.ID, []int{1}, crc); !errors.As(err, &ae) || ae.Code != "invalid_request" {
+			t.Errorf("part checksums %q: %v", crc, err)
+		}
 	}
 }
 
