@@ -84,20 +84,20 @@ func (u *upload) dropState() {
 // resume continues an interrupted multipart upload of the same content, when there is one.
 // done is false when a new upload must start: no state, or an upload that ended meanwhile
 // (its state is dropped). An upload found completed returns its file.
-func (u *upload) resume(ctx context.Context) (f *File, err error, done bool) {
+func (u *upload) resume(ctx context.Context) (f *File, done bool, err error) {
 	st := u.loadState()
 	if st == nil {
-		return nil, nil, false
+		return nil, false, nil
 	}
 	info, err := u.c.UploadStatus(ctx, st.UploadID)
 	switch {
 	case IsNotFound(err):
 		u.dropState()
-		return nil, nil, false
+		return nil, false, nil
 	case err != nil:
 		// Unknown (no network, not logged in): starting a second upload would waste the
 		// first one's parts.
-		return nil, err, true
+		return nil, true, err
 	}
 	u.id = info.ID
 	switch {
@@ -106,11 +106,11 @@ func (u *upload) resume(ctx context.Context) (f *File, err error, done bool) {
 		if err == nil {
 			u.dropState()
 		}
-		return f, err, true
+		return f, true, err
 	case info.State != "uploading" || !info.Multipart || info.Size != u.size ||
 		info.PartSize != st.Plan.PartSize || info.PartCount != st.Plan.PartCount:
 		u.dropState()
-		return nil, nil, false
+		return nil, false, nil
 	}
 	if info.SHA256 != "" {
 		// The upload declared the SHA-256 of the content it began with. The store checks a
@@ -118,12 +118,12 @@ func (u *upload) resume(ctx context.Context) (f *File, err error, done bool) {
 		// with a wrong record: start over instead.
 		sum, err := u.contentSHA256()
 		if err != nil {
-			return nil, err, true
+			return nil, true, err
 		}
 		if !strings.EqualFold(sum, info.SHA256) {
 			u.c.abortQuietly(ctx, info.ID)
 			u.dropState()
-			return nil, nil, false
+			return nil, false, nil
 		}
 	}
 	parts, err := u.c.StoredParts(ctx, info.ID)
@@ -131,9 +131,9 @@ func (u *upload) resume(ctx context.Context) (f *File, err error, done bool) {
 		var ae *APIError
 		if errors.As(err, &ae) && ae.Status == http.StatusConflict {
 			u.dropState()
-			return nil, nil, false
+			return nil, false, nil
 		}
-		return nil, err, true
+		return nil, true, err
 	}
 	stored := make(map[int]Part, len(parts))
 	for _, p := range parts {
@@ -142,5 +142,5 @@ func (u *upload) resume(ctx context.Context) (f *File, err error, done bool) {
 	u.plan = st.Plan
 	u.started(Start{UploadID: info.ID, Multipart: true, PartCount: info.PartCount, Resumed: true, StoredParts: len(parts)})
 	f, err = u.multipart(ctx, stored)
-	return f, err, true
+	return f, true, err
 }

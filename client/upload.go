@@ -133,7 +133,7 @@ func (c *Client) Upload(ctx context.Context, name string, r io.ReaderAt, size in
 		o.Concurrency = c.opts.Concurrency
 	}
 	u := &upload{c: c, name: name, r: r, size: size, o: o, t: newTracker(name, size, o.Progress)}
-	if f, err, done := u.resume(ctx); done {
+	if f, done, err := u.resume(ctx); done {
 		return f, err
 	}
 	req := TicketRequest{Filename: name, Size: size, ContentType: o.ContentType, SHA256: o.SHA256}
