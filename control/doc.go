@@ -12,8 +12,12 @@
 //
 //   - No token cache: every request reads its token and user from the store, so a revoked API
 //     key or a disabled user is refused on the very next request on every replica. It costs two
-//     indexed reads per request, which the ticket benchmark absorbs; a token's last use is
-//     written at most once a minute.
+//     indexed reads per request (one joined query where the Store is a TokenUserStore, as
+//     PostgreSQL's is, since there each read is a round trip); a token's last use is written
+//     at most once a minute.
+//   - Storage without presign's extensions (Extensions): URLs bind the upload with what S3
+//     checks itself, a signed Content-Length and If-None-Match: *, and completion's HEAD check
+//     stays the last word.
 //   - Secrets: sessions (pss_...) and API keys (psk_...) are 256 random bits, stored as SHA-256;
 //     passwords are argon2id (19 MiB, 2 passes, 1 lane), at most two hashed at once.
 //   - Login throttling: 10 failures per username and 50 per client address in a fixed 15-minute
