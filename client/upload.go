@@ -36,8 +36,8 @@ type UploadOptions struct {
 	// ticket, and a single PUT is then refused by the store unless the bytes match. When
 	// empty, Upload computes it for files under 100 MiB.
 	SHA256 string
-	// NoChecksums sends no Content-MD5 and declares no SHA-256: the bytes are then protected
-	// by TCP (and TLS) only. Resumed parts are then kept by their size alone.
+	// NoChecksums sends no part checksum (CRC-32C or Content-MD5) and declares no SHA-256: the
+	// bytes are then protected by TCP (and TLS) only. Resumed parts are kept by their size.
 	NoChecksums bool
 	// Concurrency overrides the client's number of parallel parts for this upload.
 	Concurrency int

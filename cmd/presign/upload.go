@@ -19,7 +19,7 @@ func (m *Main) upload(ctx context.Context, args []string) error {
 	name := fs.String("name", "", "the name to record (one file only; default: the file's base name)")
 	parallel := fs.Int("parallel", 4, "parts of a large file sent at once")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
-	noChecksums := fs.Bool("no-checksums", false, "send no Content-MD5 / SHA-256 (the store then cannot verify the bytes)")
+	noChecksums := fs.Bool("no-checksums", false, "send no checksums (part CRC-32C or Content-MD5, file SHA-256): the store then cannot verify the bytes")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: presign upload [flags] FILE...
 
