@@ -6,11 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
 
 	"presign/storage"
 )
@@ -89,10 +91,11 @@ func BenchmarkFsyncPerObject4KiB(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
 }
 
-// BenchmarkPutBySize compares, for sizes around the inline limit, objects kept in the index
-// with objects in files of their own, 64 writers each.
+// BenchmarkPutBySize compares, for sizes around the segment limit, objects in segments (read
+// whole up to 64 KiB, streamed into their range above) with objects in files of their own,
+// 64 writers each.
 func BenchmarkPutBySize(b *testing.B) {
-	for _, size := range []int{16 << 10, 64 << 10, 128 << 10, 256 << 10} {
+	for _, size := range []int{16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20} {
 		b.Run(fmt.Sprintf("%dKiB/segment", size>>10), func(b *testing.B) {
 			benchPuts(b, Options{SmallMax: MaxSmallMax}, size, parallelism())
 		})
@@ -104,7 +107,7 @@ func BenchmarkPutBySize(b *testing.B) {
 
 func BenchmarkPut1MiB(b *testing.B) {
 	b.Run("serial", func(b *testing.B) { benchPuts(b, Options{}, 1<<20, 1) })
-	b.Run("parallel", func(b *testing.B) { benchPuts(b, Options{}, 1<<20, max(1, 16/runtimeProcs())) })
+	b.Run("64writers", func(b *testing.B) { benchPuts(b, Options{}, 1<<20, parallelism()) })
 }
 
 func BenchmarkPut256MiB(b *testing.B) {
@@ -244,4 +247,124 @@ func BenchmarkListDelimiter(b *testing.B) {
 			b.Fatalf("listed %d prefixes, %v", len(page.CommonPrefixes), err)
 		}
 	}
+}
+
+// BenchmarkFileDurability compares, for 1 MiB files from 64 writers, ways to make a file and
+// its name durable: each renamed into one of 256 directories picked at random and that
+// directory fsynced (shared by concurrent renames into it, dirSyncer); the same with one
+// directory at a time, as newFileID picks them; and the file fsync kept but the directory
+// fsyncs replaced by one syncfs(2) shared by all writers waiting, or both fsyncs replaced by
+// it. nullsink is the yardstick: one fsync, no directory fsync. syncfs flushes every dirty
+// page of the filesystem, other writers' and other programs' too.
+func BenchmarkFileDurability(b *testing.B) {
+	data := bytes.Repeat([]byte("d"), 1<<20)
+	type strategy struct {
+		name     string
+		fileSync bool
+		dir      func(seq uint64) string // fan-out directory of file seq
+		dirSync  bool
+		fsSync   bool
+	}
+	spread := func(seq uint64) string { return fmt.Sprintf("%02x", byte(seq*2654435761>>7)) }
+	rotating := func(seq uint64) string { return fmt.Sprintf("%02x", byte(seq/filesPerFanout)) }
+	for _, s := range []strategy{
+		{"nullsink", true, func(uint64) string { return "00" }, false, false},
+		{"spread", true, spread, true, false},
+		{"rotating", true, rotating, true, false},
+		{"syncfs-for-dirs", true, spread, false, true},
+		{"syncfs-for-all", false, spread, false, true},
+	} {
+		b.Run(s.name, func(b *testing.B) {
+			dir := b.TempDir()
+			for i := range 256 {
+				os.Mkdir(filepath.Join(dir, fmt.Sprintf("%02x", i)), 0o750)
+			}
+			os.Mkdir(filepath.Join(dir, "tmp"), 0o750)
+			dirs := newDirSyncer()
+			fs := &fsSyncer{dir: dir}
+			var n atomic.Uint64
+			b.SetBytes(int64(len(data)))
+			b.SetParallelism(parallelism())
+			start := time.Now()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					seq := n.Add(1)
+					tmp := filepath.Join(dir, "tmp", fmt.Sprint(seq))
+					final := filepath.Join(dir, s.dir(seq), fmt.Sprint(seq))
+					f, err := os.Create(tmp)
+					if err == nil {
+						_, err = f.Write(data)
+					}
+					if err == nil && s.fileSync {
+						err = f.Sync()
+					}
+					if cerr := f.Close(); err == nil {
+						err = cerr
+					}
+					if err == nil {
+						err = os.Rename(tmp, final)
+					}
+					if err == nil && s.dirSync {
+						err = dirs.sync(filepath.Dir(final))
+					}
+					if err == nil && s.fsSync {
+						err = fs.sync()
+					}
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
+		})
+	}
+}
+
+// fsSyncer shares syncfs calls the way dirSyncer shares directory fsyncs: a caller waits for
+// one that began after its call.
+type fsSyncer struct {
+	dir            string
+	mu             sync.Mutex
+	cond           *sync.Cond
+	running        bool
+	started, ended uint64
+}
+
+func (s *fsSyncer) sync() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cond == nil {
+		s.cond = sync.NewCond(&s.mu)
+	}
+	need := s.started + 1
+	for s.ended < need {
+		if s.running {
+			s.cond.Wait()
+			continue
+		}
+		s.running = true
+		s.started++
+		n := s.started
+		s.mu.Unlock()
+		err := syncfs(s.dir)
+		s.mu.Lock()
+		s.running, s.ended = false, n
+		s.cond.Broadcast()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func syncfs(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return unix.Syncfs(int(d.Fd()))
 }

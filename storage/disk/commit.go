@@ -135,6 +135,9 @@ func (c *committer) commit(batch []*change) {
 		if failed >= 0 {
 			solo := batch[failed]
 			solo.err = c.db.Update(solo.apply)
+			if solo.err == nil {
+				solo.made()
+			}
 			finish(solo, nil)
 			batch = append(batch[:failed:failed], batch[failed+1:]...)
 			continue
@@ -145,9 +148,19 @@ func (c *committer) commit(batch []*change) {
 		c.txs.Add(1)
 		c.changes.Add(uint64(len(batch)))
 		for _, ch := range batch {
+			if err == nil && ch.err == nil {
+				ch.made()
+			}
 			finish(ch, err)
 		}
 		return
+	}
+}
+
+// made records that ch was committed: the segments it points into are referenced.
+func (ch *change) made() {
+	for _, f := range ch.syncs {
+		f.referenced.Store(true)
 	}
 }
 

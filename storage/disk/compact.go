@@ -1,11 +1,11 @@
 package disk
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"time"
@@ -15,7 +15,8 @@ import (
 
 // Compaction. Overwritten and deleted small objects leave dead entries in their segments. A
 // sealed segment (not active, no write to it awaiting its commit) whose dead bytes are at least
-// half of it is compacted: its entries are read in order, those that a record still points at
+// half of it is compacted (and the active segment is sealed for that when it is large enough,
+// or empty): its entries are read in order, those that a record still points at
 // are appended to the active segment, and each record is moved to its new copy by a
 // compare-and-set in an index change (only if it still points at the old copy; an object
 // overwritten or deleted meanwhile is left alone, its new copy being dead space). The change
@@ -41,6 +42,13 @@ func compactable(info segInfo) bool {
 	return info.live == 0 || info.live*2 <= info.end
 }
 
+// sealable reports whether the active segment should be sealed to be compacted, so that the
+// space of objects deleted from it comes back without waiting for it to fill (as on a full
+// disk): it is empty, or compactable and at least an eighth full.
+func (b *Backend) sealable(info segInfo) bool {
+	return info.live == 0 || compactable(info) && info.end >= b.segs.size/8
+}
+
 // nudgeCompactor wakes the compactor without waiting.
 func (b *Backend) nudgeCompactor() {
 	select {
@@ -61,7 +69,7 @@ func (b *Backend) compactLoop(ctx context.Context) {
 		case <-b.compactNudge:
 		}
 		st, err := b.compact(ctx)
-		if err != nil && ctx.Err() == nil {
+		if err != nil && ctx.Err() == nil && !errors.Is(err, ErrClosed) {
 			b.log.Error("disk: compact segments", "err", err)
 		}
 		if st.retired > 0 {
@@ -79,53 +87,53 @@ type compactStats struct {
 
 // compact runs one compaction pass over every sealed segment that is compactable.
 func (b *Backend) compact(ctx context.Context) (compactStats, error) {
-	b.compactMu.Lock()
-	defer b.compactMu.Unlock()
 	var st compactStats
-	type candidate struct {
-		id   uint64
-		info segInfo
-	}
-	var cands []candidate
-	if err := b.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(segmentsRoot).ForEach(func(k, v []byte) error {
-			info, err := decodeSegInfo(v)
-			if err != nil || len(k) != 8 {
-				return fmt.Errorf("disk: segment entry %x: %w", k, errCorrupt)
-			}
-			id := binary.BigEndian.Uint64(k)
-			if stuck, ok := b.compactStuck[id]; ok && stuck == info.live {
-				return nil
-			}
-			if compactable(info) && b.segs.quiet(id) {
-				cands = append(cands, candidate{id, info})
-			}
-			return nil
-		})
-	}); err != nil {
+	if err := b.begin(); err != nil {
 		return st, err
 	}
-	for _, c := range cands {
+	defer b.ops.Done()
+	b.compactMu.Lock()
+	defer b.compactMu.Unlock()
+	// Which segments are quiet is asked before the index is read: a commit pointing into a
+	// segment ends before the segment can be quiet, so the read sees all of them.
+	infos, err := b.segmentInfos()
+	if err != nil {
+		return st, err
+	}
+	var cands []uint64
+	for id, info := range infos {
+		if id == b.segs.activeID() && b.sealable(info) {
+			b.segs.seal(id)
+		}
+		if stuck, ok := b.compactStuck[id]; (!ok || stuck != info.live) && compactable(info) && b.segs.quiet(id) {
+			cands = append(cands, id)
+		}
+	}
+	if infos, err = b.segmentInfos(); err != nil {
+		return st, err
+	}
+	slices.Sort(cands)
+	for _, id := range cands {
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		if c.info.live > 0 {
-			if err := b.evacuate(ctx, c.id, c.info.end, &st); err != nil {
+		if info := infos[id]; info.live > 0 {
+			if err := b.evacuate(ctx, id, info.end, &st); err != nil {
 				return st, err
 			}
 		}
-		gone, live, err := b.forgetSegment(c.id)
+		gone, live, err := b.forgetSegment(id)
 		if err != nil {
 			return st, err
 		}
 		if !gone {
 			// Entries the scan could not read (a damaged segment) still hold records.
-			b.compactStuck[c.id] = live
-			b.log.Warn("disk: segment keeps live bytes after compaction", "segment", segmentName(c.id), "live_bytes", live)
+			b.compactStuck[id] = live
+			b.log.Warn("disk: segment keeps live bytes after compaction", "segment", segmentName(id), "live_bytes", live)
 			continue
 		}
-		delete(b.compactStuck, c.id)
-		if err := b.segs.retire(c.id); err != nil {
+		delete(b.compactStuck, id)
+		if err := b.segs.retire(id); err != nil {
 			return st, err
 		}
 		st.retired++
@@ -133,13 +141,26 @@ func (b *Backend) compact(ctx context.Context) (compactStats, error) {
 	return st, nil
 }
 
+// segmentInfos reads the index entries of all segments.
+func (b *Backend) segmentInfos() (map[uint64]segInfo, error) {
+	infos := make(map[uint64]segInfo)
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(segmentsRoot).ForEach(func(k, v []byte) error {
+			info, err := decodeSegInfo(v)
+			if err != nil || len(k) != 8 {
+				return fmt.Errorf("disk: segment entry %x: %w", k, errCorrupt)
+			}
+			infos[binary.BigEndian.Uint64(k)] = info
+			return nil
+		})
+	})
+	return infos, err
+}
+
 // move is a live entry found in a segment being compacted.
 type move struct {
-	bucket, key string
-	size        int64
-	from        int64 // offset of the data in the old segment
-	raw         []byte
-	to          segWrite
+	entry
+	to segWrite
 }
 
 // evacuate moves every live entry of segment id, up to end, to the active segment.
@@ -152,7 +173,7 @@ func (b *Backend) evacuate(ctx context.Context, id uint64, end int64, st *compac
 	sc := newEntryScanner(f, end)
 	var (
 		group []move
-		held  int
+		held  int64
 	)
 	for {
 		e, err := sc.next()
@@ -160,11 +181,11 @@ func (b *Backend) evacuate(ctx context.Context, id uint64, end int64, st *compac
 			return err
 		}
 		if err == nil {
-			group = append(group, move{bucket: e.bucket, key: e.key, size: int64(len(e.data)), from: e.dataOff(), raw: bytes.Clone(e.raw)})
-			held += len(e.raw)
+			group = append(group, move{entry: e})
+			held += e.length()
 		}
 		if len(group) > 0 && (err != nil || held >= compactGroupBytes) {
-			if err := b.moveGroup(id, group, st); err != nil {
+			if err := b.moveGroup(f, id, group, st); err != nil {
 				return err
 			}
 			group, held = group[:0], 0
@@ -178,7 +199,8 @@ func (b *Backend) evacuate(ctx context.Context, id uint64, end int64, st *compac
 	}
 }
 
-// pointsAt reports whether v, the record of bucket/key, points at the data of m in segment id.
+// pointsAt reports whether v, the record of the entry's bucket/key, points at its data in
+// segment id.
 func (m *move) pointsAt(v []byte, id uint64) (record, bool, error) {
 	if v == nil {
 		return record{}, false, nil
@@ -187,12 +209,12 @@ func (m *move) pointsAt(v []byte, id uint64) (record, bool, error) {
 	if err != nil {
 		return record{}, false, fmt.Errorf("%s/%s: %w", m.bucket, m.key, err)
 	}
-	return rec, rec.seg == id && rec.off == m.from && rec.size == m.size, nil
+	return rec, rec.seg == id && rec.off == m.dataOff() && rec.size == m.size, nil
 }
 
-// moveGroup copies the entries of group that are live to the active segment and moves their
-// records there, each only if it still points at the old copy.
-func (b *Backend) moveGroup(id uint64, group []move, st *compactStats) error {
+// moveGroup copies the entries of group that are live from src, segment id, to the active
+// segment and moves their records there, each only if it still points at the old copy.
+func (b *Backend) moveGroup(src *os.File, id uint64, group []move, st *compactStats) error {
 	var live []move
 	if err := b.db.View(func(tx *bolt.Tx) error {
 		objs := tx.Bucket(objectsRoot)
@@ -221,12 +243,18 @@ func (b *Backend) moveGroup(id uint64, group []move, st *compactStats) error {
 			}
 		}
 	}()
+	bufp := b.copyBufs.Get().(*[]byte)
+	defer b.copyBufs.Put(bufp)
 	for i := range live {
-		w, err := b.segs.write(live[i].raw)
+		m := &live[i]
+		w, err := b.segs.reserve(m.length())
 		if err != nil {
 			return err
 		}
-		live[i].to = w
+		m.to = w
+		if err := copyRange(w.f.f, w.off, src, m.pos, m.length(), *bufp); err != nil {
+			return w.failed(err)
+		}
 		if !slices.Contains(syncs, w.f) {
 			syncs = append(syncs, w.f)
 		}
@@ -248,7 +276,7 @@ func (b *Backend) moveGroup(id uint64, group []move, st *compactStats) error {
 			if !ok {
 				continue // overwritten or deleted since the scan: its new copy is dead
 			}
-			n := int64(len(m.raw))
+			n := m.length()
 			rec.seg, rec.off = m.to.f.id, m.to.off+n-m.size
 			if err := bk.Put(kb, rec.encode(nil, nil)); err != nil {
 				return err
@@ -269,6 +297,27 @@ func (b *Backend) moveGroup(id uint64, group []move, st *compactStats) error {
 	}
 	st.moved += moved
 	st.movedBytes += bytesMoved
+	return nil
+}
+
+// copyThrough copies n bytes at srcOff of src to dstOff of dst with pread and pwrite through
+// buf.
+func copyThrough(dst *os.File, dstOff int64, src *os.File, srcOff, n int64, buf []byte) error {
+	for n > 0 {
+		m, err := src.ReadAt(buf[:min(n, int64(len(buf)))], srcOff)
+		if m > 0 {
+			if _, werr := dst.WriteAt(buf[:m], dstOff); werr != nil {
+				return werr
+			}
+		}
+		if err != nil && (m == 0 || !errors.Is(err, io.EOF)) {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		srcOff, dstOff, n = srcOff+int64(m), dstOff+int64(m), n-int64(m)
+	}
 	return nil
 }
 

@@ -62,6 +62,9 @@ func runChurnChild(dir, round string) int {
 			rng := rand.New(rand.NewPCG(uint64(w), uint64(r)))
 			for i := 0; ; i++ {
 				key := fmt.Sprintf("w%d/k%d", w, rng.IntN(16))
+				if rng.IntN(8) == 0 {
+					key = "m:" + key // streamed into its range
+				}
 				if rng.IntN(4) == 0 {
 					say("try del %s", key)
 					if _, err := b.DeleteObject(ctx, crashBucket, key); err != nil && !errors.Is(err, storage.ErrNoSuchKey) {

@@ -29,14 +29,18 @@ const (
 )
 
 // crashContent is the body of one version: a header naming it, then bytes derived from the
-// name. About one version in four is 1–3 MiB, so that kills land inside large writes.
+// name. About one version in four is 1–3 MiB, a file of its own, and one in four 64 KiB to
+// 1 MiB, streamed into a segment, so that kills land inside large writes of both kinds.
 func crashContent(version string) []byte {
 	h := fnv.New64a()
 	h.Write([]byte(version))
 	v := h.Sum64()
 	size := int(v % 10000)
-	if v%4 == 0 {
-		size = 1<<20 + int(v%(2<<20))
+	switch v % 4 {
+	case 0:
+		size = DefaultSmallMax + int(v%(2<<20))
+	case 1:
+		size = bufferedMax + int(v%(DefaultSmallMax-bufferedMax-100))
 	}
 	seed := sha256.Sum256([]byte(version))
 	data := make([]byte, size)

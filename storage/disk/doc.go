@@ -7,12 +7,12 @@
 //	index.db            bbolt index: buckets, objects (bucket → key → record), multipart
 //	                    uploads and their parts, the set of object files in use, the live
 //	                    bytes of each segment, nonces, and the node-wide sequencer
-//	segments/<id>.seg   bytes of objects of at most Options.SmallMax bytes, appended one
-//	                    entry after another (format in segment.go); <id> is 16 hex digits,
-//	                    the epoch of the Open that created it and a counter
+//	segments/<id>.seg   bytes of objects of at most Options.SmallMax bytes (1 MiB), appended
+//	                    one entry after another (format in segment.go); <id> is 16 hex
+//	                    digits, the epoch of the Open that created it and a counter
 //	objects/xx/<id>     bytes of a larger object, or of one part of a multipart upload;
-//	                    <id> is the epoch of the Open that wrote it and 96 random bits, xx
-//	                    its first random byte
+//	                    <id> is the epoch of the Open that wrote it, its fan-out byte xx,
+//	                    and 88 random bits
 //	tmp/<id>            bytes being written to a file of their own; emptied by Open
 //
 // Keys and bucket names exist only inside the index (and in segment entries, as data); no
@@ -23,17 +23,20 @@
 //
 // # Writes
 //
-// A body of at most SmallMax bytes is read into a pooled buffer behind room for its entry's
-// header, bucket and key, written with one pwrite at a range reserved at the tail of the
-// active segment, and committed in a record that names the segment, offset and length. The
+// A body of at most 64 KiB (bufferedMax) is read into a pooled buffer behind room for its
+// entry's header, bucket and key, and written with one pwrite at a range reserved at the tail
+// of the active segment; a body of declared size up to SmallMax streams through a pooled
+// buffer into its reserved range, the entry's header (whose CRC covers the data) written last.
+// Either is committed in a record that names the segment, offset and length, and the
 // committer fdatasyncs the segment once for all the changes of a batch that point into it,
-// before the batch's transaction. A larger body streams through a pooled buffer into tmp/, is
-// fsynced, closed, renamed into objects/xx/ and the directory fsynced; then its record is
-// committed. Conditions (IfNoneMatch, IfMatch) are checked inside the commit transaction. Only
-// after the commit does PutObject return, and only then is the replaced object's file removed
-// (a replaced segment entry just stops counting as live). Any failure before the commit (a
-// body error, a cancelled context, a full disk, a failed condition) removes the new file, or
-// leaves the segment range dead, and leaves the index untouched.
+// before the batch's transaction. A larger body, or one of unknown size beyond 64 KiB,
+// streams through a pooled buffer into tmp/, is fsynced, closed, renamed into objects/xx/ and
+// the directory fsynced; then its record is committed. Conditions (IfNoneMatch, IfMatch) are
+// checked inside the commit transaction. Only after the commit does PutObject return, and only
+// then is the replaced object's file removed (a replaced segment entry just stops counting as
+// live). Any failure before the commit (a body error, a cancelled context, a full disk, a
+// failed condition) removes the new file, or leaves the segment range dead, and leaves the
+// index untouched.
 //
 // # Segments and compaction
 //
@@ -44,7 +47,8 @@
 // segment at least half dead is compacted in the background: its live entries are copied to
 // the active segment and their records moved by compare-and-set, then the segment, no longer
 // referenced, is removed (compact.go). Readers share one descriptor per segment and read with
-// pread; holding it pins the segment's bytes across compaction (segmentSet).
+// pread (a large range is sent from a descriptor of its own, with sendfile); holding the
+// shared one pins the segment's bytes across compaction (segmentSet).
 //
 // # Multipart uploads
 //
@@ -61,7 +65,9 @@
 // Every index change goes through one committer goroutine that applies all changes queued at
 // that moment in one bbolt transaction: concurrent writers share its fdatasyncs, and that of
 // the segment their bytes are in, instead of queueing behind one each. Concurrent renames into
-// one directory likewise share one fsync of it (dirSyncer).
+// one directory likewise share one fsync of it (dirSyncer); new files go to one fan-out
+// directory at a time (1,024 files each, then the next), so that concurrent writers do rename
+// into the same directory.
 //
 // # Crash safety
 //

@@ -16,14 +16,15 @@ import (
 	"presign/storage"
 )
 
-// TestFullDiskFailsCleanly fills a 4 MiB tmpfs: the put that does not fit fails with
+// TestFullDiskFailsCleanly fills an 8 MiB tmpfs: the put that does not fit fails with
 // ErrStorageFull and leaves nothing behind, the objects before it stay readable, and freeing
-// space makes puts work again.
+// space makes puts work again: at once for an object in a file of its own, once compaction
+// has emptied their segments for objects in segments.
 func TestFullDiskFailsCleanly(t *testing.T) {
 	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=4m"); err != nil {
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=8m"); err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("mount a 4 MiB tmpfs to fill: %v", err)
+			t.Fatalf("mount an 8 MiB tmpfs to fill: %v", err)
 		}
 		t.Skipf("cannot mount a small tmpfs to fill (needs CAP_SYS_ADMIN): %v", err)
 	}
@@ -32,16 +33,35 @@ func TestFullDiskFailsCleanly(t *testing.T) {
 			t.Errorf("unmount: %v", err)
 		}
 	})
-	b := withBucket(t, openTest(t, Options{Dir: dir}))
-	data := bytes.Repeat([]byte("f"), 512<<10)
-	var stored []string
-	for i := 0; ; i++ {
-		key := fmt.Sprintf("k%d", i)
-		_, err := b.PutObject(t.Context(), "b", key, storage.NewBody(bytes.NewReader(data), storage.BodyOptions{Size: int64(len(data))}), storage.PutOptions{})
+	opts := Options{Dir: dir, SegmentSize: 512 << 10}
+	b := withBucket(t, openTest(t, opts))
+	large := bytes.Repeat([]byte("f"), DefaultSmallMax+64<<10) // a file of its own
+	small := bytes.Repeat([]byte("s"), 60<<10)                 // read whole, one pwrite
+	medium := bytes.Repeat([]byte("m"), 300<<10)               // streamed into its range
+	content := map[string][]byte{}
+	put := func(key string, data []byte, size int64) error {
+		_, err := b.PutObject(t.Context(), "b", key, storage.NewBody(bytes.NewReader(data), storage.BodyOptions{Size: size}), storage.PutOptions{})
 		if err == nil {
-			stored = append(stored, key)
-			if i > 16 {
-				t.Fatal("a 4 MiB filesystem took more than 8 MiB")
+			content[key] = data
+		}
+		return err
+	}
+	for i := range 6 {
+		if err := put(fmt.Sprint("small", i), small, int64(len(small))); err != nil {
+			t.Fatal(err)
+		}
+		if err := put(fmt.Sprint("medium", i), medium, int64(len(medium))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var files []string
+	for i := 0; ; i++ {
+		key := fmt.Sprint("large", i)
+		err := put(key, large, int64(len(large)))
+		if err == nil {
+			files = append(files, key)
+			if i > 8 {
+				t.Fatal("an 8 MiB filesystem took more than 16 MiB")
 			}
 			continue
 		}
@@ -50,41 +70,52 @@ func TestFullDiskFailsCleanly(t *testing.T) {
 		}
 		break
 	}
-	// Without a declared size the disk fills in the middle of the body.
-	_, err := b.PutObject(t.Context(), "b", "unknown", storage.NewBody(bytes.NewReader(data), storage.BodyOptions{Size: -1}), storage.PutOptions{})
-	if !errors.Is(err, storage.ErrStorageFull) {
-		t.Fatalf("PutObject of unknown size on a full disk: %v, want ErrStorageFull", err)
+	if len(files) == 0 {
+		t.Fatal("no file fit")
 	}
-	// Inline objects fill the index itself: its commit fails, and the index must survive that.
-	small := bytes.Repeat([]byte("s"), 60<<10)
-	for i := 0; ; i++ {
-		_, err := b.PutObject(t.Context(), "b", fmt.Sprintf("small%d", i), storage.NewBody(bytes.NewReader(small), storage.BodyOptions{Size: int64(len(small))}), storage.PutOptions{})
-		if errors.Is(err, storage.ErrStorageFull) {
-			break
+	for _, tc := range []struct {
+		name string
+		data []byte
+		size int64
+	}{
+		{"a body of unknown size, filling the disk in the middle", large, -1},
+		{"a medium body, streamed into its range", medium, int64(len(medium))},
+		{"a small body", small, int64(len(small))},
+	} {
+		// Whatever room is left may take one more small object: fill it first.
+		for i := 0; i < 8 && put(fmt.Sprint("fill-", tc.name, i), tc.data, tc.size) == nil; i++ {
 		}
-		if err != nil || i > 64 {
-			t.Fatalf("inline PutObject %d on a full disk: %v, want ErrStorageFull by now", i, err)
+		if err := put("refused", tc.data, tc.size); !errors.Is(err, storage.ErrStorageFull) {
+			t.Fatalf("%s on a full disk: %v, want ErrStorageFull", tc.name, err)
 		}
-		stored = append(stored, fmt.Sprintf("small%d", i))
 	}
 	checkNoGarbage(t, b)
 	if err := b.Close(); err != nil {
-		t.Fatalf("Close after a failed commit: %v", err)
+		t.Fatalf("Close after failed writes: %v", err)
 	}
-	b = openTest(t, Options{Dir: dir})
-	if len(stored) == 0 {
-		t.Fatal("nothing fit")
-	}
-	t.Logf("%d objects fit", len(stored))
-	for _, key := range stored {
-		if got := readBytes(t, b, key); !bytes.Equal(got, data) && !bytes.Equal(got, small) {
+	b = openTest(t, opts)
+	t.Logf("%d objects fit, %d of them in files", len(content), len(files))
+	for key, data := range content {
+		if !bytes.Equal(readBytes(t, b, key), data) {
 			t.Fatalf("%s damaged by the full disk", key)
 		}
 	}
-	if _, err := b.DeleteObject(t.Context(), "b", stored[0]); err != nil {
+	if _, err := b.DeleteObject(t.Context(), "b", files[0]); err != nil {
 		t.Fatalf("DeleteObject on a full disk: %v", err)
 	}
-	putBytes(t, b, "after", data)
+	putBytes(t, b, "after", large)
+	for key := range content {
+		if !strings.HasPrefix(key, "large") && !strings.HasPrefix(key, "fill-a body of unknown") {
+			if _, err := b.DeleteObject(t.Context(), "b", key); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := b.compact(t.Context()); err != nil {
+		t.Fatalf("compaction on a full disk: %v", err)
+	}
+	putBytes(t, b, "again", medium)
+	putBytes(t, b, "again-small", small)
 	checkNoGarbage(t, b)
 }
 

@@ -261,9 +261,25 @@ func (r *segRange) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// WriteTo implements io.WriterTo: the range is read into one pooled buffer and written with
-// as few calls of w.Write as its length allows.
+// WriteTo implements io.WriterTo. A range larger than the small buffers goes to w through a
+// descriptor of its own, positioned at the range, so that a TCP connection's ReadFrom sends it
+// with sendfile; a smaller one, or one of a segment removed meanwhile, is read with pread into
+// one pooled buffer and written with as few calls of w.Write as its length allows.
 func (r *segRange) WriteTo(w io.Writer) (int64, error) {
+	if r.end-r.pos > bufferedMax {
+		if f, err := os.Open(r.o.b.segs.path(r.o.f.id)); err == nil {
+			defer f.Close() // read-only
+			if _, err := f.Seek(r.pos, io.SeekStart); err != nil {
+				return 0, fmt.Errorf("disk: %w", err)
+			}
+			n, err := io.Copy(w, &io.LimitedReader{R: f, N: r.end - r.pos})
+			r.pos += n
+			if err == nil && r.pos < r.end {
+				err = io.ErrUnexpectedEOF
+			}
+			return n, err
+		}
+	}
 	bufp := r.o.b.copyBufs.Get().(*[]byte)
 	defer r.o.b.copyBufs.Put(bufp)
 	var total int64

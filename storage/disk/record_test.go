@@ -21,6 +21,8 @@ func TestRecordRoundTrip(t *testing.T) {
 	file := full
 	file.file = "0000000000000003aabbccddeeff001122334455"
 	file.size = 1 << 33
+	seg := full
+	seg.seg, seg.off, seg.size = 1<<24|7, 1<<40, 70000
 	tests := []struct {
 		name   string
 		rec    record
@@ -29,6 +31,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		{"Empty", record{modified: time.Unix(0, 0).UTC()}, nil},
 		{"InlineFull", full, []byte("hello")},
 		{"File", file, nil},
+		{"Segment", seg, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,6 +61,7 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add((&record{size: 3, etag: "e", meta: storage.Metadata{User: map[string]string{"a": "b"}}}).encode(nil, []byte("abc")))
 	f.Add((&record{file: "0000000000000001aabbccddeeff001122334455", checksums: map[string]string{"CRC32": "AAAAAA=="}}).encode(nil, nil))
 	f.Add([]byte{1, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Add((&record{seg: 1 << 24, off: 123, size: 9, etag: "e"}).encode(nil, nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rec, inline, err := decodeRecord(data)
 		if err != nil {

@@ -2,7 +2,6 @@ package disk
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -132,17 +131,8 @@ func (b *Backend) removeOrphansIn(ctx context.Context, dir string) (int, error) 
 // The segment with the highest id that still has room becomes the active one again, so that
 // restarts do not leave a trail of small segments.
 func (b *Backend) recoverSegments() error {
-	infos := make(map[uint64]segInfo)
-	if err := b.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(segmentsRoot).ForEach(func(k, v []byte) error {
-			info, err := decodeSegInfo(v)
-			if err != nil || len(k) != 8 {
-				return fmt.Errorf("disk: segment entry %x: %w", k, errCorrupt)
-			}
-			infos[binary.BigEndian.Uint64(k)] = info
-			return nil
-		})
-	}); err != nil {
+	infos, err := b.segmentInfos()
+	if err != nil {
 		return err
 	}
 	entries, err := os.ReadDir(b.segs.dir)

@@ -51,7 +51,7 @@ func withBucket(t testing.TB, b *Backend) *Backend {
 func TestReopenKeepsObjectsAndSequencerGrows(t *testing.T) {
 	dir := t.TempDir()
 	b := withBucket(t, openTest(t, Options{Dir: dir}))
-	small, large := bytes.Repeat([]byte("s"), 100), bytes.Repeat([]byte("L"), 300<<10)
+	small, large := bytes.Repeat([]byte("s"), 100), bytes.Repeat([]byte("L"), DefaultSmallMax+300<<10)
 	putBytes(t, b, "small", small)
 	last := putBytes(t, b, "large", large)
 	if err := b.Close(); err != nil {
@@ -86,7 +86,7 @@ func TestOpenEmptiesTmp(t *testing.T) {
 func TestOpenRemovesOrphansOfEarlierRunsOnly(t *testing.T) {
 	dir := t.TempDir()
 	b := withBucket(t, openTest(t, Options{Dir: dir}))
-	kept := bytes.Repeat([]byte("k"), 200<<10)
+	kept := bytes.Repeat([]byte("k"), DefaultSmallMax+1)
 	putBytes(t, b, "kept", kept)
 	prev := b.epoch
 	if err := b.Close(); err != nil {
@@ -128,15 +128,15 @@ func TestOpenRemovesOrphansOfEarlierRunsOnly(t *testing.T) {
 
 func TestReplacedAndDeletedFilesAreRemoved(t *testing.T) {
 	b := withBucket(t, openChecked(t, Options{}))
-	large := bytes.Repeat([]byte("x"), 200<<10)
+	large := bytes.Repeat([]byte("x"), DefaultSmallMax+1)
 	putBytes(t, b, "k", large)
 	putBytes(t, b, "k", append(large, 'y'))
 	if n := len(objectFiles(t, b.dir)); n != 1 {
 		t.Fatalf("after a replace objects/ holds %d files, want 1", n)
 	}
-	putBytes(t, b, "k", []byte("now inline"))
+	putBytes(t, b, "k", []byte("now in a segment"))
 	if n := len(objectFiles(t, b.dir)); n != 0 {
-		t.Fatalf("after replacing by an inline object objects/ holds %d files, want 0", n)
+		t.Fatalf("after replacing by a small object objects/ holds %d files, want 0", n)
 	}
 	putBytes(t, b, "k", large)
 	if _, err := b.DeleteObject(t.Context(), "b", "k"); err != nil {

@@ -51,34 +51,48 @@ func entryLen(bucket, key string, size int64) int64 {
 	return int64(entryPrefixLen(bucket, key)) + size
 }
 
-// putEntryPrefix fills buf[:entryPrefixLen(bucket, key)] with the header, bucket and key of
-// an entry whose data follows in buf; len(buf) is the whole entry's length.
-func putEntryPrefix(buf []byte, bucket, key string) {
-	n := entryPrefixLen(bucket, key)
-	copy(buf, entryMagic[:])
-	binary.BigEndian.PutUint32(buf[8:], uint32(len(buf)-n))
-	buf[12] = byte(len(bucket))
-	binary.BigEndian.PutUint16(buf[13:], uint16(len(key)))
-	buf[15] = 0
-	copy(buf[entryHeaderLen:], bucket)
-	copy(buf[entryHeaderLen+len(bucket):], key)
-	binary.BigEndian.PutUint32(buf[4:], crc32.Checksum(buf[8:], crc32c))
+// startEntry writes the header but for its CRC, the bucket and the key of an entry of size
+// data bytes into prefix (entryPrefixLen(bucket, key) bytes), and returns the CRC so far, to
+// be updated with the data and given to finishEntry.
+func startEntry(prefix []byte, bucket, key string, size int64) uint32 {
+	copy(prefix, entryMagic[:])
+	binary.BigEndian.PutUint32(prefix[8:], uint32(size))
+	prefix[12] = byte(len(bucket))
+	binary.BigEndian.PutUint16(prefix[13:], uint16(len(key)))
+	prefix[15] = 0
+	copy(prefix[entryHeaderLen:], bucket)
+	copy(prefix[entryHeaderLen+len(bucket):], key)
+	return crc32.Checksum(prefix[8:entryPrefixLen(bucket, key)], crc32c)
+}
+
+// finishEntry writes crc, of the prefix and all the data, into the entry's header.
+func finishEntry(prefix []byte, crc uint32) {
+	binary.BigEndian.PutUint32(prefix[4:], crc)
+}
+
+// sealEntry completes buf, an entry whose data follows room for its prefix.
+func sealEntry(buf []byte, bucket, key string) {
+	pre := entryPrefixLen(bucket, key)
+	crc := startEntry(buf[:pre], bucket, key, int64(len(buf)-pre))
+	finishEntry(buf, crc32.Update(crc, crc32c, buf[pre:]))
 }
 
 // entry is one entry found in a segment.
 type entry struct {
 	pos         int64 // offset of the entry in its segment
 	bucket, key string
-	data        []byte // aliases the scanner's buffer until the next call of next
-	raw         []byte // the whole entry, likewise
+	size        int64 // of the data
 }
 
 // dataOff is the offset of the entry's data in its segment.
-func (e *entry) dataOff() int64 { return e.pos + int64(len(e.raw)-len(e.data)) }
+func (e *entry) dataOff() int64 { return e.pos + int64(entryPrefixLen(e.bucket, e.key)) }
+
+// length is the length of the whole entry.
+func (e *entry) length() int64 { return entryLen(e.bucket, e.key, e.size) }
 
 // parseEntryHeader checks the fixed header at the start of buf and returns the length of the
 // whole entry it announces; ok is false when buf holds no header.
-func parseEntryHeader(buf []byte) (n int, ok bool) {
+func parseEntryHeader(buf []byte) (n int64, ok bool) {
 	if len(buf) < entryHeaderLen || !bytes.Equal(buf[:4], entryMagic[:]) || buf[15] != 0 {
 		return 0, false
 	}
@@ -87,29 +101,16 @@ func parseEntryHeader(buf []byte) (n int, ok bool) {
 	if keyLen == 0 || keyLen > MaxKeyLen || buf[12] == 0 || size > MaxSmallMax {
 		return 0, false
 	}
-	return entryHeaderLen + int(buf[12]) + keyLen + int(size), true
+	return int64(entryHeaderLen+int(buf[12])+keyLen) + int64(size), true
 }
 
-// parseEntry parses a whole entry: buf must hold exactly the length parseEntryHeader gave.
-func parseEntry(buf []byte, pos int64) (entry, bool) {
-	if binary.BigEndian.Uint32(buf[4:]) != crc32.Checksum(buf[8:], crc32c) {
-		return entry{}, false
-	}
-	bl, kl := int(buf[12]), int(binary.BigEndian.Uint16(buf[13:]))
-	return entry{
-		pos:    pos,
-		bucket: string(buf[entryHeaderLen : entryHeaderLen+bl]),
-		key:    string(buf[entryHeaderLen+bl : entryHeaderLen+bl+kl]),
-		data:   buf[entryHeaderLen+bl+kl:],
-		raw:    buf,
-	}, true
-}
+// scanWindow is how much of a segment a scan reads at a time: more than any entry's header,
+// bucket and key.
+const scanWindow = 1 << 20
 
-// maxEntryLen is the length of the largest entry.
-const maxEntryLen = maxEntryPrefix + MaxSmallMax
-
-// entryScanner reads the entries of a segment from its start up to a limit, through a window
-// of two largest entries, whatever the segment's size.
+// entryScanner reads the entries of a segment from its start up to a limit. It checks each
+// entry's CRC by streaming its data through a fixed window, so it holds the same memory
+// whatever the entries' sizes, and reads each byte about once.
 type entryScanner struct {
 	r       io.ReaderAt
 	limit   int64
@@ -122,7 +123,7 @@ type entryScanner struct {
 }
 
 func newEntryScanner(r io.ReaderAt, limit int64) *entryScanner {
-	return &entryScanner{r: r, limit: limit, buf: make([]byte, 2*maxEntryLen)}
+	return &entryScanner{r: r, limit: limit, buf: make([]byte, scanWindow)}
 }
 
 // errScanEnd ends a scan.
@@ -133,18 +134,25 @@ var errScanEnd = errors.New("disk: end of segment")
 // magic that starts an entry with a valid CRC. A file shorter than the limit ends the scan.
 func (s *entryScanner) next() (entry, error) {
 	for s.pos+entryHeaderLen <= s.limit {
-		w, err := s.window()
+		w, err := s.at(s.pos, maxEntryPrefix)
 		if err != nil {
 			return entry{}, err
 		}
 		if len(w) < entryHeaderLen {
 			break
 		}
-		if n, ok := parseEntryHeader(w); ok && n <= len(w) {
-			if e, ok := parseEntry(w[:n], s.pos); ok {
-				s.pos += int64(n)
+		if n, ok := parseEntryHeader(w); ok && s.pos+n <= s.limit {
+			e, ok, err := s.check(w, n)
+			if err != nil {
+				return entry{}, err
+			}
+			if ok {
+				s.pos += n
 				return e, nil
 			}
+		}
+		if w, err = s.at(s.pos, scanWindow); err != nil {
+			return entry{}, err
 		}
 		step := len(w) - len(entryMagic) + 1 // the magic may straddle the window's end
 		if i := bytes.Index(w[1:], entryMagic[:]); i >= 0 {
@@ -156,19 +164,47 @@ func (s *entryScanner) next() (entry, error) {
 	return entry{}, errScanEnd
 }
 
-// window returns the bytes of the segment from pos on, up to the limit: at least one largest
-// entry's worth unless the limit or the file's end comes first.
-func (s *entryScanner) window() ([]byte, error) {
-	have := s.winPos + int64(len(s.win))
-	if s.pos+maxEntryLen > have && have < s.limit && !s.eof {
-		want := min(int64(len(s.buf)), s.limit-s.pos)
-		n, err := s.r.ReadAt(s.buf[:want], s.pos)
+// check reads the entry of n bytes at pos, whose first bytes are w, through its CRC.
+func (s *entryScanner) check(w []byte, n int64) (entry, bool, error) {
+	bl, kl := int(w[12]), int(binary.BigEndian.Uint16(w[13:]))
+	pre := entryHeaderLen + bl + kl
+	if len(w) < pre {
+		return entry{}, false, nil // the file ends inside
+	}
+	e := entry{pos: s.pos, bucket: string(w[entryHeaderLen : entryHeaderLen+bl]), key: string(w[entryHeaderLen+bl : pre]), size: n - int64(pre)}
+	want := binary.BigEndian.Uint32(w[4:])
+	crc := crc32.Update(0, crc32c, w[8:pre])
+	for have := int64(pre); have < n; {
+		chunk, err := s.at(s.pos+have, int(min(n-have, scanWindow)))
+		if err != nil {
+			return entry{}, false, err
+		}
+		if len(chunk) == 0 {
+			return entry{}, false, nil
+		}
+		crc = crc32.Update(crc, crc32c, chunk)
+		have += int64(len(chunk))
+	}
+	return e, crc == want, nil
+}
+
+// at returns up to n bytes of the segment from pos on, fewer only at the limit or the file's
+// end. They stay valid until the next call.
+func (s *entryScanner) at(pos int64, n int) ([]byte, error) {
+	n = int(min(int64(n), s.limit-pos))
+	if n <= 0 {
+		return nil, nil
+	}
+	if pos < s.winPos || pos+int64(n) > s.winPos+int64(len(s.win)) && !s.eof || pos > s.winPos+int64(len(s.win)) {
+		want := min(int64(len(s.buf)), s.limit-pos)
+		m, err := s.r.ReadAt(s.buf[:want], pos)
 		if err != nil && !errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("disk: read segment: %w", err)
 		}
-		s.win, s.winPos, s.eof = s.buf[:n], s.pos, int64(n) < want
+		s.win, s.winPos, s.eof = s.buf[:m], pos, int64(m) < want
 	}
-	return s.win[s.pos-s.winPos:], nil
+	off := int(pos - s.winPos)
+	return s.win[off:min(off+n, len(s.win))], nil
 }
 
 // segInfo is the index entry of a segment, under segments/<id, 8 bytes big endian>:

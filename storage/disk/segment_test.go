@@ -12,11 +12,11 @@ import (
 func makeEntry(bucket, key string, data []byte) []byte {
 	buf := make([]byte, entryPrefixLen(bucket, key)+len(data))
 	copy(buf[entryPrefixLen(bucket, key):], data)
-	putEntryPrefix(buf, bucket, key)
+	sealEntry(buf, bucket, key)
 	return buf
 }
 
-// scanAll returns every entry of seg up to limit, copied.
+// scanAll returns every entry of seg up to limit, and how many bytes the scan skipped.
 func scanAll(t testing.TB, seg []byte, limit int64) ([]entry, int64) {
 	t.Helper()
 	sc := newEntryScanner(bytes.NewReader(seg), limit)
@@ -29,8 +29,6 @@ func scanAll(t testing.TB, seg []byte, limit int64) ([]entry, int64) {
 		if err != nil {
 			t.Fatalf("scan: %v", err)
 		}
-		e.raw = bytes.Clone(e.raw)
-		e.data = e.raw[len(e.raw)-len(e.data):]
 		out = append(out, e)
 	}
 }
@@ -43,23 +41,24 @@ func TestEntryRoundTrip(t *testing.T) {
 	} {
 		raw := makeEntry(tc.bucket, tc.key, []byte(tc.data))
 		n, ok := parseEntryHeader(raw)
-		if !ok || n != len(raw) {
+		if !ok || n != int64(len(raw)) {
 			t.Fatalf("header of a %d-byte entry: %d, %v", len(raw), n, ok)
 		}
-		e, ok := parseEntry(raw, 100)
-		if !ok || e.bucket != tc.bucket || e.key != tc.key || string(e.data) != tc.data || e.dataOff() != 100+int64(entryPrefixLen(tc.bucket, tc.key)) {
-			t.Fatalf("parsed %v %q %q %d bytes at %d", ok, e.bucket, e.key, len(e.data), e.dataOff())
+		seg := append(bytes.Repeat([]byte{0}, 100), raw...)
+		got, _ := scanAll(t, seg, int64(len(seg)))
+		if len(got) != 1 {
+			t.Fatalf("scanned %d entries, want 1", len(got))
 		}
-		if got := entryLen(tc.bucket, tc.key, int64(len(tc.data))); got != int64(len(raw)) {
-			t.Fatalf("entryLen = %d, entry has %d bytes", got, len(raw))
+		e := got[0]
+		if e.bucket != tc.bucket || e.key != tc.key || e.size != int64(len(tc.data)) || e.pos != 100 ||
+			string(seg[e.dataOff():e.dataOff()+e.size]) != tc.data || e.length() != int64(len(raw)) {
+			t.Fatalf("scanned %q %q %d bytes at %d", e.bucket, e.key, e.size, e.pos)
 		}
 		for i := 4; i < len(raw); i += max(1, len(raw)/7) {
 			bad := bytes.Clone(raw)
 			bad[i] ^= 0x40
-			if _, ok := parseEntry(bad, 0); ok {
-				if m, hok := parseEntryHeader(bad); hok && m == len(bad) {
-					t.Fatalf("an entry with byte %d flipped passed its CRC", i)
-				}
+			if got, _ := scanAll(t, bad, int64(len(bad))); len(got) != 0 {
+				t.Fatalf("an entry with byte %d flipped was scanned", i)
 			}
 		}
 	}
@@ -85,7 +84,9 @@ func TestScannerFindsEveryEntryPastGarbage(t *testing.T) {
 	// An object whose bytes hold a whole entry: the scan returns the outer one only, since
 	// it does not look inside an entry it parsed.
 	add("outer", append(append([]byte("prefix"), makeEntry("b", "inner", []byte("fake"))...), "suffix"...))
-	add("big", bytes.Repeat([]byte("z"), 1<<20))
+	add("big", bytes.Repeat([]byte("z"), 3*scanWindow+5)) // streamed through its CRC
+	seg.Write(makeEntry("b", "big-torn", make([]byte, 2*scanWindow))[:scanWindow+100])
+	add("after-big-torn", []byte("y"))
 	add("last", []byte("end"))
 	got, skipped := scanAll(t, seg.Bytes(), int64(seg.Len()))
 	var pos []int64
@@ -95,8 +96,8 @@ func TestScannerFindsEveryEntryPastGarbage(t *testing.T) {
 	if fmt.Sprint(pos) != fmt.Sprint(want) {
 		t.Fatalf("entries at %v, want %v", pos, want)
 	}
-	if skipped != 5000+4000+33 {
-		t.Errorf("skipped %d bytes, want %d", skipped, 5000+4000+33)
+	if want := int64(5000 + 4000 + 33 + scanWindow + 100); skipped != want {
+		t.Errorf("skipped %d bytes, want %d", skipped, want)
 	}
 	// A limit inside an entry ends the scan before it.
 	cut, _ := scanAll(t, seg.Bytes(), want[len(want)-1]+10)
@@ -123,12 +124,12 @@ func FuzzScanSegment(f *testing.F) {
 		got, _ := scanAll(t, seg, limit)
 		next := int64(0)
 		for _, e := range got {
-			end := e.pos + int64(len(e.raw))
-			if e.pos < next || end > limit || end > int64(len(seg)) || !bytes.Equal(seg[e.pos:end], e.raw) {
-				t.Fatalf("entry at %d (%d bytes) overlaps, passes the limit %d or is not the segment's bytes", e.pos, len(e.raw), limit)
+			end := e.pos + e.length()
+			if e.pos < next || end > limit || end > int64(len(seg)) {
+				t.Fatalf("entry at %d (%d bytes) overlaps the one before or passes the limit %d", e.pos, e.length(), limit)
 			}
-			if !bytes.Equal(makeEntry(e.bucket, e.key, e.data), e.raw) {
-				t.Fatalf("entry at %d does not re-encode to itself", e.pos)
+			if !bytes.Equal(makeEntry(e.bucket, e.key, seg[e.dataOff():end]), seg[e.pos:end]) {
+				t.Fatalf("entry at %d is not the segment's bytes", e.pos)
 			}
 			next = end
 		}

@@ -3,6 +3,7 @@ package disk
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -29,6 +30,7 @@ import (
 // its record up again: entries are never rewritten in place, so a location that was current
 // when a segment could still be acquired holds the bytes it held then.
 type segmentSet struct {
+	log   *slog.Logger
 	dir   string // DIR/segments
 	size  int64  // a segment takes no new entry beyond this length, unless empty
 	epoch uint64
@@ -59,6 +61,11 @@ type segFile struct {
 	// pending never gains a reference again, so compaction may take it.
 	active  atomic.Bool
 	pending atomic.Int64
+	// fresh marks a segment this process created empty; referenced is set once a commit has
+	// pointed into it. A fresh segment that is sealed, pending nothing and not referenced holds
+	// nothing anyone can reach: the writes to it failed or were refused. It is removed at once.
+	fresh      bool
+	referenced atomic.Bool
 
 	mu     sync.Mutex
 	broken error // set when a write or sync failed: nothing written to it since may be trusted
@@ -70,56 +77,85 @@ var errSegmentGone = errors.New("disk: segment removed")
 // maxIdleSegments bounds the read handles kept open with no reader, beyond the active segment.
 const maxIdleSegments = 64
 
-func newSegmentSet(dir string, size int64, epoch uint64, dirs *dirSyncer, sealed func()) *segmentSet {
-	return &segmentSet{dir: dir, size: size, epoch: epoch, dirs: dirs, sealed: sealed, files: make(map[uint64]*segFile)}
+func newSegmentSet(log *slog.Logger, dir string, size int64, epoch uint64, dirs *dirSyncer, sealed func()) *segmentSet {
+	return &segmentSet{log: log, dir: dir, size: size, epoch: epoch, dirs: dirs, sealed: sealed, files: make(map[uint64]*segFile)}
 }
 
 func (s *segmentSet) path(id uint64) string {
 	return filepath.Join(s.dir, segmentName(id))
 }
 
-// segWrite is an entry written to a segment, waiting for its commit.
+// segWrite is a range reserved in a segment for one entry, waiting for its commit.
 type segWrite struct {
+	s   *segmentSet
 	f   *segFile
-	off int64 // of the entry
+	off int64 // of the range
 }
 
-// done reports that the commit that may reference the entry has finished, made or not.
-func (w segWrite) done() { w.f.pending.Add(-1) }
+// done reports that the commit that may reference the range has finished, made or not.
+func (w segWrite) done() {
+	if w.f.pending.Add(-1) == 0 {
+		w.s.dropIfUnused(w.f)
+	}
+}
+
+// dropIfUnused removes f if it is a fresh segment that nothing points into and nothing can
+// any more.
+func (s *segmentSet) dropIfUnused(f *segFile) {
+	if f.fresh && !f.active.Load() && f.pending.Load() == 0 && !f.referenced.Load() {
+		if err := s.retire(f.id); err != nil {
+			s.log.Error("disk: remove unused segment", "segment", segmentName(f.id), "err", err)
+		}
+	}
+}
+
+// writeAt writes p at offset off of the range.
+func (w segWrite) writeAt(p []byte, off int64) error {
+	if _, err := w.f.f.WriteAt(p, w.off+off); err != nil {
+		return w.failed(err)
+	}
+	return nil
+}
+
+// failed reports a write into the range that failed. A full disk refuses before writing;
+// other errors leave the segment in doubt, so it takes nothing more.
+func (w segWrite) failed(err error) error {
+	err = mapErr(err)
+	if !errors.Is(err, storage.ErrStorageFull) {
+		w.f.fail(err)
+	}
+	return fmt.Errorf("disk: write segment: %w", err)
+}
 
 // write appends entry to the active segment. When it returns nil, the caller must call done
 // on the result after the commit that references it, whatever its outcome.
 func (s *segmentSet) write(entry []byte) (segWrite, error) {
-	f, off, err := s.reserve(int64(len(entry)))
+	w, err := s.reserve(int64(len(entry)))
 	if err != nil {
 		return segWrite{}, err
 	}
-	if _, err := f.f.WriteAt(entry, off); err != nil {
-		err = mapErr(err)
-		// A full disk refuses before writing; other errors leave the file in doubt.
-		if !errors.Is(err, storage.ErrStorageFull) {
-			f.fail(err)
-		}
-		f.pending.Add(-1)
-		return segWrite{}, fmt.Errorf("disk: write segment: %w", err)
+	if err := w.writeAt(entry, 0); err != nil {
+		w.done()
+		return segWrite{}, err
 	}
-	return segWrite{f: f, off: off}, nil
+	return w, nil
 }
 
 // reserve hands out n bytes at the tail of the active segment, rolling to a new segment when
-// the active one is full or broken.
-func (s *segmentSet) reserve(n int64) (*segFile, int64, error) {
+// the active one is full or broken. The caller fills them and must call done once the commit
+// that may reference them has finished.
+func (s *segmentSet) reserve(n int64) (segWrite, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.active == nil || s.active.failed() != nil || (s.tail > 0 && s.tail+n > s.size) {
 		if err := s.roll(); err != nil {
-			return nil, 0, err
+			return segWrite{}, err
 		}
 	}
-	f, off := s.active, s.tail
+	w := segWrite{s: s, f: s.active, off: s.tail}
 	s.tail += n
-	f.pending.Add(1)
-	return f, off, nil
+	w.f.pending.Add(1)
+	return w, nil
 }
 
 // roll makes a new, empty segment the active one; its directory entry is durable before any
@@ -139,7 +175,7 @@ func (s *segmentSet) roll() error {
 		os.Remove(s.path(id)) // never referenced; a failure leaves it to the next start-up
 		return err
 	}
-	s.activate(&segFile{id: id, f: fd}, 0)
+	s.activate(&segFile{id: id, f: fd, fresh: true}, 0)
 	return nil
 }
 
@@ -154,7 +190,30 @@ func (s *segmentSet) activate(f *segFile, tail int64) {
 	s.active, s.tail = f, tail
 	if old != nil {
 		old.active.Store(false)
+		s.dropIfUnused(old)
 		s.sealed()
+	}
+}
+
+// activeID returns the id of the active segment, 0 if none.
+func (s *segmentSet) activeID() uint64 {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.active == nil {
+		return 0
+	}
+	return s.active.id
+}
+
+// seal stops segment id from taking new entries, if it is the active one: the next write
+// rolls to a new segment.
+func (s *segmentSet) seal(id uint64) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if f := s.active; f != nil && f.id == id {
+		f.active.Store(false)
+		s.active = nil
+		s.dropIfUnused(f)
 	}
 }
 

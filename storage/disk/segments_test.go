@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -279,5 +280,43 @@ func TestPutToAMissingOrOverlongBucketStoresNothing(t *testing.T) {
 		if !errors.Is(err, storage.ErrNoSuchBucket) {
 			t.Fatalf("PutObject to a %d-byte missing bucket: %v", len(bucket), err)
 		}
+	}
+}
+
+// TestRangesOfSegmentObjectsRead reads ranges of a small object (pread through the shared
+// handle) and of a streamed one (sendfile from a descriptor of its own when copied) both with
+// Read and with io.Copy, which uses WriteTo.
+func TestRangesOfSegmentObjectsRead(t *testing.T) {
+	b := withBucket(t, openChecked(t, Options{}))
+	for _, size := range []int{4 << 10, 700 << 10} {
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(i * 7 / 3)
+		}
+		key := fmt.Sprint("k", size)
+		putBytes(t, b, key, data)
+		obj, err := b.GetObject(t.Context(), "b", key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range [][2]int{{0, size}, {1, size - 1}, {size / 3, size / 2}, {size - 1, 1}, {5, 0}} {
+			for _, copied := range []bool{false, true} {
+				rc, err := obj.Range(t.Context(), int64(r[0]), int64(r[1]))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got bytes.Buffer
+				if copied {
+					_, err = io.Copy(&got, rc)
+				} else {
+					_, err = got.ReadFrom(struct{ io.Reader }{rc})
+				}
+				rc.Close()
+				if err != nil || !bytes.Equal(got.Bytes(), data[r[0]:r[0]+r[1]]) {
+					t.Fatalf("%d-byte object, range %d+%d (copied %v): %d bytes, %v", size, r[0], r[1], copied, got.Len(), err)
+				}
+			}
+		}
+		obj.Close()
 	}
 }

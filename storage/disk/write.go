@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,10 +19,12 @@ import (
 // ErrInvalidKey is returned by PutObject for an empty key or one longer than MaxKeyLen bytes.
 var ErrInvalidKey = errors.New("disk: object key empty or longer than 1024 bytes")
 
-// PutObject implements storage.Backend. Objects of at most SmallMax bytes are read into a
-// pooled buffer and appended to a segment; larger ones stream through a pooled buffer into
-// tmp/, are fsynced, renamed into objects/ and the directory fsynced. Either way the index
-// commit comes after the bytes are durable. Errors of the body are returned wrapped, so
+// PutObject implements storage.Backend. An object of at most SmallMax bytes goes to a
+// segment: read whole into a pooled buffer when it is at most bufferedMax bytes (or of unknown
+// size and found to be), streamed into a range reserved for it when its size is declared and
+// larger. A larger object, or one of unknown size beyond bufferedMax, streams through a pooled
+// buffer into tmp/, is fsynced, renamed into objects/ and the directory fsynced. Either way the
+// index commit comes after the bytes are durable. Errors of the body are returned wrapped, so
 // errors.Is and errors.As find them.
 func (b *Backend) PutObject(ctx context.Context, bucket, key string, body storage.Body, opts storage.PutOptions) (storage.ObjectInfo, error) {
 	if err := b.begin(); err != nil {
@@ -35,8 +38,9 @@ func (b *Backend) PutObject(ctx context.Context, bucket, key string, body storag
 		return storage.ObjectInfo{}, storage.ErrNoSuchBucket
 	}
 	size := body.Size()
-	maySmall := b.smallMax >= 0 && size <= b.smallMax
-	if !maySmall {
+	bufMax := min(b.smallMax, bufferedMax)
+	buffered := b.smallMax >= 0 && size <= bufMax
+	if !buffered {
 		// Refuse early what the commit would refuse, rather than store gigabytes for nothing.
 		// The commit checks again, atomically.
 		if err := b.db.View(func(tx *bolt.Tx) error {
@@ -48,32 +52,30 @@ func (b *Backend) PutObject(ctx context.Context, bucket, key string, body storag
 		}); err != nil {
 			return storage.ObjectInfo{}, err
 		}
-	}
-
-	var first []byte
-	eof := false
-	if maySmall {
-		if err := ctx.Err(); err != nil {
-			return storage.ObjectInfo{}, err
+		if size >= 0 && size <= b.smallMax {
+			return b.putStreamed(ctx, bucket, key, body, opts)
 		}
-		// The body goes after room for the entry's header, bucket and key, so that the
-		// entry is written with one pwrite; one byte more than fits tells a larger body.
-		bufp := b.smallBufs.Get().(*[]byte)
-		defer b.smallBufs.Put(bufp)
-		pre := entryPrefixLen(bucket, key)
-		buf := (*bufp)[:pre+int(b.smallMax)+1]
-		n, err := fill(body, buf[pre:])
-		switch {
-		case err == io.EOF && int64(n) <= b.smallMax:
-			return b.putSmall(ctx, bucket, key, body, buf[:pre+n], opts)
-		case err == io.EOF:
-			eof = true
-		case err != nil:
-			return storage.ObjectInfo{}, fmt.Errorf("disk: read body: %w", err)
-		}
-		first = buf[pre : pre+n]
+		return b.putFile(ctx, bucket, key, body, nil, false, opts)
 	}
-	return b.putFile(ctx, bucket, key, body, first, eof, opts)
+	if err := ctx.Err(); err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	// The body goes after room for the entry's header, bucket and key, so that the entry is
+	// written with one pwrite; one byte more than fits tells a larger body.
+	bufp := b.smallBufs.Get().(*[]byte)
+	defer b.smallBufs.Put(bufp)
+	pre := entryPrefixLen(bucket, key)
+	buf := (*bufp)[:pre+int(bufMax)+1]
+	n, err := fill(body, buf[pre:])
+	switch {
+	case err == io.EOF && int64(n) <= bufMax:
+		return b.putSmall(ctx, bucket, key, body, buf[:pre+n], opts)
+	case err == io.EOF:
+		return b.putFile(ctx, bucket, key, body, buf[pre:pre+n], true, opts)
+	case err != nil:
+		return storage.ObjectInfo{}, fmt.Errorf("disk: read body: %w", err)
+	}
+	return b.putFile(ctx, bucket, key, body, buf[pre:pre+n], false, opts)
 }
 
 // fill reads into p until it is full or r fails; err is nil exactly when p is full and the end
@@ -107,13 +109,69 @@ func (b *Backend) putSmall(ctx context.Context, bucket, key string, body storage
 	if err := ctx.Err(); err != nil {
 		return storage.ObjectInfo{}, err
 	}
-	putEntryPrefix(entry, bucket, key)
+	sealEntry(entry, bucket, key)
 	w, err := b.segs.write(entry)
 	if err != nil {
 		return storage.ObjectInfo{}, err
 	}
 	defer w.done()
 	rec.seg, rec.off = w.f.id, w.off+int64(pre)
+	return b.commitPut(ctx, bucket, key, rec, opts, w.f)
+}
+
+// putStreamed streams body, of declared size, into a range reserved for its entry in the
+// active segment, and commits a record pointing at it. The entry's prefix, whose CRC covers
+// the data, is written last. If the body fails, the range stays dead space.
+func (b *Backend) putStreamed(ctx context.Context, bucket, key string, body storage.Body, opts storage.PutOptions) (storage.ObjectInfo, error) {
+	size := body.Size()
+	pre := int64(entryPrefixLen(bucket, key))
+	w, err := b.segs.reserve(pre + size)
+	if err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	defer w.done()
+	prefix := make([]byte, pre)
+	crc := startEntry(prefix, bucket, key, size)
+	bufp := b.copyBufs.Get().(*[]byte)
+	defer b.copyBufs.Put(bufp)
+	for n := int64(0); ; {
+		if err := ctx.Err(); err != nil {
+			return storage.ObjectInfo{}, err
+		}
+		m, err := fill(body, *bufp)
+		if int64(m) > size-n {
+			return storage.ObjectInfo{}, fmt.Errorf("disk: body longer than its declared %d bytes", size)
+		}
+		if m > 0 {
+			if werr := w.writeAt((*bufp)[:m], pre+n); werr != nil {
+				return storage.ObjectInfo{}, werr
+			}
+			crc = crc32.Update(crc, crc32c, (*bufp)[:m])
+			n += int64(m)
+		}
+		if err == io.EOF {
+			if n != size {
+				return storage.ObjectInfo{}, fmt.Errorf("disk: body of %d bytes, %d declared", n, size)
+			}
+			break
+		}
+		if err != nil {
+			return storage.ObjectInfo{}, fmt.Errorf("disk: read body: %w", err)
+		}
+	}
+	finishEntry(prefix, crc)
+	if err := w.writeAt(prefix, 0); err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	sums := body.Sums()
+	rec := &record{
+		size:      size,
+		etag:      hex.EncodeToString(sums.MD5[:]),
+		meta:      opts.Meta,
+		checksums: sums.Checksums,
+		seg:       w.f.id,
+		off:       w.off + pre,
+	}
 	return b.commitPut(ctx, bucket, key, rec, opts, w.f)
 }
 

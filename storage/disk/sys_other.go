@@ -1,0 +1,13 @@
+//go:build !linux
+
+package disk
+
+import "os"
+
+// fdatasync makes f's bytes durable; without fdatasync, with a full fsync.
+func fdatasync(f *os.File) error { return f.Sync() }
+
+// copyRange copies n bytes at srcOff of src to dstOff of dst through buf.
+func copyRange(dst *os.File, dstOff int64, src *os.File, srcOff, n int64, buf []byte) error {
+	return copyThrough(dst, dstOff, src, srcOff, n, buf)
+}
