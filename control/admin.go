@@ -170,6 +170,14 @@ func (s *Service) UpdateUser(ctx context.Context, p *Principal, id string, c Use
 		if _, err := s.store.RevokeUserTokens(ctx, id, "", s.now()); err != nil {
 			return nil, fmt.Errorf("revoke tokens of disabled user: %w", err)
 		}
+		// Their outstanding URLs go too, where the storage can withdraw them (on plain S3 they
+		// end at their expiry). The account is disabled whatever the storage answers; when it
+		// cannot record the revocation, that is logged and POST /v1/users/{id}/revoke-urls
+		// does it later.
+		var nse *Error
+		if err := s.revokeUser(ctx, id, s.now()); err != nil && !(errors.As(err, &nse) && nse.Code == CodeNotSupported) {
+			s.log.ErrorContext(ctx, "disabled user's URLs not revoked; call revoke-urls when the storage is back", "user", id, "err", err)
+		}
 	}
 	d := map[string]string{"user_id": id}
 	if c.Disabled != nil {

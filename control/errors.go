@@ -44,6 +44,7 @@ const (
 	CodeBadSignature       = "bad_signature"        // 401: webhook signature or timestamp refused
 	CodeStorageUnavailable = "storage_unavailable"  // 502: the object store failed
 	CodeNotReady           = "not_ready"            // 503: a dependency is down
+	CodeNotSupported       = "not_supported"        // 501: the object store cannot do it (revocation on plain S3)
 	CodeInternal           = "internal"             // 500: anything else
 )
 

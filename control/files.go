@@ -152,7 +152,12 @@ func (s *Service) ShareURL(ctx context.Context, p *Principal, id string, ttl tim
 		RemoteAddr: addr, Details: map[string]string{"expires": now.Add(ttl).UTC().Format(time.RFC3339)}}); err != nil {
 		return nil, err
 	}
+	ext, err := s.extensions(ctx)
+	if err != nil {
+		return nil, err
+	}
 	q := url.Values{"response-content-disposition": {ContentDisposition(f.Filename)}}
+	revocable(q, f.ID, f.UserID, ext)
 	signed, err := s.presign(http.MethodGet, f.Key, q, nil, now, ttl)
 	if err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ type metrics struct {
 	completions *prometheus.CounterVec // source, state
 	events      *prometheus.CounterVec // result
 	claims      prometheus.Counter
+	revocations prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -42,11 +43,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			[]string{"result"}),
 		claims: prometheus.NewCounter(prometheus.CounterOpts{Name: "presign_control_reconciler_claims_total",
 			Help: "Overdue uploads this replica's reconciler leased (each is leased to one replica at a time)."}),
+		revocations: prometheus.NewCounter(prometheus.CounterOpts{Name: "presign_control_revocations_total",
+			Help: "Revocations of presigned URLs (one upload's, or all of a user's) recorded by the storage."}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.tickets, m.partURLs, m.downloads, m.refusals, m.completions, m.events, m.claims} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.tickets, m.partURLs, m.downloads, m.refusals, m.completions, m.events, m.claims, m.revocations} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("control: metrics: %w", err)
 		}

@@ -140,6 +140,7 @@ func (s *Service) SignParts(ctx context.Context, p *Principal, id string, number
 		size := partLength(u, n)
 		q := url.Values{"partNumber": {strconv.Itoa(n)}, "uploadId": {u.MultipartID}}
 		headers := partBinding(q, size, ext)
+		revocable(q, u.ID, u.UserID, ext)
 		if ext && len(crc32c) > 0 {
 			headers = map[string]string{sigv4.ChecksumHeader(sigv4.ChecksumCRC32C): crc32c[i]}
 		}

@@ -25,6 +25,7 @@ func (s *Service) routes(metricsHandler http.Handler) []route {
 		{"POST", "/v1/uploads/{id}/parts", user, s.handleSignParts},
 		{"GET", "/v1/uploads/{id}/parts", user, s.handleStoredParts},
 		{"POST", "/v1/uploads/{id}/complete", user, s.handleComplete},
+		{"POST", "/v1/uploads/{id}/revoke", user, s.handleRevokeUpload},
 		{"GET", "/v1/files", user, s.handleListFiles},
 		{"GET", "/v1/files/{id}", user, s.handleGetFile},
 		{"GET", "/v1/files/{id}/download", user, s.handleDownload},
@@ -33,6 +34,7 @@ func (s *Service) routes(metricsHandler http.Handler) []route {
 		{"POST", "/v1/users", admin, s.handleCreateUser},
 		{"GET", "/v1/users", admin, s.handleListUsers},
 		{"PATCH", "/v1/users/{id}", admin, s.handleUpdateUser},
+		{"POST", "/v1/users/{id}/revoke-urls", user, s.handleRevokeUserURLs},
 		{"GET", "/v1/policy", admin, s.handleGetPolicy},
 		{"PUT", "/v1/policy", admin, s.handleSetPolicy},
 		{"GET", "/v1/audit", admin, s.handleAudit},
@@ -364,4 +366,20 @@ func serveHandler(h http.Handler) func(http.ResponseWriter, *http.Request, *Prin
 		h.ServeHTTP(w, r)
 		return nil
 	}
+}
+
+func (s *Service) handleRevokeUpload(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	res, err := s.RevokeUpload(r.Context(), p, r.PathValue("id"), s.clientAddr(r))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Service) handleRevokeUserURLs(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	res, err := s.RevokeUserURLs(r.Context(), p, r.PathValue("id"), s.clientAddr(r))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
 }

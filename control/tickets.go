@@ -219,6 +219,7 @@ func (s *Service) refuse(rule string, e *Error) *Error {
 // to the declared size and the URL to one object (see Extensions).
 func (s *Service) signPut(u *Upload, sha string, ext bool, now time.Time, ttl time.Duration) (string, map[string]string, error) {
 	q, headers := putBinding(u, ext)
+	revocable(q, u.ID, u.UserID, ext)
 	if sha != "" {
 		headers[sigv4.ChecksumHeader(sigv4.ChecksumSHA256)] = sha
 	}

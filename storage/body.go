@@ -10,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"runtime"
+	"sync"
 
 	"presign/sigv4"
 )
@@ -100,8 +101,10 @@ func NewBody(r io.Reader, opts BodyOptions) *CheckedBody {
 // slowest step of a large upload, about 0.9 GB/s on one core) runs beside the network reads and
 // disk writes instead of between them. Each read is copied into one of a few bounded buffers for
 // the hasher; memory stays constant whatever the body's size. The hasher stops when the body
-// ends or ctx does, so an abandoned body leaks nothing past its request.
-func NewParallelBody(ctx context.Context, r io.Reader, opts BodyOptions) *CheckedBody {
+// ends or ctx does, so an abandoned body leaks nothing past its request. slots, when not nil,
+// lends the hand-off buffers (pipeSlotSize bytes each) so that busy servers reuse them; they
+// go back once the body has ended or failed.
+func NewParallelBody(ctx context.Context, r io.Reader, opts BodyOptions, slots *sync.Pool) *CheckedBody {
 	b := NewBody(r, opts)
 	if b.err != nil || runtime.GOMAXPROCS(0) < 2 {
 		return b
@@ -111,7 +114,7 @@ func NewParallelBody(ctx context.Context, r io.Reader, opts BodyOptions) *Checke
 	for _, s := range b.sums {
 		hs = append(hs, s.h)
 	}
-	b.pipe = newHashPipe(ctx, hs)
+	b.pipe = newHashPipe(ctx, hs, slots)
 	return b
 }
 
@@ -169,6 +172,8 @@ func (b *CheckedBody) fail(err error) error {
 	b.err = err
 	if b.pipe != nil {
 		b.pipe.stop()
+		<-b.pipe.done
+		b.pipe.release()
 	}
 	return err
 }
@@ -223,15 +228,47 @@ type hashPipe struct {
 	done   chan struct{}
 	hashed int64 // bytes hashed; written by the hasher, read after done
 	closed bool
+	slots  *sync.Pool // where the buffers came from, or nil
 }
 
-func newHashPipe(ctx context.Context, hs []hash.Hash) *hashPipe {
-	p := &hashPipe{ctx: ctx, work: make(chan []byte, pipeSlots), free: make(chan []byte, pipeSlots), done: make(chan struct{})}
+func newHashPipe(ctx context.Context, hs []hash.Hash, slots *sync.Pool) *hashPipe {
+	p := &hashPipe{ctx: ctx, work: make(chan []byte, pipeSlots), free: make(chan []byte, pipeSlots), done: make(chan struct{}), slots: slots}
 	for range pipeSlots {
-		p.free <- make([]byte, pipeSlotSize)
+		var buf []byte
+		if slots != nil {
+			if bp, ok := slots.Get().(*[]byte); ok && cap(*bp) >= pipeSlotSize {
+				buf = (*bp)[:pipeSlotSize]
+			}
+		}
+		if buf == nil {
+			buf = make([]byte, pipeSlotSize)
+		}
+		p.free <- buf
 	}
 	go p.run(hs)
 	return p
+}
+
+// release gives the buffers back to their pool. Only the reading goroutine calls it, after
+// the hasher is done, when neither uses a buffer any more.
+func (p *hashPipe) release() {
+	if p.slots == nil {
+		return
+	}
+	for {
+		select {
+		case buf := <-p.free:
+			p.slots.Put(&buf)
+		case buf, ok := <-p.work:
+			if !ok {
+				return
+			}
+			buf = buf[:cap(buf)]
+			p.slots.Put(&buf)
+		default:
+			return
+		}
+	}
 }
 
 func (p *hashPipe) run(hs []hash.Hash) {
@@ -277,6 +314,7 @@ func (p *hashPipe) stop() {
 func (p *hashPipe) wait(n int64) error {
 	p.stop()
 	<-p.done
+	defer p.release()
 	if p.hashed != n {
 		return fmt.Errorf("storage: body abandoned: %w", context.Cause(p.ctx))
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -39,6 +40,7 @@ func TestParallelBodyHashesLikeSerial(t *testing.T) {
 		{"short", BodyOptions{Size: int64(len(data)) + 1}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			var pool sync.Pool
 			serial := NewBody(bytes.NewReader(data), tc.opts)
 			_, serr := io.Copy(io.Discard, struct{ io.Reader }{serial})
 			for _, wrap := range []func(io.Reader) io.Reader{
@@ -46,7 +48,7 @@ func TestParallelBodyHashesLikeSerial(t *testing.T) {
 				iotest.HalfReader,
 				iotest.OneByteReader,
 			} {
-				pb := NewParallelBody(context.Background(), wrap(bytes.NewReader(data)), tc.opts)
+				pb := NewParallelBody(context.Background(), wrap(bytes.NewReader(data)), tc.opts, &pool)
 				got, perr := io.ReadAll(struct{ io.Reader }{pb})
 				if (serr != nil) != tc.err || (perr != nil) != tc.err {
 					t.Fatalf("serial err %v, parallel err %v, want error %v", serr, perr, tc.err)
@@ -68,7 +70,7 @@ func TestParallelBodyStopsWithItsRequest(t *testing.T) {
 	before := runtime.NumGoroutine()
 	for range 20 {
 		ctx, cancel := context.WithCancel(context.Background())
-		pb := NewParallelBody(ctx, bytes.NewReader(randomBytes(4<<20)), BodyOptions{Size: -1})
+		pb := NewParallelBody(ctx, bytes.NewReader(randomBytes(4<<20)), BodyOptions{Size: -1}, nil)
 		buf := make([]byte, 64<<10)
 		pb.Read(buf)
 		cancel()
@@ -99,7 +101,7 @@ func benchBody(b *testing.B, parallel bool) {
 	for b.Loop() {
 		var body *CheckedBody
 		if parallel {
-			body = NewParallelBody(context.Background(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))})
+			body = NewParallelBody(context.Background(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))}, nil)
 		} else {
 			body = NewBody(bytes.NewReader(data), BodyOptions{Size: int64(len(data))})
 		}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -63,6 +64,8 @@ type Server struct {
 	hostID   string
 	idPrefix string
 	seq      atomic.Uint64
+	// hashSlots lends the buffers of parallel body hashing (NewParallelBody).
+	hashSlots sync.Pool
 }
 
 // New returns a Server for cfg.

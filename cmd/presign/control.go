@@ -73,6 +73,8 @@ type controlSetup struct {
 	eventSecrets [][]byte
 	// s3Client makes the S3 calls; nil for the bucket package's default.
 	s3Client *http.Client
+	// revokeNodes are further storage nodes that each need a revocation.
+	revokeNodes []string
 }
 
 // openControl opens the metadata store, makes sure the administrator exists and builds the
@@ -84,7 +86,7 @@ func (m *Main) openControl(ctx context.Context, cs controlSetup, log *slog.Logge
 	}
 	objects, err := bucket.New(bucket.Config{Endpoint: cs.endpoint, Bucket: cs.bucket, Region: cs.region,
 		AccessKeyID: cs.creds.AccessKeyID, SecretAccessKey: cs.creds.SecretAccessKey,
-		VirtualHostStyle: cs.virtualHost, HTTPClient: cs.s3Client})
+		VirtualHostStyle: cs.virtualHost, HTTPClient: cs.s3Client, RevokeEndpoints: cs.revokeNodes})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -213,6 +215,7 @@ func (m *Main) control(ctx context.Context, args []string) error {
 	var endpoint, bucketName, region, dataDir, secret string
 	var drain time.Duration
 	var pathStyle bool
+	var revokeNodes stringList
 	ext := extensionsFlag(control.ExtensionsAuto)
 	var tf tlsFlags
 	fs.StringVar(&endpoint, "s3-endpoint", "", "the S3 API of the storage (required), e.g. http://127.0.0.1:9000")
@@ -220,6 +223,7 @@ func (m *Main) control(ctx context.Context, args []string) error {
 	fs.StringVar(&region, "s3-region", "us-east-1", "the region requests and URLs are signed for")
 	fs.BoolVar(&pathStyle, "s3-path-style", false, "address the bucket in the URL path (host/bucket/key) instead of the host name (bucket.host/key); always so for an endpoint that is an IP address or localhost")
 	fs.Var(&ext, "s3-extensions", "whether the storage enforces presign's URL extensions (single use, size cap): on (a presign storage node), off (any other S3: signed Content-Length and If-None-Match instead), or auto (ask the endpoint once)")
+	fs.Var(&revokeNodes, "revoke-node", "another presign storage node that must hear of each URL revocation (repeatable); needed for nodes that share no --redis, the --s3-endpoint node always hears of it")
 	tf.register(fs)
 	fs.StringVar(&dataDir, "data", "./presign-data", "directory of the SQLite metadata store (when --db is not set)")
 	fs.StringVar(&secret, "notify-secret", "", "HMAC secret of the storage node's webhook deliveries (default $PRESIGN_NOTIFY_SECRET; none: storage events are refused)")
@@ -257,7 +261,7 @@ func (m *Main) control(ctx context.Context, args []string) error {
 	log := m.logger()
 	cp, err := m.openControl(ctx, controlSetup{flags: cf, dataDir: dataDir, endpoint: endpoint, bucket: bucketName,
 		region: region, virtualHost: virtualHost, extensions: control.Extensions(ext),
-		creds: sigv4.Credentials{AccessKeyID: ak, SecretAccessKey: sk}, eventSecrets: secrets}, log)
+		creds: sigv4.Credentials{AccessKeyID: ak, SecretAccessKey: sk}, eventSecrets: secrets, revokeNodes: revokeNodes}, log)
 	if err != nil {
 		return err
 	}

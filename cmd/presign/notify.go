@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"presign/events/outbox"
+	"presign/storage"
 )
 
 // notifyFlags configure the storage node's webhook targets.
@@ -100,6 +101,17 @@ func openNotifier(ctx context.Context, dir string, targets []outbox.Target, maxB
 		}
 	}()
 	return n, nil
+}
+
+// eventLog is where the node records its events: the outbox when some webhook will receive
+// them, none otherwise — an event nobody is configured to receive would only grow the log
+// (events recorded before a restart without --notify-url wait there for the next start with
+// one).
+func (n *notifier) eventLog() storage.EventLog {
+	if n.deliverer == nil {
+		return nil
+	}
+	return n.log
 }
 
 // close stops delivery, then closes the log: undelivered events stay for the next start.

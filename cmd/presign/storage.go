@@ -115,7 +115,7 @@ func (m *Main) openStorage(ctx context.Context, sf storageFlags, log *slog.Logge
 		Nonces:      stores.nonces,
 		Revocations: stores.revocations,
 		MaxPutSize:  int64(sf.maxPutSize),
-		Events:      ev.log,
+		Events:      ev.eventLog(),
 		DefaultCORS: defaultCORS,
 		Logger:      log,
 	})

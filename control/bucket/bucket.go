@@ -21,6 +21,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"presign/control"
+	"presign/sigv4"
 )
 
 // Config says where the bucket is.
@@ -38,14 +39,19 @@ type Config struct {
 	VirtualHostStyle bool
 	// HTTPClient makes the requests; a client with sensible timeouts when nil.
 	HTTPClient *http.Client
+	// RevokeEndpoints are further presign storage nodes that must each hear of a revocation
+	// (nodes that share no Redis); Endpoint always does.
+	RevokeEndpoints []string
 }
 
 // Bucket implements control.Objects on one bucket of an S3 API. It is safe for concurrent use.
 type Bucket struct {
-	c        *s3.Client
-	hc       *http.Client
-	endpoint string
-	bucket   string
+	c               *s3.Client
+	hc              *http.Client
+	endpoint        string
+	bucket          string
+	signer          *sigv4.Signer // for the storage node's own calls (revocations)
+	revokeEndpoints []string
 }
 
 var (
@@ -78,7 +84,13 @@ func New(cfg Config) (*Bucket, error) {
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
 	})
-	return &Bucket{c: c, hc: hc, endpoint: strings.TrimSuffix(cfg.Endpoint, "/"), bucket: cfg.Bucket}, nil
+	var extra []string
+	for _, e := range cfg.RevokeEndpoints {
+		extra = append(extra, strings.TrimSuffix(e, "/"))
+	}
+	return &Bucket{c: c, hc: hc, endpoint: strings.TrimSuffix(cfg.Endpoint, "/"), bucket: cfg.Bucket,
+		signer:          &sigv4.Signer{Credentials: sigv4.Credentials{AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey}, Region: cfg.Region},
+		revokeEndpoints: extra}, nil
 }
 
 // presignHealth is the storage node's health path, which no S3 service has: bucket names
