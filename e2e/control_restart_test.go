@@ -2,14 +2,8 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // uploadOne issues a ticket to the user, uploads body with a plain PUT and waits for the
@@ -48,40 +42,12 @@ func TestServeKeepsEverythingAcrossARestart(t *testing.T) {
 
 // TestServeOnPostgreSQL runs "presign serve --db postgres://..." in a schema of its own.
 func TestServeOnPostgreSQL(t *testing.T) {
-	dsn := os.Getenv("PRESIGN_TEST_POSTGRES")
-	if dsn == "" {
-		dsn = "postgres://postgres@127.0.0.1:5432/test"
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL unreachable at %s (CI=true, so this fails): %v", dsn, err)
-		}
-		t.Skipf("PostgreSQL unreachable at %s (set PRESIGN_TEST_POSTGRES): %v", dsn, err)
-	}
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "presign_e2e_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-		conn.Close(ctx)
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	p := serveProcess(t, "--db", u.String())
+	dsn, conn, schema := pgSchema(t)
+	p := serveProcess(t, "--db", dsn)
 	lee, _ := adminAPI(t, p).newUser("lee", nil)
 	id := uploadOne(t, lee, []byte("in postgres"))
 	var n int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+schema+".files WHERE id = $1", id).Scan(&n); err != nil || n != 1 {
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM "+schema+".files WHERE id = $1", id).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("file rows in PostgreSQL: %d, %v", n, err)
 	}
 }
