@@ -101,13 +101,11 @@ func Parse(r *http.Request) (*Auth, error) {
 		return nil, errorf(KindQueryParams, "The query string is not valid percent-encoding.")
 	}
 	authz := r.Header.Get("Authorization")
-	if authz != "" && !strings.HasPrefix(authz, "AWS") {
-		// Not an S3 signature (e.g. "Bearer ..."): HTTP clients forward the Authorization of
-		// the request they followed a redirect from, such as a control plane's download
-		// redirect to a presigned URL on the same host. Such a header authenticates nothing
-		// here, so it is ignored when the query carries the signature.
-		authz = "-" + authz
-	}
+	// A header that is not an S3 signature (e.g. "Bearer ...") authenticates nothing here. HTTP
+	// clients forward the Authorization of the request they followed a redirect from, such as
+	// a control plane's download redirect to a presigned URL on the same host, so such a
+	// header is ignored when the query carries the signature.
+	foreign := authz != "" && !strings.HasPrefix(authz, "AWS")
 	inQuery := false
 	for _, p := range params {
 		if p.key == paramAlgorithm || p.key == paramSignature || p.key == paramCredential {
@@ -115,7 +113,6 @@ func Parse(r *http.Request) (*Auth, error) {
 			break
 		}
 	}
-	foreign := strings.HasPrefix(authz, "-")
 	switch {
 	case foreign && inQuery:
 		return parseQueryAuth(params)
