@@ -247,6 +247,34 @@ func CheckLimit(n int) error {
 	return nil
 }
 
+// CheckClaim reports whether ClaimOverdue's page size and lease are acceptable. It wraps
+// ErrInvalid.
+func CheckClaim(limit int, lease time.Duration) error {
+	if err := CheckLimit(limit); err != nil {
+		return err
+	}
+	if lease <= 0 {
+		return fmt.Errorf("%w: lease must be positive", ErrInvalid)
+	}
+	return nil
+}
+
+// RateWindow returns how a Store keys a fixed rate-limit window: its length and the start of
+// the window of that length containing now, in microseconds since the epoch (windows before
+// 1970 start at the lower multiple too). It wraps ErrInvalid for a window under 1µs.
+func RateWindow(w time.Duration, now time.Time) (length, start int64, err error) {
+	length = w.Microseconds()
+	if length <= 0 {
+		return 0, 0, fmt.Errorf("%w: rate window must be at least 1µs", ErrInvalid)
+	}
+	t := now.UnixMicro()
+	start = t - t%length
+	if t < 0 && t%length != 0 {
+		start -= length
+	}
+	return length, start, nil
+}
+
 // Validate reports whether u can be recorded as a new user. It wraps ErrInvalid.
 func (u *User) Validate() error {
 	if u.ID == "" || u.Username == "" || u.PasswordHash == "" || u.Created.IsZero() {

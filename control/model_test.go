@@ -1,6 +1,7 @@
 package control
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -65,5 +66,32 @@ func TestApplyChangeSetsOnlyGivenFieldsToTheMicrosecond(t *testing.T) {
 	want.Completed = want.Updated
 	if got != want {
 		t.Fatalf("ApplyChange:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestRateWindowStartsAtTheMultipleBelow(t *testing.T) {
+	for _, tc := range []struct {
+		w         time.Duration
+		now       time.Time
+		wantStart int64
+	}{
+		{time.Minute, time.UnixMicro(90_000_000), 60_000_000},
+		{time.Minute, time.UnixMicro(60_000_000), 60_000_000},
+		{time.Minute, time.UnixMicro(-1), -60_000_000},
+		{time.Minute, time.UnixMicro(-60_000_000), -60_000_000},
+	} {
+		length, start, err := RateWindow(tc.w, tc.now)
+		if err != nil || length != tc.w.Microseconds() || start != tc.wantStart {
+			t.Errorf("RateWindow(%v, %d): %d %d %v, want start %d", tc.w, tc.now.UnixMicro(), length, start, err, tc.wantStart)
+		}
+	}
+	if _, _, err := RateWindow(time.Nanosecond, time.Now()); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("sub-microsecond window: %v", err)
+	}
+	if err := CheckClaim(10, 0); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("zero lease: %v", err)
+	}
+	if err := CheckClaim(0, time.Second); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("zero limit: %v", err)
 	}
 }

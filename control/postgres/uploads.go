@@ -155,11 +155,8 @@ func (s *Store) TransitionUpload(ctx context.Context, id string, from []control.
 // claiming or transitioning right now; for rows it locks, PostgreSQL re-checks the WHERE clause
 // against the newest version, so a lease committed meanwhile excludes the row.
 func (s *Store) ClaimOverdue(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]control.Upload, error) {
-	if err := control.CheckLimit(limit); err != nil {
+	if err := control.CheckClaim(limit, lease); err != nil {
 		return nil, err
-	}
-	if lease <= 0 {
-		return nil, fmt.Errorf("%w: lease must be positive", control.ErrInvalid)
 	}
 	rows, err := s.pool.Query(ctx, `UPDATE uploads SET lease_until = $1 WHERE id IN (
 			SELECT id FROM uploads WHERE state IN ('pending', 'uploading') AND expires < $2 AND lease_until < $2

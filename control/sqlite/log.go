@@ -29,23 +29,9 @@ func (s *Store) MarkEventSeen(ctx context.Context, eventID string, at time.Time)
 	return n == 1, nil
 }
 
-// window returns the stored window length and the start of the window containing now.
-func window(w time.Duration, now time.Time) (length, start int64, err error) {
-	length = w.Microseconds()
-	if length <= 0 {
-		return 0, 0, fmt.Errorf("%w: rate window must be at least 1µs", control.ErrInvalid)
-	}
-	t := now.UnixMicro()
-	start = t - t%length
-	if t < 0 && t%length != 0 {
-		start -= length
-	}
-	return length, start, nil
-}
-
 // Hit counts one event for key in the current fixed window.
 func (s *Store) Hit(ctx context.Context, key string, w time.Duration, now time.Time) (int, error) {
-	length, start, err := window(w, now)
+	length, start, err := control.RateWindow(w, now)
 	if err != nil {
 		return 0, err
 	}
@@ -63,7 +49,7 @@ func (s *Store) Hit(ctx context.Context, key string, w time.Duration, now time.T
 
 // Hits returns the current window's count for key.
 func (s *Store) Hits(ctx context.Context, key string, w time.Duration, now time.Time) (int, error) {
-	length, start, err := window(w, now)
+	length, start, err := control.RateWindow(w, now)
 	if err != nil {
 		return 0, err
 	}

@@ -133,11 +133,8 @@ func (s *Store) TransitionUpload(ctx context.Context, id string, from []control.
 // serialising writers of other Stores), the select and the lease update cannot interleave with
 // another claim.
 func (s *Store) ClaimOverdue(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]control.Upload, error) {
-	if err := control.CheckLimit(limit); err != nil {
+	if err := control.CheckClaim(limit, lease); err != nil {
 		return nil, err
-	}
-	if lease <= 0 {
-		return nil, fmt.Errorf("%w: lease must be positive", control.ErrInvalid)
 	}
 	var out []control.Upload
 	err := s.w.do(ctx, func(t *tx) error {
