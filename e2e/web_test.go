@@ -20,38 +20,17 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"presign/internal/testenv/browser"
 )
 
 // webBrowserDir holds the Node driver of the page test and its playwright-core install.
 const webBrowserDir = "testdata/browser"
 
-// requireWebBrowser returns the driver's directory, or ends the test when headless Chromium or
-// the driver's packages are missing: a failure under CI=true (.ci/run installs them), a skip
-// elsewhere.
+// requireWebBrowser returns the driver's directory, or ends the test when the browser is missing.
 func requireWebBrowser(t *testing.T) string {
 	t.Helper()
-	dir, err := filepath.Abs(webBrowserDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var missing []string
-	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
-		missing = append(missing, "/usr/bin/chromium (apt-get install chromium)")
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = append(missing, "node")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
-		missing = append(missing, "playwright-core (npm ci in e2e/"+webBrowserDir+")")
-	}
-	if len(missing) > 0 {
-		msg := "the web page test needs " + strings.Join(missing, ", ")
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return dir
+	return browser.Require(t, webBrowserDir)
 }
 
 // tappedRequest is one request that reached the control plane through controlTap.

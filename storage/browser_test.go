@@ -7,9 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"presign/internal/testenv/browser"
 	"presign/sigv4"
 	"presign/storage"
 )
@@ -27,33 +26,10 @@ import (
 // browserDir holds the Node driver of the browser test and its playwright-core install.
 const browserDir = "testdata/browser"
 
-// requireBrowser returns the driver's directory, or ends the test when headless Chromium or
-// the driver's packages are missing: a failure in CI, which installs them (.ci/run), a skip
-// elsewhere.
+// requireBrowser returns the driver's directory, or ends the test when the browser is missing.
 func requireBrowser(t *testing.T) string {
 	t.Helper()
-	dir, err := filepath.Abs(browserDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var missing []string
-	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
-		missing = append(missing, "/usr/bin/chromium (apt-get install chromium)")
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = append(missing, "node")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
-		missing = append(missing, "playwright-core (npm ci in storage/"+browserDir+")")
-	}
-	if len(missing) > 0 {
-		msg := "the browser test needs " + strings.Join(missing, ", ")
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return dir
+	return browser.Require(t, browserDir)
 }
 
 // requestLog records the method and path of every request a handler sees.
