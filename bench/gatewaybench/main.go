@@ -14,7 +14,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -27,14 +26,9 @@ import (
 	"time"
 
 	"presign/internal/testenv/seaweed"
-)
 
-// result is one line of presignload -json.
-type result struct {
-	Phase       string  `json:"phase"`
-	MBps        float64 `json:"mb_per_s"`
-	ServerRSSMB float64 `json:"server_peak_rss_mb"`
-}
+	"presign/bench/internal/loadrun"
+)
 
 func main() {
 	shared := flag.String("shared", "../shared/bench", "the shared bench folder (presignload)")
@@ -92,14 +86,16 @@ func run(shared string, rounds int, size string) error {
 			"-bucket", "bench", "-server-pid", fmt.Sprint(node.Process.Pid)},
 	}
 	type key struct{ target, phase string }
-	samples := map[key][]result{}
+	samples := map[key][]loadrun.Result{}
 	for r := range rounds {
 		order := []string{"seaweedfs", "gateway"}
 		if r%2 == 1 {
 			slices.Reverse(order)
 		}
 		for _, target := range order {
-			res, err := load(work, append(targets[target], "-scenario", "big", "-size", size))
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+			res, err := loadrun.Run(ctx, filepath.Join(work, "presignload"), append(targets[target], "-scenario", "big", "-size", size)...)
+			cancel()
 			if err != nil {
 				return fmt.Errorf("%s: %w", target, err)
 			}
@@ -115,10 +111,10 @@ func run(shared string, rounds int, size string) error {
 		if len(g) == 0 || len(s) == 0 {
 			continue
 		}
-		mbps := func(x result) float64 { return x.MBps }
-		rss := func(x result) float64 { return x.ServerRSSMB }
-		gm, sm := median(g, mbps), median(s, mbps)
-		fmt.Printf("| %s (median of %d) | %.0f | %.0f | %.2f | %.0f | %.0f |\n", phase, len(g), gm, sm, gm/sm, maxOf(g, rss), maxOf(s, rss))
+		mbps := func(x loadrun.Result) float64 { return x.MBps }
+		rss := func(x loadrun.Result) float64 { return x.ServerRSSMB }
+		gm, sm := loadrun.Median(g, mbps), loadrun.Median(s, mbps)
+		fmt.Printf("| %s (median of %d) | %.0f | %.0f | %.2f | %.0f | %.0f |\n", phase, len(g), gm, sm, gm/sm, loadrun.Max(g, rss), loadrun.Max(s, rss))
 	}
 	return nil
 }
@@ -165,42 +161,4 @@ func startGateway(work string, srv *seaweed.Server) (*exec.Cmd, error) {
 		cmd.Wait()
 		return nil, fmt.Errorf("the gateway node did not start:\n%s", strings.Join(lines, "\n"))
 	}
-}
-
-// load runs presignload with args and parses its JSON lines.
-func load(work string, args []string) ([]result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(work, "presignload"), append([]string{"-json"}, args...)...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("presignload: %w", err)
-	}
-	var res []result
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		var r result
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			return nil, fmt.Errorf("presignload output %q: %w", line, err)
-		}
-		res = append(res, r)
-	}
-	return res, nil
-}
-
-func median(rs []result, f func(result) float64) float64 {
-	v := make([]float64, len(rs))
-	for i, r := range rs {
-		v[i] = f(r)
-	}
-	slices.Sort(v)
-	return v[len(v)/2]
-}
-
-func maxOf(rs []result, f func(result) float64) float64 {
-	m := 0.0
-	for _, r := range rs {
-		m = max(m, f(r))
-	}
-	return m
 }

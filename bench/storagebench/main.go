@@ -12,7 +12,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,22 +23,13 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"presign/bench/internal/loadrun"
 )
 
 type scenario struct {
 	name string
 	args []string
-}
-
-// result is one line of presignload -json.
-type result struct {
-	Scenario    string  `json:"scenario"`
-	Phase       string  `json:"phase"`
-	MBps        float64 `json:"mb_per_s"`
-	OpsPerSec   float64 `json:"ops_per_s"`
-	P50ms       float64 `json:"p50_ms"`
-	P99ms       float64 `json:"p99_ms"`
-	ServerRSSMB float64 `json:"server_peak_rss_mb"`
 }
 
 func main() {
@@ -82,7 +72,7 @@ func run(shared string, rounds int, only string, dur time.Duration) error {
 		{"64MiB x64", []string{"-scenario", "small", "-size", "64MiB", "-concurrency", "64", "-duration", d}},
 	}
 	type key struct{ scenario, server, phase string }
-	samples := map[key][]result{}
+	samples := map[key][]loadrun.Result{}
 	for _, sc := range scenarios {
 		if only != "" && !strings.Contains(sc.name, only) {
 			continue
@@ -111,33 +101,24 @@ func run(shared string, rounds int, only string, dur time.Duration) error {
 			if len(p) == 0 || len(n) == 0 {
 				continue
 			}
-			metric, unit := func(x result) float64 { return x.OpsPerSec }, "ops/s"
+			metric, unit := func(x loadrun.Result) float64 { return x.OpsPerSec }, "ops/s"
 			if strings.HasPrefix(sc.name, "2GiB") {
-				metric, unit = func(x result) float64 { return x.MBps }, "MB/s"
+				metric, unit = func(x loadrun.Result) float64 { return x.MBps }, "MB/s"
 			}
-			pm, nm := median(p, metric), median(n, metric)
+			pm, nm := loadrun.Median(p, metric), loadrun.Median(n, metric)
 			fmt.Printf("| %s | %s | %.0f %s | %.0f %s | %.2f | %.1f / %.1f | %.0f |\n", sc.name, phase, pm, unit, nm, unit, pm/nm,
-				median(p, func(x result) float64 { return x.P50ms }), median(p, func(x result) float64 { return x.P99ms }),
-				slices.MaxFunc(p, func(a, b result) int { return int(a.ServerRSSMB - b.ServerRSSMB) }).ServerRSSMB)
+				loadrun.Median(p, func(x loadrun.Result) float64 { return x.P50ms }), loadrun.Median(p, func(x loadrun.Result) float64 { return x.P99ms }),
+				loadrun.Max(p, func(x loadrun.Result) float64 { return x.ServerRSSMB }))
 		}
 	}
 	return nil
-}
-
-func median(rs []result, f func(result) float64) float64 {
-	v := make([]float64, len(rs))
-	for i, r := range rs {
-		v[i] = f(r)
-	}
-	slices.Sort(v)
-	return v[len(v)/2]
 }
 
 var listening = regexp.MustCompile(`url=http://(\S+)`)
 
 // measure starts a fresh server on a new data directory, runs presignload against it and
 // stops it.
-func measure(bin, server string, args []string) ([]result, error) {
+func measure(bin, server string, args []string) ([]loadrun.Result, error) {
 	data, err := os.MkdirTemp("", "storagebench-data-")
 	if err != nil {
 		return nil, err
@@ -179,20 +160,6 @@ func measure(bin, server string, args []string) ([]result, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	load := exec.CommandContext(ctx, filepath.Join(bin, "presignload"), append([]string{"-endpoint", "http://" + addr,
-		"-access-key", ak, "-secret-key", sk, "-json", "-server-pid", fmt.Sprint(cmd.Process.Pid)}, args...)...)
-	load.Stderr = os.Stderr
-	out, err := load.Output()
-	if err != nil {
-		return nil, fmt.Errorf("presignload: %w", err)
-	}
-	var res []result
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		var r result
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			return nil, fmt.Errorf("presignload output %q: %w", line, err)
-		}
-		res = append(res, r)
-	}
-	return res, nil
+	return loadrun.Run(ctx, filepath.Join(bin, "presignload"), append([]string{"-endpoint", "http://" + addr,
+		"-access-key", ak, "-secret-key", sk, "-server-pid", fmt.Sprint(cmd.Process.Pid)}, args...)...)
 }
