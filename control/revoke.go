@@ -82,9 +82,9 @@ func (s *Service) RevokeUpload(ctx context.Context, p *Principal, id, addr strin
 	if err := s.revoke(ctx, Revocation{ID: u.ID, Until: now.Add(revocationLife)}); err != nil {
 		return nil, err
 	}
-	if err := s.audit(ctx, AuditEntry{At: now, UserID: p.User.ID, Action: "urls.revoke", UploadID: u.ID, Key: u.Key, RemoteAddr: addr}); err != nil {
-		return nil, err
-	}
+	// The revocation has taken effect; like other after-the-fact entries, its audit entry is
+	// best effort (a failure is logged by audit).
+	s.audit(ctx, AuditEntry{At: now, UserID: p.User.ID, Action: "urls.revoke", UploadID: u.ID, Key: u.Key, RemoteAddr: addr})
 	return &RevokeResult{ID: u.ID, RevokedAt: now.UTC().Truncate(time.Microsecond)}, nil
 }
 
@@ -103,10 +103,8 @@ func (s *Service) RevokeUserURLs(ctx context.Context, p *Principal, userID, addr
 	if err := s.revokeUser(ctx, userID, now); err != nil {
 		return nil, err
 	}
-	if err := s.audit(ctx, AuditEntry{At: now, UserID: p.User.ID, Action: "urls.revoke_user", RemoteAddr: addr,
-		Details: map[string]string{"user": userID}}); err != nil {
-		return nil, err
-	}
+	s.audit(ctx, AuditEntry{At: now, UserID: p.User.ID, Action: "urls.revoke_user", RemoteAddr: addr,
+		Details: map[string]string{"user": userID}})
 	return &RevokeResult{User: userID, RevokedAt: now.UTC().Truncate(time.Microsecond)}, nil
 }
 
