@@ -220,6 +220,9 @@ func testSIGTERMDrainsUploads(t *testing.T, storageNode nodeFactory) {
 	}()
 	chunk := make([]byte, 1<<20)
 	pw.Write(chunk)
+	// The first megabyte may still sit in the kernel's accept queue; SIGTERM closes the
+	// listener, and a connection the node never accepted is not one it must drain.
+	waitInFlight(t, ep, 1)
 	stopped := make(chan error, 1)
 	go func() { stopped <- node.stop() }()
 	time.Sleep(300 * time.Millisecond)
@@ -232,5 +235,22 @@ func testSIGTERMDrainsUploads(t *testing.T, storageNode nodeFactory) {
 	}
 	if err := <-stopped; err != nil {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, node.logs())
+	}
+}
+
+// waitInFlight waits until the node at ep reports n S3 requests in flight.
+func waitInFlight(t *testing.T, ep string, n int) {
+	t.Helper()
+	want := fmt.Sprintf("presign_storage_requests_in_flight %d\n", n)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, _, b := httpDo(t, http.MethodGet, ep+"/_presign/metrics", nil, nil)
+		if strings.Contains(string(b), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node never reported %d requests in flight:\n%s", n, b)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -132,6 +132,15 @@ func (m *Main) openStorage(ctx context.Context, sf storageFlags, log *slog.Logge
 func (n *storageNode) listener(name, addr string, reg *prometheus.Registry) service {
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	revoke := n.server.RevokeHandler()
+	// Operators watch it during a drain; tests use it to know the node holds a request.
+	inFlight := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "presign_storage_requests_in_flight",
+		Help: "S3 requests the storage node is serving now.",
+	})
+	if reg != nil {
+		reg.MustRegister(inFlight)
+	}
+	s3api := promhttp.InstrumentHandlerInFlight(inFlight, n.server)
 	// Not an http.ServeMux: it cleans paths and would redirect object keys such as "a//b" or
 	// "../x", which are ordinary keys to S3.
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -143,7 +152,7 @@ func (n *storageNode) listener(name, addr string, reg *prometheus.Registry) serv
 		case "/_presign/revoke":
 			revoke.ServeHTTP(w, r)
 		default:
-			n.server.ServeHTTP(w, r)
+			s3api.ServeHTTP(w, r)
 		}
 	})
 	return service{name: name, addr: addr, handler: h}
