@@ -11,6 +11,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"presign/sigv4"
 )
@@ -99,12 +100,17 @@ func NewBody(r io.Reader, opts BodyOptions) *CheckedBody {
 
 // NewParallelBody is NewBody with the hashing done by a second goroutine, so that MD5 (the
 // slowest step of a large upload, about 0.9 GB/s on one core) runs beside the network reads and
-// disk writes instead of between them. Each read is copied into one of a few bounded buffers for
-// the hasher; memory stays constant whatever the body's size. The hasher stops when the body
-// ends or ctx does, so an abandoned body leaks nothing past its request. slots, when not nil,
-// lends the hand-off buffers (pipeSlotSize bytes each) so that busy servers reuse them; they
-// go back once the body has ended or failed.
-func NewParallelBody(ctx context.Context, r io.Reader, opts BodyOptions, slots *sync.Pool) *CheckedBody {
+// disk writes instead of between them. The bytes pass to the hasher in a few bounded buffers;
+// memory stays constant whatever the body's size. The hasher stops when the body ends or ctx
+// does, so an abandoned body leaks nothing past its request. bufs, when not nil, lends the
+// buffers so that a busy server reuses them; they go back once the body has ended or failed.
+func NewParallelBody(ctx context.Context, r io.Reader, opts BodyOptions, bufs *HashBuffers) *CheckedBody {
+	return newParallelBody(ctx, r, opts, bufs, opts.Size >= deepBodyMin)
+}
+
+// newParallelBody is NewParallelBody with a deep pipeline asked for by long rather than by the
+// declared size.
+func newParallelBody(ctx context.Context, r io.Reader, opts BodyOptions, bufs *HashBuffers, long bool) *CheckedBody {
 	b := NewBody(r, opts)
 	if b.err != nil || runtime.GOMAXPROCS(0) < 2 {
 		return b
@@ -114,7 +120,7 @@ func NewParallelBody(ctx context.Context, r io.Reader, opts BodyOptions, slots *
 	for _, s := range b.sums {
 		hs = append(hs, s.h)
 	}
-	b.pipe = newHashPipe(ctx, hs, slots)
+	b.pipe = newHashPipe(ctx, hs, bufs, long)
 	return b
 }
 
@@ -215,28 +221,134 @@ func (b *CheckedBody) finish() error {
 	return nil
 }
 
+// WriteTo implements io.WriterTo. With hashing beside the reads it fills the hasher's own
+// buffers from the body and writes each to w from there, so the bytes are not copied once more
+// for the hasher, and the hasher and the writer meet once a full buffer rather than at every
+// network read. It returns nil only when the whole body arrived and every check passed; an
+// error of w is returned as it is.
+func (b *CheckedBody) WriteTo(w io.Writer) (int64, error) {
+	if b.pipe == nil {
+		return io.Copy(w, struct{ io.Reader }{b})
+	}
+	var written int64
+	for b.err == nil {
+		slot, err := b.pipe.take()
+		if err != nil {
+			return written, b.fail(err)
+		}
+		n, rerr := fillSlot(b.r, slot)
+		if lim := b.limit(); lim >= 0 && b.n+int64(n) > lim {
+			b.pipe.give(slot)
+			return written, b.fail(ErrEntityTooLarge)
+		}
+		if n == 0 {
+			b.pipe.give(slot)
+		} else {
+			b.n += int64(n)
+			// The hasher only reads the buffer and hands it back when done; it is taken
+			// again only after Write has returned.
+			b.pipe.work <- slot[:n]
+			m, werr := w.Write(slot[:n])
+			written += int64(m)
+			if werr == nil && m < n {
+				werr = io.ErrShortWrite
+			}
+			if werr != nil {
+				return written, b.fail(werr)
+			}
+		}
+		switch {
+		case rerr == io.EOF:
+			if perr := b.pipe.wait(b.n); perr != nil {
+				return written, b.fail(perr)
+			}
+			if ferr := b.finish(); ferr != nil {
+				b.err = ferr
+				return written, ferr
+			}
+			b.err = io.EOF
+			return written, nil
+		case rerr != nil:
+			return written, b.fail(rerr)
+		}
+	}
+	if b.err == io.EOF {
+		return written, nil
+	}
+	return written, b.err
+}
+
+// fillSlot reads into p until it is full or r fails; err is nil exactly when p is full.
+func fillSlot(r io.Reader, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := r.Read(p[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
 const (
 	pipeSlots    = 3
 	pipeSlotSize = 128 << 10
+	// A long body gets a deeper pipeline: a hasher that the scheduler set aside for a moment
+	// has 2 MiB of slack before the reader waits. With client and server on two cores, a 2 GiB
+	// PUT measured about 15 % faster with 16 slots than with 3. (Larger slots did not help: the
+	// cost of a write into the page cache is per byte, not per call.)
+	deepSlots = 16
+	// deepBodyMin is the declared size from which a body may get a deep pipeline.
+	deepBodyMin = 256 << 20
+	// maxDeepBodies bounds how many bodies of a server have a deep pipeline at once, and so
+	// their memory (8 MiB); the others get the small one.
+	maxDeepBodies = 4
 )
 
-// hashPipe feeds copies of a body's bytes to a goroutine that hashes them.
-type hashPipe struct {
-	ctx    context.Context
-	work   chan []byte // filled slots, in order
-	free   chan []byte // empty slots
-	done   chan struct{}
-	hashed int64 // bytes hashed; written by the hasher, read after done
-	closed bool
-	slots  *sync.Pool // where the buffers came from, or nil
+// HashBuffers lends the hand-off buffers of parallel hashing (NewParallelBody) so that a busy
+// server reuses them, and bounds how many bodies have a deep pipeline. The zero value is ready.
+type HashBuffers struct {
+	pool      sync.Pool
+	deepInUse atomic.Int32
 }
 
-func newHashPipe(ctx context.Context, hs []hash.Hash, slots *sync.Pool) *hashPipe {
-	p := &hashPipe{ctx: ctx, work: make(chan []byte, pipeSlots), free: make(chan []byte, pipeSlots), done: make(chan struct{}), slots: slots}
-	for range pipeSlots {
+// acquireDeep reports whether a body may have a deep pipeline now; if so, releaseDeep must
+// follow.
+func (h *HashBuffers) acquireDeep() bool {
+	if h.deepInUse.Add(1) <= maxDeepBodies {
+		return true
+	}
+	h.deepInUse.Add(-1)
+	return false
+}
+
+func (h *HashBuffers) releaseDeep() { h.deepInUse.Add(-1) }
+
+// hashPipe feeds a body's bytes to a goroutine that hashes them.
+type hashPipe struct {
+	ctx      context.Context
+	work     chan []byte // filled slots, in order
+	free     chan []byte // empty slots
+	done     chan struct{}
+	hashed   int64 // bytes hashed; written by the hasher, read after done
+	closed   bool
+	bufs     *HashBuffers // where the buffers came from, or nil
+	deep     bool         // counted in bufs as a deep pipeline
+	released bool
+}
+
+func newHashPipe(ctx context.Context, hs []hash.Hash, bufs *HashBuffers, long bool) *hashPipe {
+	slots := pipeSlots
+	if long && (bufs == nil || bufs.acquireDeep()) {
+		slots = deepSlots
+	}
+	p := &hashPipe{ctx: ctx, work: make(chan []byte, slots), free: make(chan []byte, slots), done: make(chan struct{}),
+		bufs: bufs, deep: bufs != nil && slots == deepSlots}
+	for range slots {
 		var buf []byte
-		if slots != nil {
-			if bp, ok := slots.Get().(*[]byte); ok && cap(*bp) >= pipeSlotSize {
+		if bufs != nil {
+			if bp, ok := bufs.pool.Get().(*[]byte); ok && cap(*bp) >= pipeSlotSize {
 				buf = (*bp)[:pipeSlotSize]
 			}
 		}
@@ -252,22 +364,27 @@ func newHashPipe(ctx context.Context, hs []hash.Hash, slots *sync.Pool) *hashPip
 // release gives the buffers back to their pool. Only the reading goroutine calls it, after
 // the hasher is done, when neither uses a buffer any more.
 func (p *hashPipe) release() {
-	if p.slots == nil {
+	if p.released || p.bufs == nil {
 		return
 	}
+	p.released = true
+drain:
 	for {
 		select {
 		case buf := <-p.free:
-			p.slots.Put(&buf)
+			p.bufs.pool.Put(&buf)
 		case buf, ok := <-p.work:
 			if !ok {
-				return
+				break drain
 			}
 			buf = buf[:cap(buf)]
-			p.slots.Put(&buf)
+			p.bufs.pool.Put(&buf)
 		default:
-			return
+			break drain
 		}
+	}
+	if p.deep {
+		p.bufs.releaseDeep()
 	}
 }
 
@@ -290,16 +407,28 @@ func (p *hashPipe) run(hs []hash.Hash) {
 	}
 }
 
-// hash hands a copy of b (at most one slot) to the hasher, waiting for a free slot.
-func (p *hashPipe) hash(b []byte) error {
+// take returns an empty slot, waiting for the hasher to free one.
+func (p *hashPipe) take() ([]byte, error) {
 	select {
 	case slot := <-p.free:
-		n := copy(slot, b)
-		p.work <- slot[:n]
-		return nil
+		return slot, nil
 	case <-p.done:
-		return fmt.Errorf("storage: body abandoned: %w", context.Cause(p.ctx))
+		return nil, fmt.Errorf("storage: body abandoned: %w", context.Cause(p.ctx))
 	}
+}
+
+// give returns a slot taken and not handed to the hasher.
+func (p *hashPipe) give(slot []byte) { p.free <- slot[:cap(slot)] }
+
+// hash hands a copy of b (at most one slot) to the hasher, waiting for a free slot.
+func (p *hashPipe) hash(b []byte) error {
+	slot, err := p.take()
+	if err != nil {
+		return err
+	}
+	n := copy(slot, b)
+	p.work <- slot[:n]
+	return nil
 }
 
 // stop ends the hasher once it has taken what was handed to it.

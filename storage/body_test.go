@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
-	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -40,25 +39,43 @@ func TestParallelBodyHashesLikeSerial(t *testing.T) {
 		{"short", BodyOptions{Size: int64(len(data)) + 1}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var pool sync.Pool
+			var bufs HashBuffers
 			serial := NewBody(bytes.NewReader(data), tc.opts)
 			_, serr := io.Copy(io.Discard, struct{ io.Reader }{serial})
-			for _, wrap := range []func(io.Reader) io.Reader{
-				func(r io.Reader) io.Reader { return r },
-				iotest.HalfReader,
-				iotest.OneByteReader,
-			} {
-				pb := NewParallelBody(context.Background(), wrap(bytes.NewReader(data)), tc.opts, &pool)
-				got, perr := io.ReadAll(struct{ io.Reader }{pb})
-				if (serr != nil) != tc.err || (perr != nil) != tc.err {
-					t.Fatalf("serial err %v, parallel err %v, want error %v", serr, perr, tc.err)
+			consumers := map[string]func(*CheckedBody) ([]byte, error){
+				"Read": func(b *CheckedBody) ([]byte, error) { return io.ReadAll(struct{ io.Reader }{b}) },
+				"WriteTo": func(b *CheckedBody) ([]byte, error) {
+					var out bytes.Buffer
+					n, err := b.WriteTo(&out)
+					if n != int64(out.Len()) {
+						t.Fatalf("WriteTo says %d bytes, wrote %d", n, out.Len())
+					}
+					return out.Bytes(), err
+				},
+			}
+			for _, deep := range []bool{false, true} {
+				for name, consume := range consumers {
+					wraps := []func(io.Reader) io.Reader{func(r io.Reader) io.Reader { return r }, iotest.HalfReader}
+					if !deep { // one byte at a time works the same whatever the depth
+						wraps = append(wraps, iotest.OneByteReader)
+					}
+					for _, wrap := range wraps {
+						pb := newParallelBody(context.Background(), wrap(bytes.NewReader(data)), tc.opts, &bufs, deep)
+						got, perr := consume(pb)
+						if (serr != nil) != tc.err || (perr != nil) != tc.err {
+							t.Fatalf("deep=%v %s: serial err %v, parallel err %v, want error %v", deep, name, serr, perr, tc.err)
+						}
+						if tc.err {
+							continue
+						}
+						if !bytes.Equal(got, data) || pb.Sums().MD5 != serial.Sums().MD5 || pb.Sums().Checksums["SHA256"] != serial.Sums().Checksums["SHA256"] {
+							t.Fatalf("deep=%v %s: parallel sums differ from serial ones", deep, name)
+						}
+					}
 				}
-				if tc.err {
-					continue
-				}
-				if !bytes.Equal(got, data) || pb.Sums().MD5 != serial.Sums().MD5 || pb.Sums().Checksums["SHA256"] != serial.Sums().Checksums["SHA256"] {
-					t.Fatal("parallel sums differ from serial ones")
-				}
+			}
+			if n := bufs.deepInUse.Load(); n != 0 {
+				t.Fatalf("%d deep pipelines still counted after every body ended", n)
 			}
 		})
 	}
@@ -88,6 +105,62 @@ func TestParallelBodyStopsWithItsRequest(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before {
 		t.Fatalf("%d goroutines left behind", n-before)
+	}
+}
+
+// failingWriter fails every write.
+type failingWriter struct{ err error }
+
+func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
+
+// TestParallelBodyWriteToReportsTheWritersError: a write that fails ends WriteTo with that
+// error, stops the hasher and gives the buffers back.
+func TestParallelBodyWriteToReportsTheWritersError(t *testing.T) {
+	before := runtime.NumGoroutine()
+	var bufs HashBuffers
+	disk := errors.New("disk on fire")
+	for range 10 {
+		pb := newParallelBody(context.Background(), bytes.NewReader(randomBytes(4<<20)), BodyOptions{Size: 4 << 20}, &bufs, true)
+		if _, err := pb.WriteTo(failingWriter{disk}); !errors.Is(err, disk) {
+			t.Fatalf("WriteTo into a failing writer: %v, want %v", err, disk)
+		}
+		if _, err := pb.Read(make([]byte, 10)); !errors.Is(err, disk) {
+			t.Fatalf("Read after the failure: %v, want it again", err)
+		}
+	}
+	if n := bufs.deepInUse.Load(); n != 0 {
+		t.Fatalf("%d deep pipelines still counted", n)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Fatalf("%d goroutines left behind", n-before)
+	}
+}
+
+// TestDeepPipelinesAreBounded: only maxDeepBodies long bodies hold the large buffers at once;
+// the next gets the small ones, and a deep pipeline is free again once its body has ended.
+func TestDeepPipelinesAreBounded(t *testing.T) {
+	var bufs HashBuffers
+	var bodies []*CheckedBody
+	for range maxDeepBodies + 1 {
+		bodies = append(bodies, NewParallelBody(context.Background(), bytes.NewReader([]byte("short")), BodyOptions{Size: deepBodyMin}, &bufs))
+	}
+	for i, b := range bodies {
+		if want := i < maxDeepBodies; (cap(b.pipe.free) == deepSlots) != want {
+			t.Fatalf("body %d: %d slots, deep wanted: %v", i, cap(b.pipe.free), want)
+		}
+	}
+	if _, err := io.Copy(io.Discard, bodies[0]); !errors.Is(err, ErrIncompleteBody) {
+		t.Fatalf("a body shorter than declared: %v", err)
+	}
+	if b := NewParallelBody(context.Background(), bytes.NewReader(nil), BodyOptions{Size: deepBodyMin}, &bufs); cap(b.pipe.free) != deepSlots {
+		t.Fatal("the deep pipeline of an ended body was not given back")
+	}
+	if b := NewParallelBody(context.Background(), bytes.NewReader(nil), BodyOptions{Size: deepBodyMin - 1}, &bufs); cap(b.pipe.free) != pipeSlots {
+		t.Fatal("a body shorter than deepBodyMin got a deep pipeline")
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,8 +63,8 @@ type Server struct {
 	hostID   string
 	idPrefix string
 	seq      atomic.Uint64
-	// hashSlots lends the buffers of parallel body hashing (NewParallelBody).
-	hashSlots sync.Pool
+	// hashBufs lends the buffers of parallel body hashing (NewParallelBody).
+	hashBufs HashBuffers
 }
 
 // New returns a Server for cfg.

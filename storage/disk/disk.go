@@ -45,6 +45,10 @@ const (
 	DefaultMultipartExpiry = 7 * 24 * time.Hour
 	// copyBufSize is the pooled buffer a write streams through.
 	copyBufSize = 128 << 10
+	// writeBehindBytes is how much of a large object may be written before its writeback is
+	// started: small enough that little is left for the final fsync, large enough that the
+	// disk gets big sequential writes.
+	writeBehindBytes = 8 << 20
 )
 
 // ErrClosed is returned by the methods of a closed Backend.

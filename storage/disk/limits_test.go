@@ -119,6 +119,36 @@ func TestFullDiskFailsCleanly(t *testing.T) {
 	checkNoGarbage(t, b)
 }
 
+// countingReader counts the bytes read from it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestObjectLargerThanTheFreeSpaceIsRefusedUnread: a declared size no filesystem here has
+// room for fails with ErrStorageFull before a byte of the body is read, and leaves nothing.
+func TestObjectLargerThanTheFreeSpaceIsRefusedUnread(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("free space is looked up on Linux only")
+	}
+	b := withBucket(t, openTest(t, Options{}))
+	body := &countingReader{r: bytes.NewReader(make([]byte, 1<<20))}
+	_, err := b.PutObject(t.Context(), "b", "huge", storage.NewBody(body, storage.BodyOptions{Size: 1 << 60}), storage.PutOptions{})
+	if !errors.Is(err, storage.ErrStorageFull) {
+		t.Fatalf("PutObject of an exbibyte: %v, want ErrStorageFull", err)
+	}
+	if body.n != 0 {
+		t.Fatalf("%d bytes of the body were read before the refusal", body.n)
+	}
+	checkNoGarbage(t, b)
+}
+
 func TestInvalidNamesAreRefused(t *testing.T) {
 	b := withBucket(t, openChecked(t, Options{}))
 	for _, key := range []string{"", strings.Repeat("k", MaxKeyLen+1)} {

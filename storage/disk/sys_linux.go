@@ -75,3 +75,23 @@ func withFDs(a, b *os.File, f func(afd, bfd int)) error {
 	}
 	return inner
 }
+
+// startWriteback asks the kernel to start writing n bytes of f at off to the disk, without
+// waiting for them.
+func startWriteback(f *os.File, off, n int64) error {
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := sc.Control(func(fd uintptr) {
+		for {
+			if serr = unix.SyncFileRange(int(fd), off, n, unix.SYNC_FILE_RANGE_WRITE); serr != unix.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	return serr
+}

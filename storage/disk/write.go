@@ -222,8 +222,8 @@ func (b *Backend) writeFile(ctx context.Context, body storage.Body, first []byte
 		}
 	}()
 	if size := body.Size(); size > 0 {
-		if err := preallocate(f, size); err != nil {
-			return "", 0, fmt.Errorf("disk: preallocate %d bytes: %w", size, mapErr(err))
+		if err := checkSpace(f, size); err != nil {
+			return "", 0, fmt.Errorf("disk: %d bytes do not fit: %w", size, mapErr(err))
 		}
 	}
 	bufp := b.copyBufs.Get().(*[]byte)
@@ -261,32 +261,66 @@ func (b *Backend) discardFile(id string) {
 }
 
 // stream writes first, then the rest of body read through buf, to f, and returns the number of
-// bytes written. eof says that first is already the whole body.
+// bytes written. eof says that first is already the whole body. A body that can write itself
+// (io.WriterTo) does, from its own buffers.
 func stream(ctx context.Context, f *os.File, body io.Reader, buf, first []byte, eof bool) (int64, error) {
-	var total int64
-	chunk := first
-	for {
-		if len(chunk) > 0 {
-			if _, err := f.Write(chunk); err != nil {
-				return total, fmt.Errorf("disk: write object file: %w", mapErr(err))
+	w := &objectWriter{ctx: ctx, f: f}
+	if _, err := w.Write(first); err != nil || eof {
+		return w.total, err
+	}
+	var err error
+	if wt, ok := body.(io.WriterTo); ok {
+		_, err = wt.WriteTo(w)
+	} else {
+		for err == nil {
+			var n int
+			n, err = fill(body, buf)
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return w.total, werr
 			}
-			total += int64(len(chunk))
 		}
-		if eof {
-			return total, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-		n, err := fill(body, buf)
-		chunk = buf[:n]
-		switch {
-		case err == io.EOF:
-			eof = true
-		case err != nil:
-			return total, fmt.Errorf("disk: read body: %w", err)
+		if err == io.EOF {
+			err = nil
 		}
 	}
+	if err != nil && err != w.err {
+		return w.total, fmt.Errorf("disk: read body: %w", err)
+	}
+	return w.total, err
+}
+
+// objectWriter writes a new object file. While it writes, it starts the writeback of every
+// writeBehindBytes written, so that the fsync after the last byte waits for the disk only for
+// the tail instead of the whole object.
+type objectWriter struct {
+	ctx            context.Context
+	f              *os.File
+	total, flushed int64
+	err            error // the last error, to tell it from the body's
+}
+
+func (w *objectWriter) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if err := w.ctx.Err(); err != nil {
+		w.err = err
+		return 0, err
+	}
+	n, err := w.f.Write(p)
+	w.total += int64(n)
+	if err != nil {
+		w.err = fmt.Errorf("disk: write object file: %w", mapErr(err))
+		return n, w.err
+	}
+	if w.total-w.flushed >= writeBehindBytes {
+		if err := startWriteback(w.f, w.flushed, w.total-w.flushed); err != nil {
+			w.err = fmt.Errorf("disk: write back object file: %w", mapErr(err))
+			return n, w.err
+		}
+		w.flushed = w.total
+	}
+	return n, nil
 }
 
 // commitPut makes rec (pointing at its synced file, at its bytes in a segment of syncs, or
