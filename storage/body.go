@@ -112,7 +112,13 @@ func NewParallelBody(ctx context.Context, r io.Reader, opts BodyOptions, bufs *H
 // declared size.
 func newParallelBody(ctx context.Context, r io.Reader, opts BodyOptions, bufs *HashBuffers, long bool) *CheckedBody {
 	b := NewBody(r, opts)
-	if b.err != nil || runtime.GOMAXPROCS(0) < 2 {
+	procs := runtime.GOMAXPROCS(0)
+	if b.err != nil || procs < 2 {
+		return b
+	}
+	// A second goroutine helps while a core is idle; when many bodies arrive at once the cores
+	// are busy anyway, and hashing in line saves the buffers.
+	if bufs != nil && !acquire(&bufs.pipes, maxPipesPerProc*procs) {
 		return b
 	}
 	hs := make([]hash.Hash, 0, 1+len(b.sums))
@@ -299,6 +305,8 @@ const (
 	// PUT measured about 15 % faster with 16 slots than with 3. (Larger slots did not help: the
 	// cost of a write into the page cache is per byte, not per call.)
 	deepSlots = 16
+	// maxPipesPerProc bounds the bodies of a server that hash in parallel, per core.
+	maxPipesPerProc = 4
 	// deepBodyMin is the declared size from which a body may get a deep pipeline.
 	deepBodyMin = 256 << 20
 	// maxDeepBodies bounds how many bodies of a server have a deep pipeline at once, and so
@@ -307,23 +315,22 @@ const (
 )
 
 // HashBuffers lends the hand-off buffers of parallel hashing (NewParallelBody) so that a busy
-// server reuses them, and bounds how many bodies have a deep pipeline. The zero value is ready.
+// server reuses them, and bounds how many bodies hash in parallel and how many of those have a
+// deep pipeline. The zero value is ready.
 type HashBuffers struct {
 	pool      sync.Pool
-	deepInUse atomic.Int32
+	pipes     atomic.Int32 // bodies hashing in parallel
+	deepPipes atomic.Int32 // of those, the ones with a deep pipeline
 }
 
-// acquireDeep reports whether a body may have a deep pipeline now; if so, releaseDeep must
-// follow.
-func (h *HashBuffers) acquireDeep() bool {
-	if h.deepInUse.Add(1) <= maxDeepBodies {
+// acquire counts one more user of a budget of max, if there is room.
+func acquire(n *atomic.Int32, max int) bool {
+	if n.Add(1) <= int32(max) {
 		return true
 	}
-	h.deepInUse.Add(-1)
+	n.Add(-1)
 	return false
 }
-
-func (h *HashBuffers) releaseDeep() { h.deepInUse.Add(-1) }
 
 // hashPipe feeds a body's bytes to a goroutine that hashes them.
 type hashPipe struct {
@@ -333,14 +340,14 @@ type hashPipe struct {
 	done     chan struct{}
 	hashed   int64 // bytes hashed; written by the hasher, read after done
 	closed   bool
-	bufs     *HashBuffers // where the buffers came from, or nil
+	bufs     *HashBuffers // where the buffers came from and the pipeline is counted, or nil
 	deep     bool         // counted in bufs as a deep pipeline
 	released bool
 }
 
 func newHashPipe(ctx context.Context, hs []hash.Hash, bufs *HashBuffers, long bool) *hashPipe {
 	slots := pipeSlots
-	if long && (bufs == nil || bufs.acquireDeep()) {
+	if long && (bufs == nil || acquire(&bufs.deepPipes, maxDeepBodies)) {
 		slots = deepSlots
 	}
 	p := &hashPipe{ctx: ctx, work: make(chan []byte, slots), free: make(chan []byte, slots), done: make(chan struct{}),
@@ -383,13 +390,20 @@ drain:
 			break drain
 		}
 	}
-	if p.deep {
-		p.bufs.releaseDeep()
-	}
 }
 
+// run hashes until the body ends or its request does. The budgets of bufs are given back
+// here rather than by the reader, which may abandon the body without another call.
 func (p *hashPipe) run(hs []hash.Hash) {
-	defer close(p.done)
+	defer func() {
+		if p.bufs != nil {
+			p.bufs.pipes.Add(-1)
+			if p.deep {
+				p.bufs.deepPipes.Add(-1)
+			}
+		}
+		close(p.done)
+	}()
 	for {
 		select {
 		case buf, ok := <-p.work:

@@ -74,8 +74,8 @@ func TestParallelBodyHashesLikeSerial(t *testing.T) {
 					}
 				}
 			}
-			if n := bufs.deepInUse.Load(); n != 0 {
-				t.Fatalf("%d deep pipelines still counted after every body ended", n)
+			if n, d := bufs.pipes.Load(), bufs.deepPipes.Load(); n != 0 || d != 0 {
+				t.Fatalf("%d pipelines (%d deep) still counted after every body ended", n, d)
 			}
 		})
 	}
@@ -128,8 +128,8 @@ func TestParallelBodyWriteToReportsTheWritersError(t *testing.T) {
 			t.Fatalf("Read after the failure: %v, want it again", err)
 		}
 	}
-	if n := bufs.deepInUse.Load(); n != 0 {
-		t.Fatalf("%d deep pipelines still counted", n)
+	if n := bufs.pipes.Load(); n != 0 {
+		t.Fatalf("%d pipelines still counted", n)
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
@@ -140,13 +140,13 @@ func TestParallelBodyWriteToReportsTheWritersError(t *testing.T) {
 	}
 }
 
-// TestDeepPipelinesAreBounded: only maxDeepBodies long bodies hold the large buffers at once;
-// the next gets the small ones, and a deep pipeline is free again once its body has ended.
+// TestDeepPipelinesAreBounded: only maxDeepBodies long bodies have a deep pipeline at once;
+// the next gets the small one, and a deep pipeline is free again once its body has ended.
 func TestDeepPipelinesAreBounded(t *testing.T) {
 	var bufs HashBuffers
 	var bodies []*CheckedBody
 	for range maxDeepBodies + 1 {
-		bodies = append(bodies, NewParallelBody(context.Background(), bytes.NewReader([]byte("short")), BodyOptions{Size: deepBodyMin}, &bufs))
+		bodies = append(bodies, NewParallelBody(t.Context(), bytes.NewReader([]byte("short")), BodyOptions{Size: deepBodyMin}, &bufs))
 	}
 	for i, b := range bodies {
 		if want := i < maxDeepBodies; (cap(b.pipe.free) == deepSlots) != want {
@@ -156,11 +156,50 @@ func TestDeepPipelinesAreBounded(t *testing.T) {
 	if _, err := io.Copy(io.Discard, bodies[0]); !errors.Is(err, ErrIncompleteBody) {
 		t.Fatalf("a body shorter than declared: %v", err)
 	}
-	if b := NewParallelBody(context.Background(), bytes.NewReader(nil), BodyOptions{Size: deepBodyMin}, &bufs); cap(b.pipe.free) != deepSlots {
+	if b := NewParallelBody(t.Context(), bytes.NewReader(nil), BodyOptions{Size: deepBodyMin}, &bufs); cap(b.pipe.free) != deepSlots {
 		t.Fatal("the deep pipeline of an ended body was not given back")
 	}
-	if b := NewParallelBody(context.Background(), bytes.NewReader(nil), BodyOptions{Size: deepBodyMin - 1}, &bufs); cap(b.pipe.free) != pipeSlots {
+	if b := NewParallelBody(t.Context(), bytes.NewReader(nil), BodyOptions{Size: deepBodyMin - 1}, &bufs); cap(b.pipe.free) != pipeSlots {
 		t.Fatal("a body shorter than deepBodyMin got a deep pipeline")
+	}
+}
+
+// TestParallelHashingIsBoundedPerCore: past maxPipesPerProc bodies per core hashing in
+// parallel, the next hashes in line, with the same result.
+func TestParallelHashingIsBoundedPerCore(t *testing.T) {
+	var bufs HashBuffers
+	limit := maxPipesPerProc * runtime.GOMAXPROCS(0)
+	for i := range limit {
+		if b := NewParallelBody(t.Context(), bytes.NewReader(nil), BodyOptions{Size: 0}, &bufs); b.pipe == nil && runtime.GOMAXPROCS(0) > 1 {
+			t.Fatalf("body %d of %d hashes in line", i, limit)
+		}
+	}
+	data := randomBytes(1 << 20)
+	b := NewParallelBody(t.Context(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))}, &bufs)
+	if b.pipe != nil {
+		t.Fatalf("body %d hashes in parallel", limit+1)
+	}
+	if _, err := io.Copy(io.Discard, b); err != nil || b.Sums().MD5 != md5.Sum(data) {
+		t.Fatalf("in line: %v, MD5 %x", err, b.Sums().MD5)
+	}
+}
+
+// TestAbandonedBodyGivesBackItsBudget: a body that is never read (its request failed before)
+// stops hashing when its request ends, and no longer counts against the bounds.
+func TestAbandonedBodyGivesBackItsBudget(t *testing.T) {
+	var bufs HashBuffers
+	ctx, cancel := context.WithCancel(t.Context())
+	NewParallelBody(ctx, bytes.NewReader(randomBytes(1<<20)), BodyOptions{Size: deepBodyMin}, &bufs)
+	if bufs.pipes.Load() != 1 || bufs.deepPipes.Load() != 1 {
+		t.Fatalf("a new long body counts %d pipelines, %d deep; want 1 and 1", bufs.pipes.Load(), bufs.deepPipes.Load())
+	}
+	cancel()
+	deadline := time.Now().Add(2 * time.Second)
+	for (bufs.pipes.Load() != 0 || bufs.deepPipes.Load() != 0) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n, d := bufs.pipes.Load(), bufs.deepPipes.Load(); n != 0 || d != 0 {
+		t.Fatalf("an abandoned body still counts: %d pipelines, %d deep", n, d)
 	}
 }
 
