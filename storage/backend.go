@@ -113,6 +113,15 @@ type Object interface {
 	Close() error
 }
 
+// PartedObject is an Object made by a multipart upload that knows where its parts lie, so
+// that GetObject and HeadObject can read one part (?partNumber=n) as S3 does.
+type PartedObject interface {
+	Object
+	// PartRange returns the offset and length of part n, counted from 1 in the order of the
+	// completion; ok is false when there is no such part.
+	PartRange(n int) (offset, length int64, ok bool)
+}
+
 // BucketInfo describes a bucket.
 type BucketInfo struct {
 	Name    string

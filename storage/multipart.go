@@ -20,7 +20,6 @@ var (
 	errInvalidPartNumber = &APIError{"InvalidArgument", http.StatusBadRequest, "Part number must be an integer between 1 and 10000, inclusive", nil}
 	errPartNeedsUpload   = &APIError{"InvalidRequest", http.StatusBadRequest, "A part upload needs both partNumber and uploadId.", nil}
 	errNoParts           = &APIError{"MalformedXML", http.StatusBadRequest, "The XML you provided was not well-formed or did not validate against our published schema: it must list at least one part.", nil}
-	errPartNumberRead    = &APIError{"NotImplemented", http.StatusNotImplemented, "Reading one part of an object (partNumber) is not implemented; use a Range.", nil}
 )
 
 // multipartOp serves the object requests that name uploads, uploadId or partNumber.
@@ -51,8 +50,6 @@ func (s *Server) multipartOp(w http.ResponseWriter, r *http.Request, req *reques
 		switch {
 		case hasUpload && r.Method == http.MethodGet:
 			return s.listParts(w, r, req, mp)
-		case has(q, "partNumber") && !hasUpload:
-			return errPartNumberRead
 		}
 	case http.MethodDelete:
 		if hasUpload {

@@ -286,17 +286,6 @@ func TestMultipartNotImplementedWithoutCapability(t *testing.T) {
 	}
 }
 
-func TestGetObjectPartNumberNotImplemented(t *testing.T) {
-	n := startMultipartNode(t, nil)
-	if _, err := n.S3.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(mpBucket), Key: aws.String("k"), Body: strings.NewReader("x")}); err != nil {
-		t.Fatal(err)
-	}
-	_, err := n.S3.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(mpBucket), Key: aws.String("k"), PartNumber: aws.Int32(1)})
-	if s3Code(err) != "NotImplemented" {
-		t.Fatalf("GetObject partNumber=1: %v, want NotImplemented", err)
-	}
-}
-
 func TestPartNumberOutOfRange(t *testing.T) {
 	n := startMultipartNode(t, nil)
 	id := n.create(t, "k", nil)

@@ -3,6 +3,7 @@ package storage
 import (
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -25,12 +26,18 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, req *request)
 	if err := s.consumeNonce(ctx, req); err != nil {
 		return err
 	}
+	part, err := parsePartNumber(req.query)
+	if err != nil {
+		return err
+	}
+	if part > 0 && r.Header.Get("Range") != "" {
+		return errRangeWithPart
+	}
 	var (
 		info ObjectInfo
 		obj  Object
-		err  error
 	)
-	if r.Method == http.MethodHead {
+	if r.Method == http.MethodHead && part == 0 {
 		info, err = s.cfg.Backend.HeadObject(ctx, req.bucket, req.key)
 	} else {
 		obj, err = s.cfg.Backend.GetObject(ctx, req.bucket, req.key)
@@ -50,9 +57,23 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, req *request)
 		}
 		return err
 	}
-	off, n, partial, err := parseRange(r.Header.Get("Range"), info.Size)
+	var (
+		off, n  int64
+		partial bool
+	)
+	if part > 0 {
+		var count int
+		off, n, partial, count, err = partRange(obj, info, part)
+		if count > 0 {
+			h.Set("X-Amz-Mp-Parts-Count", strconv.Itoa(count))
+		}
+	} else {
+		off, n, partial, err = parseRange(r.Header.Get("Range"), info.Size)
+		if err != nil {
+			h.Set("Content-Range", "bytes */"+strconv.FormatInt(info.Size, 10))
+		}
+	}
 	if err != nil {
-		h.Set("Content-Range", "bytes */"+strconv.FormatInt(info.Size, 10))
 		return err
 	}
 	setObjectHeaders(h, info, !partial && strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED"))
@@ -82,6 +103,62 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, req *request)
 		s.log.DebugContext(ctx, "response body cut short", "request_id", req.id, "err", err)
 	}
 	return nil
+}
+
+var (
+	errRangeWithPart    = apiErr("InvalidRequest", http.StatusBadRequest, "Cannot specify both Range header and partNumber query parameter.")
+	errInvalidPartRead  = apiErr("InvalidArgument", http.StatusBadRequest, "Part number must be an integer between 1 and 10000, inclusive.")
+	errPartNotSatisfied = apiErr("InvalidPartNumber", http.StatusRequestedRangeNotSatisfiable, "The requested partnumber is not satisfiable.")
+)
+
+// parsePartNumber returns the part a read asks for, or 0 when it asks for none.
+func parsePartNumber(q url.Values) (int, error) {
+	if !has(q, "partNumber") {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(q.Get("partNumber"))
+	if err != nil || n < 1 || n > MaxParts {
+		return 0, errInvalidPartRead
+	}
+	return n, nil
+}
+
+// partRange finds part n of obj, as S3 numbers them: the parts of a multipart upload in the
+// order of its completion (count is how many, from the ETag's "-N"), or, for an object of one
+// PUT, its whole self as part 1 (answered like a plain GET: partial is false and count 0).
+func partRange(obj Object, info ObjectInfo, n int) (off, length int64, partial bool, count int, err error) {
+	count = partsCount(info.ETag)
+	if count == 0 {
+		if n != 1 {
+			return 0, 0, false, 0, errPartNotSatisfied
+		}
+		return 0, info.Size, false, 0, nil
+	}
+	if n > count {
+		return 0, 0, false, count, errPartNotSatisfied
+	}
+	po, ok := obj.(PartedObject)
+	if !ok {
+		return 0, 0, false, count, apiErr("NotImplemented", http.StatusNotImplemented, "This storage backend cannot read one part of a multipart object; use a Range.")
+	}
+	off, length, ok = po.PartRange(n)
+	if !ok {
+		return 0, 0, false, count, errPartNotSatisfied
+	}
+	return off, length, true, count, nil
+}
+
+// partsCount is N of a multipart ETag "<hex>-N", or 0 for any other.
+func partsCount(etag string) int {
+	i := strings.LastIndexByte(etag, '-')
+	if i < 0 {
+		return 0
+	}
+	n, err := strconv.Atoi(etag[i+1:])
+	if err != nil || n < 1 {
+		return 0
+	}
+	return n
 }
 
 // setObjectHeaders writes an object's stored headers; checksums only when asked for.

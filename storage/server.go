@@ -257,7 +257,10 @@ func (s *Server) bucketOp(w http.ResponseWriter, r *http.Request, req *request) 
 
 func (s *Server) objectOp(w http.ResponseWriter, r *http.Request, req *request) error {
 	q := req.query
-	if has(q, "uploadId") || has(q, "uploads") || has(q, "partNumber") {
+	// A partNumber alone reads one part of an object (GET, HEAD); with any other method it
+	// belongs to an upload.
+	readPart := has(q, "partNumber") && (r.Method == http.MethodGet || r.Method == http.MethodHead)
+	if has(q, "uploadId") || has(q, "uploads") || (has(q, "partNumber") && !readPart) {
 		return s.multipartOp(w, r, req)
 	}
 	switch r.Method {

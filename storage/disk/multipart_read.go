@@ -71,6 +71,17 @@ type multiObject struct {
 
 func (o *multiObject) Info() storage.ObjectInfo { return o.info }
 
+// PartRange implements storage.PartedObject.
+func (o *multiObject) PartRange(n int) (offset, length int64, ok bool) {
+	if n < 1 || n > len(o.ends) {
+		return 0, 0, false
+	}
+	if n > 1 {
+		offset = o.ends[n-2]
+	}
+	return offset, o.ends[n-1] - offset, true
+}
+
 func (o *multiObject) Range(_ context.Context, offset, length int64) (io.ReadCloser, error) {
 	if offset < 0 || length < 0 || offset+length > o.info.Size {
 		return nil, fmt.Errorf("disk: range %d+%d outside object of %d bytes", offset, length, o.info.Size)
