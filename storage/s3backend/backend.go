@@ -79,6 +79,8 @@ type Backend struct {
 	locks   keyLocks
 	reaper  *reaper
 	bufs    *bufferPool
+	// copyBufs lends the buffers of downloads (exactReader.WriteTo).
+	copyBufs sync.Pool
 
 	closeOnce sync.Once
 	stop      context.CancelFunc

@@ -103,7 +103,7 @@ func (o *object) Range(ctx context.Context, offset, length int64) (io.ReadCloser
 		}
 		return nil, fmt.Errorf("read %s: %w", o.name, o.b.mapErr(err))
 	}
-	return &exactReader{rc: out.Body, left: length}, nil
+	return &exactReader{rc: out.Body, left: length, bufs: &o.b.copyBufs}, nil
 }
 
 type eofReader struct{}
@@ -115,6 +115,7 @@ func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 type exactReader struct {
 	rc   io.ReadCloser
 	left int64
+	bufs *sync.Pool // of *[]byte, copyBufSize each, for WriteTo
 }
 
 func (r *exactReader) Read(p []byte) (int, error) {
@@ -137,15 +138,19 @@ func (r *exactReader) Read(p []byte) (int, error) {
 
 func (r *exactReader) Close() error { return r.rc.Close() }
 
-// copyBufs are the buffers of exactReader.WriteTo: large reads straight from the connection,
+// copyBufSize is the buffer of exactReader.WriteTo: large reads straight from the connection,
 // and large writes to the client, cost fewer copies and system calls than io.Copy's 32 KiB.
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+const copyBufSize = 256 << 10
 
 // WriteTo implements io.WriterTo, which io.Copy prefers, so that a download streams through
 // the node in large pieces.
 func (r *exactReader) WriteTo(w io.Writer) (int64, error) {
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
+	bp, ok := r.bufs.Get().(*[]byte)
+	if !ok {
+		b := make([]byte, copyBufSize)
+		bp = &b
+	}
+	defer r.bufs.Put(bp)
 	var total int64
 	for {
 		n, err := r.Read(*bp)
