@@ -118,8 +118,9 @@ type Object interface {
 type PartedObject interface {
 	Object
 	// PartRange returns the offset and length of part n, counted from 1 in the order of the
-	// completion; ok is false when there is no such part.
-	PartRange(n int) (offset, length int64, ok bool)
+	// completion: ErrNoSuchPart when there is none, ErrPartsUnknown when the backend cannot
+	// tell for this object.
+	PartRange(ctx context.Context, n int) (offset, length int64, err error)
 }
 
 // BucketInfo describes a bucket.
@@ -158,6 +159,10 @@ var (
 	ErrNoSuchKey          = errors.New("storage: no such key")
 	ErrPreconditionFailed = errors.New("storage: precondition failed")
 	ErrStorageFull        = errors.New("storage: no space left")
+	// ErrNoSuchPart: a read of part n of an object with fewer parts.
+	ErrNoSuchPart = errors.New("storage: no such part")
+	// ErrPartsUnknown: the backend cannot tell where the parts of this object lie.
+	ErrPartsUnknown = errors.New("storage: part boundaries unknown")
 )
 
 // NonceStore remembers the consumed nonces of single-use URLs (X-Presign-Once) durably until the

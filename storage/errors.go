@@ -66,6 +66,8 @@ var errorTable = []struct {
 	{ErrNoSuchUpload, &APIError{"NoSuchUpload", http.StatusNotFound, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.", nil}},
 	{ErrInvalidPart, &APIError{"InvalidPart", http.StatusBadRequest, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.", nil}},
 	{ErrInvalidPartOrder, &APIError{"InvalidPartOrder", http.StatusBadRequest, "The list of parts was not in ascending order. Parts must be ordered by part number.", nil}},
+	{ErrNoSuchPart, &APIError{"InvalidPartNumber", http.StatusRequestedRangeNotSatisfiable, "The requested partnumber is not satisfiable.", nil}},
+	{ErrPartsUnknown, &APIError{"NotImplemented", http.StatusNotImplemented, "This storage backend cannot read one part of this object; use a Range.", nil}},
 	{ErrPartTooSmall, &APIError{"EntityTooSmall", http.StatusBadRequest, "Your proposed upload is smaller than the minimum allowed object size.", nil}},
 }
 

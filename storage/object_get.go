@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -63,7 +65,7 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, req *request)
 	)
 	if part > 0 {
 		var count int
-		off, n, partial, count, err = partRange(obj, info, part)
+		off, n, partial, count, err = partRange(ctx, obj, info, part)
 		if count > 0 {
 			h.Set("X-Amz-Mp-Parts-Count", strconv.Itoa(count))
 		}
@@ -106,9 +108,8 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, req *request)
 }
 
 var (
-	errRangeWithPart    = apiErr("InvalidRequest", http.StatusBadRequest, "Cannot specify both Range header and partNumber query parameter.")
-	errInvalidPartRead  = apiErr("InvalidArgument", http.StatusBadRequest, "Part number must be an integer between 1 and 10000, inclusive.")
-	errPartNotSatisfied = apiErr("InvalidPartNumber", http.StatusRequestedRangeNotSatisfiable, "The requested partnumber is not satisfiable.")
+	errRangeWithPart   = apiErr("InvalidRequest", http.StatusBadRequest, "Cannot specify both Range header and partNumber query parameter.")
+	errInvalidPartRead = apiErr("InvalidArgument", http.StatusBadRequest, "Part number must be an integer between 1 and 10000, inclusive.")
 )
 
 // parsePartNumber returns the part a read asks for, or 0 when it asks for none.
@@ -126,24 +127,27 @@ func parsePartNumber(q url.Values) (int, error) {
 // partRange finds part n of obj, as S3 numbers them: the parts of a multipart upload in the
 // order of its completion (count is how many, from the ETag's "-N"), or, for an object of one
 // PUT, its whole self as part 1 (answered like a plain GET: partial is false and count 0).
-func partRange(obj Object, info ObjectInfo, n int) (off, length int64, partial bool, count int, err error) {
+func partRange(ctx context.Context, obj Object, info ObjectInfo, n int) (off, length int64, partial bool, count int, err error) {
 	count = partsCount(info.ETag)
 	if count == 0 {
 		if n != 1 {
-			return 0, 0, false, 0, errPartNotSatisfied
+			return 0, 0, false, 0, ErrNoSuchPart
 		}
 		return 0, info.Size, false, 0, nil
 	}
 	if n > count {
-		return 0, 0, false, count, errPartNotSatisfied
+		return 0, 0, false, count, ErrNoSuchPart
 	}
 	po, ok := obj.(PartedObject)
 	if !ok {
-		return 0, 0, false, count, apiErr("NotImplemented", http.StatusNotImplemented, "This storage backend cannot read one part of a multipart object; use a Range.")
+		return 0, 0, false, count, ErrPartsUnknown
 	}
-	off, length, ok = po.PartRange(n)
-	if !ok {
-		return 0, 0, false, count, errPartNotSatisfied
+	off, length, err = po.PartRange(ctx, n)
+	if err != nil {
+		return 0, 0, false, count, err
+	}
+	if off < 0 || length < 0 || off+length > info.Size {
+		return 0, 0, false, count, fmt.Errorf("storage: part %d at %d+%d lies outside the object's %d bytes", n, off, length, info.Size)
 	}
 	return off, length, true, count, nil
 }

@@ -72,14 +72,14 @@ type multiObject struct {
 func (o *multiObject) Info() storage.ObjectInfo { return o.info }
 
 // PartRange implements storage.PartedObject.
-func (o *multiObject) PartRange(n int) (offset, length int64, ok bool) {
+func (o *multiObject) PartRange(_ context.Context, n int) (offset, length int64, err error) {
 	if n < 1 || n > len(o.ends) {
-		return 0, 0, false
+		return 0, 0, storage.ErrNoSuchPart
 	}
 	if n > 1 {
 		offset = o.ends[n-2]
 	}
-	return offset, o.ends[n-1] - offset, true
+	return offset, o.ends[n-1] - offset, nil
 }
 
 func (o *multiObject) Range(_ context.Context, offset, length int64) (io.ReadCloser, error) {

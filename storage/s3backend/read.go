@@ -3,8 +3,10 @@ package s3backend
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,6 +106,36 @@ func (o *object) Range(ctx context.Context, offset, length int64) (io.ReadCloser
 		return nil, fmt.Errorf("read %s: %w", o.name, o.b.mapErr(err))
 	}
 	return &exactReader{rc: out.Body, left: length, bufs: &o.b.copyBufs}, nil
+}
+
+// PartRange implements storage.PartedObject. A node's multipart object is the service's
+// multipart object, completed with the same parts in the same order, so the service says where
+// part n lies: HEAD with partNumber answers with its Content-Range.
+func (o *object) PartRange(ctx context.Context, n int) (offset, length int64, err error) {
+	in := &s3.HeadObjectInput{Bucket: &o.b.bucket, Key: &o.name, PartNumber: aws.Int32(int32(n))}
+	if o.version != "" && o.version != "null" {
+		in.VersionId = &o.version
+	} else {
+		in.IfMatch = aws.String(`"` + o.info.ETag + `"`)
+	}
+	out, err := o.b.s3.HeadObject(ctx, in)
+	if err != nil {
+		var re interface{ HTTPStatusCode() int }
+		switch {
+		case errors.As(err, &re) && re.HTTPStatusCode() == http.StatusRequestedRangeNotSatisfiable:
+			return 0, 0, storage.ErrNoSuchPart
+		case notFound(err):
+			return 0, 0, fmt.Errorf("part %d of %s: the version was removed: %w", n, o.name, storage.ErrNoSuchKey)
+		}
+		return 0, 0, fmt.Errorf("part %d of %s: %w", n, o.name, o.b.mapErr(err))
+	}
+	var first, last, total int64
+	if _, err := fmt.Sscanf(aws.ToString(out.ContentRange), "bytes %d-%d/%d", &first, &last, &total); err != nil ||
+		total != o.info.Size || last < first || aws.ToInt64(out.ContentLength) != last-first+1 {
+		// A service that answers a part HEAD without saying where the part lies.
+		return 0, 0, fmt.Errorf("part %d of %s: Content-Range %q: %w", n, o.name, aws.ToString(out.ContentRange), storage.ErrPartsUnknown)
+	}
+	return first, last - first + 1, nil
 }
 
 type eofReader struct{}
