@@ -106,7 +106,9 @@ func (s *Server) createBucket(w http.ResponseWriter, r *http.Request, req *reque
 }
 
 func (s *Server) deleteBucket(w http.ResponseWriter, r *http.Request, req *request) error {
-	if err := s.cfg.Backend.DeleteBucket(r.Context(), req.bucket); err != nil {
+	err := s.cfg.Backend.DeleteBucket(r.Context(), req.bucket)
+	s.cors.forget(req.bucket) // a bucket made again with the name starts without its rules
+	if err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

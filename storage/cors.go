@@ -145,7 +145,9 @@ func (s *Server) putBucketCors(w http.ResponseWriter, r *http.Request, req *requ
 	if err != nil {
 		return fmt.Errorf("encode CORS configuration: %w", err)
 	}
-	if err := st.PutBucketCORS(r.Context(), req.bucket, doc); err != nil {
+	err = st.PutBucketCORS(r.Context(), req.bucket, doc)
+	s.cors.forget(req.bucket)
+	if err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
@@ -183,7 +185,9 @@ func (s *Server) deleteBucketCors(w http.ResponseWriter, r *http.Request, req *r
 	if !ok {
 		return errNotImplemented
 	}
-	if err := st.DeleteBucketCORS(r.Context(), req.bucket); err != nil {
+	err := st.DeleteBucketCORS(r.Context(), req.bucket)
+	s.cors.forget(req.bucket)
+	if err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -198,18 +202,26 @@ func (s *Server) corsRules(ctx context.Context, bucket string) ([]CORSRule, erro
 	if !ok || bucket == "" {
 		return s.cfg.DefaultCORS, nil
 	}
+	now := s.now()
+	rules, ok, gen := s.cors.get(bucket, now)
+	if ok {
+		return rules, nil
+	}
 	doc, err := st.GetBucketCORS(ctx, bucket)
 	switch {
 	case errors.Is(err, ErrNoSuchCORSConfiguration), errors.Is(err, ErrNoSuchBucket):
-		return s.cfg.DefaultCORS, nil
+		rules = s.cfg.DefaultCORS
 	case err != nil:
 		return nil, err
+	default:
+		var conf corsConfiguration
+		if err := xml.NewDecoder(bytes.NewReader(doc)).Decode(&conf); err != nil {
+			return nil, fmt.Errorf("stored CORS configuration of %q: %w", bucket, err)
+		}
+		rules = conf.Rules
 	}
-	var conf corsConfiguration
-	if err := xml.NewDecoder(bytes.NewReader(doc)).Decode(&conf); err != nil {
-		return nil, fmt.Errorf("stored CORS configuration of %q: %w", bucket, err)
-	}
-	return conf.Rules, nil
+	s.cors.put(bucket, rules, now, gen)
+	return rules, nil
 }
 
 // preflight answers an OPTIONS request. It needs no signature: browsers send preflights

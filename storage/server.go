@@ -65,6 +65,8 @@ type Server struct {
 	seq      atomic.Uint64
 	// hashBufs lends the buffers of parallel body hashing (NewParallelBody).
 	hashBufs HashBuffers
+	// cors remembers buckets' CORS rules for a few seconds.
+	cors corsCache
 }
 
 // New returns a Server for cfg.
