@@ -441,3 +441,29 @@ func TestMultipartUploadThroughGateway(t *testing.T) {
 		t.Fatalf("part 3 of 2 through the gateway: %v, want InvalidPartNumber", err)
 	}
 }
+
+// TestLargePutThroughGatewayKeepsItsChecksum: a PUT over the gateway's 16 MiB buffer streams
+// through to the cluster, and the checksum the SDK sent with it is still returned afterwards.
+func TestLargePutThroughGatewayKeepsItsChecksum(t *testing.T) {
+	node := gatewayNode(t)
+	ep := node.url("storage node")
+	c := awsClient(ep)
+	ctx := context.Background()
+	mustCreateBucket(t, ep, "sums")
+	data := bytes.Repeat([]byte("0123456789abcdef"), 20<<20/16) // 20 MiB
+	put, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("sums"), Key: aws.String("big"),
+		Body: bytes.NewReader(data), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(put.ChecksumCRC32C) == "" {
+		t.Fatal("PutObject returned no CRC-32C")
+	}
+	head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("sums"), Key: aws.String("big"), ChecksumMode: types.ChecksumModeEnabled})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(head.ChecksumCRC32C) != aws.ToString(put.ChecksumCRC32C) {
+		t.Fatalf("HeadObject CRC-32C %q, want the PUT's %q", aws.ToString(head.ChecksumCRC32C), aws.ToString(put.ChecksumCRC32C))
+	}
+}

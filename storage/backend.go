@@ -57,6 +57,13 @@ type Body interface {
 	Sums() Sums
 }
 
+// ChecksumPlanner is a Body that knows before it is read which algorithms its Sums will hold
+// checksums of (declared in headers or a trailer, or asked for), for a backend that must
+// decide where checksums go before the bytes arrive.
+type ChecksumPlanner interface {
+	ChecksumAlgorithms() []string
+}
+
 // Sums are the digests of an object's bytes, computed while they streamed in.
 type Sums struct {
 	// MD5 is the MD5 of the bytes; the ETag of a single-part object is its hex form.

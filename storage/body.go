@@ -130,6 +130,15 @@ func newParallelBody(ctx context.Context, r io.Reader, opts BodyOptions, bufs *H
 	return b
 }
 
+// ChecksumAlgorithms implements ChecksumPlanner.
+func (b *CheckedBody) ChecksumAlgorithms() []string {
+	algs := make([]string, 0, len(b.sums))
+	for _, s := range b.sums {
+		algs = append(algs, s.name)
+	}
+	return algs
+}
+
 // Size implements Body.
 func (b *CheckedBody) Size() int64 { return b.opts.Size }
 

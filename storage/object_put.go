@@ -124,6 +124,16 @@ func quoteETag(etag string) string { return `"` + etag + `"` }
 type uploadBody struct {
 	*CheckedBody
 	payload *sigv4.Payload
+	trailer string // the algorithm of the trailing checksum the request declared, or ""
+}
+
+// ChecksumAlgorithms implements ChecksumPlanner.
+func (b uploadBody) ChecksumAlgorithms() []string {
+	algs := b.CheckedBody.ChecksumAlgorithms()
+	if b.trailer != "" {
+		algs = append(algs, b.trailer)
+	}
+	return algs
 }
 
 func (b uploadBody) Sums() Sums {
@@ -190,7 +200,7 @@ func (s *Server) openBody(w http.ResponseWriter, r *http.Request, req *request, 
 	} else {
 		cb = NewBody(payload, opts)
 	}
-	return uploadBody{CheckedBody: cb, payload: payload}, nil
+	return uploadBody{CheckedBody: cb, payload: payload, trailer: trailerAlg}, nil
 }
 
 // uploadLimit is the largest body this request may carry.

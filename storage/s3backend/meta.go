@@ -19,6 +19,8 @@ import (
 //	presign-notype     "1" when the object has no Content-Type (services invent one otherwise)
 //	presign-expires    the Expires header as given (S3 parses it as a date and drops others)
 //	presign-cs-<alg>   a checksum ("presign-cs-crc32c"), base64 as in x-amz-checksum-*
+//	presign-sums       "1" when the checksums, known only once the bytes had streamed through,
+//	                   are kept in sums/<version> (as those of completed multipart uploads are)
 //
 // A user metadata name that itself starts with "presign" is stored as "presign-u-<name>".
 // Values that HTTP or the service would not carry unchanged (empty, non-ASCII, control
@@ -30,6 +32,7 @@ const (
 	metaNoType   = metaInternal + "notype"
 	metaExpires  = metaInternal + "expires"
 	metaChecksum = metaInternal + "cs-"
+	metaSums     = metaInternal + "sums"
 )
 
 // objectMeta is the metadata of a service object holding a node object.
@@ -119,6 +122,17 @@ func (d decodedInfo) info(bucket, key string) storage.ObjectInfo {
 		info.Meta.User[k] = decodeValue(v)
 	}
 	return info
+}
+
+// hasMeta reports whether the metadata of a service object holds name, whatever the case the
+// service returned it in.
+func hasMeta(meta map[string]string, name string) bool {
+	for k := range meta {
+		if strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
 }
 
 func optional(s string) *string {

@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,8 +28,8 @@ var errLongerThanDeclared = fmt.Errorf("s3backend: body longer than declared: %w
 //     Content-MD5 and all its checksums;
 //   - longer with a declared size, it streams through one PutObject of that length whose last
 //     byte is held back until the body has ended well (see holdback): a failing body leaves
-//     the request short, and the service stores nothing; no checksum is stored then, as S3
-//     has no place for values known only at the end of a stream;
+//     the request short, and the service stores nothing; its checksums, known only at the end,
+//     go to sums/<version> (keepSums);
 //   - longer with no declared size, it goes as a multipart upload of BufferSize parts,
 //     PartsInFlight at a time, completed only after the body ended well and aborted otherwise.
 //     The object's ETag is then the service's multipart ETag ("<hex>-<parts>").
@@ -213,6 +214,9 @@ func (w *write) streamed(ctx context.Context, body storage.Body, size int64) (st
 	})
 	defer w.end()
 	in := w.input(hb, size, nil)
+	if p, ok := body.(storage.ChecksumPlanner); ok && len(p.ChecksumAlgorithms()) > 0 {
+		in.Metadata[metaSums] = "1"
+	}
 	out, err := w.b.s3.PutObject(ctx, in, func(o *s3.Options) {
 		o.RetryMaxAttempts = 1 // the body cannot be read twice
 		o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
@@ -227,7 +231,29 @@ func (w *write) streamed(ctx context.Context, body storage.Body, size int64) (st
 		w.b.reaper.remove(w.name, aws.ToString(out.VersionId))
 		return storage.ObjectInfo{}, fmt.Errorf("put %s/%s: the service stored ETag %s for bytes with MD5 %s", w.bucket, w.key, got, etag)
 	}
-	return w.committed(ctx, aws.ToString(out.VersionId), etag, size)
+	version := aws.ToString(out.VersionId)
+	info, err := w.committed(ctx, version, etag, size)
+	if err != nil {
+		return info, err
+	}
+	w.keepSums(ctx, version, &info, sums.Checksums)
+	return info, nil
+}
+
+// keepSums records the checksums of a new version that its service object could not carry
+// (they were known only once the bytes had streamed through) in sums/<version>, where reads
+// of a version marked for it (metaSums, or a multipart ETag) find them. The object exists
+// already: a failure only costs the checksums, and is logged.
+func (w *write) keepSums(ctx context.Context, version string, info *storage.ObjectInfo, sums map[string]string) {
+	if len(sums) == 0 || version == "" {
+		return
+	}
+	data, _ := json.Marshal(sums)
+	if err := w.b.putSmall(context.WithoutCancel(ctx), w.b.sumsName(version), data); err != nil {
+		w.b.log.Warn("s3backend: recording the checksums of a streamed PUT", "name", w.name, "err", err)
+		return
+	}
+	info.Checksums = sums
 }
 
 func trimETag(s *string) string {

@@ -114,7 +114,7 @@ func (w *write) parts(ctx context.Context, body storage.Body, first *[]byte, nex
 	if u.err != nil {
 		return storage.ObjectInfo{}, w.fail(ctx, nil, u.err)
 	}
-	return u.complete(ctx, size)
+	return u.complete(ctx, size, body.Sums().Checksums)
 }
 
 // send uploads a part in the background once a slot is free; it owns buf from then on.
@@ -158,7 +158,7 @@ func (u *upload) send(ctx context.Context, number int32, buf *[]byte) error {
 }
 
 // complete makes the uploaded parts the object, applying the write's conditions.
-func (u *upload) complete(ctx context.Context, size int64) (storage.ObjectInfo, error) {
+func (u *upload) complete(ctx context.Context, size int64, sums map[string]string) (storage.ObjectInfo, error) {
 	w, b := u.w, u.w.b
 	parts := u.parts
 	slices.SortFunc(parts, func(a, b types.CompletedPart) int {
@@ -180,7 +180,13 @@ func (u *upload) complete(ctx context.Context, size int64) (storage.ObjectInfo, 
 	if err != nil {
 		return storage.ObjectInfo{}, w.fail(ctx, nil, err)
 	}
-	return w.committed(ctx, aws.ToString(out.VersionId), trimETag(out.ETag), size)
+	version := aws.ToString(out.VersionId)
+	info, err := w.committed(ctx, version, trimETag(out.ETag), size)
+	if err != nil {
+		return info, err
+	}
+	w.keepSums(ctx, version, &info, sums)
+	return info, nil
 }
 
 // abort removes the parts of a failed upload; it runs even when ctx has ended.

@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -88,6 +93,53 @@ func TestLargePutRoundTrip(t *testing.T) {
 			}
 			wantNoUploads(t, b)
 		})
+	}
+}
+
+// TestLargePutKeepsItsChecksums: the checksums of a body that streams through (known only at
+// its end, too late for the service object's headers) are returned by the PUT and by every
+// later read, as those of a small PUT are.
+func TestLargePutKeepsItsChecksums(t *testing.T) {
+	b := openSmallBuffer(t)
+	for i, p := range bigPaths {
+		t.Run(p.name, func(t *testing.T) {
+			data := randomBytes(uint64(100+i), bigSize)
+			crc := crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli))
+			sha := sha256.Sum256(data)
+			want := map[string]string{
+				"CRC32C": base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, crc)),
+				"SHA256": base64.StdEncoding.EncodeToString(sha[:]),
+			}
+			key := "sums/" + p.name
+			body := p.body(bytes.NewReader(data), len(data), storage.BodyOptions{Compute: []string{"CRC32C"}, Expect: map[string]string{"SHA256": want["SHA256"]}})
+			put, err := b.PutObject(t.Context(), "bucket", key, body, storage.PutOptions{})
+			if err != nil {
+				t.Fatalf("PutObject: %v", err)
+			}
+			if !maps.Equal(put.Checksums, want) {
+				t.Fatalf("PutObject checksums %v, want %v", put.Checksums, want)
+			}
+			head, err := b.HeadObject(t.Context(), "bucket", key)
+			if err != nil || !maps.Equal(head.Checksums, want) {
+				t.Fatalf("HeadObject checksums %v (%v), want %v", head.Checksums, err, want)
+			}
+			obj, err := b.GetObject(t.Context(), "bucket", key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer obj.Close()
+			if !maps.Equal(obj.Info().Checksums, want) {
+				t.Fatalf("GetObject checksums %v, want %v", obj.Info().Checksums, want)
+			}
+		})
+	}
+	// Without checksums nothing is recorded, and reads find none.
+	data := randomBytes(7, bigSize)
+	if _, err := b.PutObject(t.Context(), "bucket", "plain", bigPaths[0].body(bytes.NewReader(data), len(data), storage.BodyOptions{}), storage.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if head, err := b.HeadObject(t.Context(), "bucket", "plain"); err != nil || head.Checksums != nil {
+		t.Fatalf("HeadObject of a PUT without checksums: %v, %v", head.Checksums, err)
 	}
 }
 

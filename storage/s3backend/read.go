@@ -40,8 +40,8 @@ func (b *Backend) head(ctx context.Context, bucket, key string) (storage.ObjectI
 		etag: out.ETag, lastModified: out.LastModified,
 	}
 	info, version := d.info(bucket, key), aws.ToString(out.VersionId)
-	if strings.Contains(info.ETag, "-") && version != "" {
-		// A completed multipart upload: its checksums were computed at completion, after
+	if (strings.Contains(info.ETag, "-") || hasMeta(out.Metadata, metaSums)) && version != "" {
+		// A completed multipart upload, or a stream: its checksums were known only after
 		// the service object's metadata was fixed, and are kept beside it.
 		if data, err := b.getSmall(ctx, b.sumsName(version)); err == nil {
 			var sums map[string]string
