@@ -251,7 +251,7 @@ func (b *CheckedBody) WriteTo(w io.Writer) (int64, error) {
 		if err != nil {
 			return written, b.fail(err)
 		}
-		n, rerr := fillSlot(b.r, slot)
+		n, rerr := Fill(b.r, slot)
 		if lim := b.limit(); lim >= 0 && b.n+int64(n) > lim {
 			b.pipe.give(slot)
 			return written, b.fail(ErrEntityTooLarge)
@@ -293,8 +293,11 @@ func (b *CheckedBody) WriteTo(w io.Writer) (int64, error) {
 	return written, b.err
 }
 
-// fillSlot reads into p until it is full or r fails; err is nil exactly when p is full.
-func fillSlot(r io.Reader, p []byte) (int, error) {
+// Fill reads r into p until p is full, r ends or r fails; err is nil exactly when p is full
+// (and the end may not have been seen yet), else r's error, io.EOF included. Unlike
+// io.ReadFull it keeps io.EOF, which the body writers use to tell a body that ended exactly at
+// a buffer's end.
+func Fill(r io.Reader, p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
 		m, err := r.Read(p[n:])

@@ -66,7 +66,7 @@ func (b *Backend) PutObject(ctx context.Context, bucket, key string, body storag
 	defer b.smallBufs.Put(bufp)
 	pre := entryPrefixLen(bucket, key)
 	buf := (*bufp)[:pre+int(bufMax)+1]
-	n, err := fill(body, buf[pre:])
+	n, err := storage.Fill(body, buf[pre:])
 	switch {
 	case err == io.EOF && int64(n) <= bufMax:
 		return b.putSmall(ctx, bucket, key, body, buf[:pre+n], opts)
@@ -76,20 +76,6 @@ func (b *Backend) PutObject(ctx context.Context, bucket, key string, body storag
 		return storage.ObjectInfo{}, fmt.Errorf("disk: read body: %w", err)
 	}
 	return b.putFile(ctx, bucket, key, body, buf[pre:pre+n], false, opts)
-}
-
-// fill reads into p until it is full or r fails; err is nil exactly when p is full and the end
-// has not been seen.
-func fill(r io.Reader, p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		m, err := r.Read(p[n:])
-		n += m
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }
 
 // putSmall appends entry, the header room, bucket, key and the whole body, to a segment and
@@ -138,7 +124,7 @@ func (b *Backend) putStreamed(ctx context.Context, bucket, key string, body stor
 		if err := ctx.Err(); err != nil {
 			return storage.ObjectInfo{}, err
 		}
-		m, err := fill(body, *bufp)
+		m, err := storage.Fill(body, *bufp)
 		if int64(m) > size-n {
 			return storage.ObjectInfo{}, fmt.Errorf("disk: body longer than its declared %d bytes", size)
 		}
@@ -274,7 +260,7 @@ func stream(ctx context.Context, f *os.File, body io.Reader, buf, first []byte, 
 	} else {
 		for err == nil {
 			var n int
-			n, err = fill(body, buf)
+			n, err = storage.Fill(body, buf)
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return w.total, werr
 			}

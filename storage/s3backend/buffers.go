@@ -54,19 +54,6 @@ func (p *bufferPool) put(b *[]byte) {
 	p.budget.Release(int64(n))
 }
 
-// fill reads r into buf until buf is full, r ends (err io.EOF) or r fails.
-func fill(r io.Reader, buf []byte) (int, error) {
-	n := 0
-	for n < len(buf) {
-		m, err := r.Read(buf[n:])
-		n += m
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
-}
-
 // atEOF reads r to its end, expecting no more bytes: r is a Body whose declared length has
 // been read, and only its io.EOF says that its checks passed.
 func atEOF(r io.Reader) error {

@@ -199,7 +199,7 @@ func (b *Backend) UploadPart(ctx context.Context, bucket, key, id string, number
 			return storage.PartInfo{}, err
 		}
 		defer b.bufs.put(buf)
-		got, rerr := fill(body, *buf)
+		got, rerr := storage.Fill(body, *buf)
 		if rerr == nil { // the buffer is full: the body must end here
 			rerr = atEOF(body)
 			if size < 0 && errors.Is(rerr, errLongerThanDeclared) {

@@ -174,7 +174,7 @@ func (w *write) buffered(ctx context.Context, body storage.Body, size int) (stor
 		return storage.ObjectInfo{}, fmt.Errorf("put %s/%s: %w", w.bucket, w.key, err)
 	}
 	defer w.b.bufs.put(buf)
-	n, err := fill(body, *buf)
+	n, err := storage.Fill(body, *buf)
 	if err == nil {
 		err = atEOF(body)
 	}

@@ -23,7 +23,7 @@ func (w *write) unknownSize(ctx context.Context, body storage.Body) (storage.Obj
 	if err != nil {
 		return storage.ObjectInfo{}, fmt.Errorf("put %s/%s: %w", w.bucket, w.key, err)
 	}
-	n, err := fill(body, *first)
+	n, err := storage.Fill(body, *first)
 	if err == nil {
 		// Full: one more read tells a body of exactly one buffer from a longer one.
 		var one [1]byte
@@ -91,7 +91,7 @@ func (w *write) parts(ctx context.Context, body storage.Body, first *[]byte, nex
 		if hasCarry {
 			(*buf)[0], off, hasCarry = carry, 1, false
 		}
-		n, rerr := fill(body, (*buf)[off:])
+		n, rerr := storage.Fill(body, (*buf)[off:])
 		*buf = (*buf)[:off+n]
 		if rerr == nil {
 			continue
