@@ -13,16 +13,8 @@ import (
 // makes every write-back convert unwritten extents, which cost a 2 GiB PUT a fifth of its
 // throughput.
 func checkSpace(f *os.File, size int64) error {
-	sc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
 	var st unix.Statfs_t
-	var serr error
-	if err := sc.Control(func(fd uintptr) { serr = unix.Fstatfs(int(fd), &st) }); err != nil {
-		return err
-	}
-	if serr != nil {
+	if err := onFD(f, func(fd int) error { return unix.Fstatfs(fd, &st) }); err != nil {
 		return nil // a filesystem that cannot tell is not a reason to refuse
 	}
 	if free := st.Bavail * uint64(st.Bsize); uint64(size) > free {

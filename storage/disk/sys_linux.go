@@ -11,6 +11,11 @@ import (
 // fdatasync makes f's bytes durable, and its length, without the metadata that reading them
 // back does not need (times).
 func fdatasync(f *os.File) error {
+	return onFD(f, func(fd int) error { return unix.Fdatasync(fd) })
+}
+
+// onFD runs call with f's descriptor, again while it is interrupted (EINTR).
+func onFD(f *os.File, call func(fd int) error) error {
 	sc, err := f.SyscallConn()
 	if err != nil {
 		return err
@@ -18,7 +23,7 @@ func fdatasync(f *os.File) error {
 	var serr error
 	if err := sc.Control(func(fd uintptr) {
 		for {
-			if serr = unix.Fdatasync(int(fd)); serr != unix.EINTR {
+			if serr = call(int(fd)); serr != unix.EINTR {
 				return
 			}
 		}
@@ -79,19 +84,5 @@ func withFDs(a, b *os.File, f func(afd, bfd int)) error {
 // startWriteback asks the kernel to start writing n bytes of f at off to the disk, without
 // waiting for them.
 func startWriteback(f *os.File, off, n int64) error {
-	sc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := sc.Control(func(fd uintptr) {
-		for {
-			if serr = unix.SyncFileRange(int(fd), off, n, unix.SYNC_FILE_RANGE_WRITE); serr != unix.EINTR {
-				return
-			}
-		}
-	}); err != nil {
-		return err
-	}
-	return serr
+	return onFD(f, func(fd int) error { return unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WRITE) })
 }
