@@ -172,20 +172,29 @@ func (b *CheckedBody) Read(p []byte) (int, error) {
 	}
 	switch {
 	case err == io.EOF:
-		if b.pipe != nil {
-			if perr := b.pipe.wait(b.n); perr != nil {
-				return n, b.fail(perr)
-			}
+		if eerr := b.ended(); eerr != nil {
+			return n, eerr
 		}
-		if ferr := b.finish(); ferr != nil {
-			b.err = ferr
-			return n, ferr
-		}
-		b.err = io.EOF
 	case err != nil:
 		b.fail(err)
 	}
 	return n, err
+}
+
+// ended judges a body that reached its end: the hasher has hashed every byte, and the length
+// and digests are as declared. The verdict is sticky, io.EOF when every check passed.
+func (b *CheckedBody) ended() error {
+	if b.pipe != nil {
+		if err := b.pipe.wait(b.n); err != nil {
+			return b.fail(err)
+		}
+	}
+	if err := b.finish(); err != nil {
+		b.err = err
+		return err
+	}
+	b.err = io.EOF
+	return nil
 }
 
 // fail makes err sticky and stops the hasher.
@@ -245,8 +254,15 @@ func (b *CheckedBody) WriteTo(w io.Writer) (int64, error) {
 	if b.pipe == nil {
 		return io.Copy(w, struct{ io.Reader }{b})
 	}
+	switch b.err {
+	case nil:
+	case io.EOF:
+		return 0, nil
+	default:
+		return 0, b.err
+	}
 	var written int64
-	for b.err == nil {
+	for {
 		slot, err := b.pipe.take()
 		if err != nil {
 			return written, b.fail(err)
@@ -274,23 +290,11 @@ func (b *CheckedBody) WriteTo(w io.Writer) (int64, error) {
 		}
 		switch {
 		case rerr == io.EOF:
-			if perr := b.pipe.wait(b.n); perr != nil {
-				return written, b.fail(perr)
-			}
-			if ferr := b.finish(); ferr != nil {
-				b.err = ferr
-				return written, ferr
-			}
-			b.err = io.EOF
-			return written, nil
+			return written, b.ended()
 		case rerr != nil:
 			return written, b.fail(rerr)
 		}
 	}
-	if b.err == io.EOF {
-		return written, nil
-	}
-	return written, b.err
 }
 
 // Fill reads r into p until p is full, r ends or r fails; err is nil exactly when p is full
@@ -335,9 +339,9 @@ type HashBuffers struct {
 	deepPipes atomic.Int32 // of those, the ones with a deep pipeline
 }
 
-// acquire counts one more user of a budget of max, if there is room.
-func acquire(n *atomic.Int32, max int) bool {
-	if n.Add(1) <= int32(max) {
+// acquire counts one more user of a budget of limit, if there is room.
+func acquire(n *atomic.Int32, limit int) bool {
+	if n.Add(1) <= int32(limit) {
 		return true
 	}
 	n.Add(-1)

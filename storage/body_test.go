@@ -99,13 +99,7 @@ func TestParallelBodyStopsWithItsRequest(t *testing.T) {
 			t.Fatalf("abandoned body: %v", err)
 		}
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		t.Fatalf("%d goroutines left behind", n-before)
-	}
+	waitGoroutines(t, before)
 }
 
 // failingWriter fails every write.
@@ -131,13 +125,7 @@ func TestParallelBodyWriteToReportsTheWritersError(t *testing.T) {
 	if n := bufs.pipes.Load(); n != 0 {
 		t.Fatalf("%d pipelines still counted", n)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		t.Fatalf("%d goroutines left behind", n-before)
-	}
+	waitGoroutines(t, before)
 }
 
 // TestDeepPipelinesAreBounded: only maxDeepBodies long bodies have a deep pipeline at once;
@@ -200,6 +188,18 @@ func TestAbandonedBodyGivesBackItsBudget(t *testing.T) {
 	}
 	if n, d := bufs.pipes.Load(), bufs.deepPipes.Load(); n != 0 || d != 0 {
 		t.Fatalf("an abandoned body still counts: %d pipelines, %d deep", n, d)
+	}
+}
+
+// waitGoroutines fails t unless the goroutines are back to before within 2 s.
+func waitGoroutines(t *testing.T, before int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Fatalf("%d goroutines left behind", n-before)
 	}
 }
 

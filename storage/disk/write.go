@@ -269,7 +269,7 @@ func stream(ctx context.Context, f *os.File, body io.Reader, buf, first []byte, 
 			err = nil
 		}
 	}
-	if err != nil && err != w.err {
+	if err != nil && (w.err == nil || !errors.Is(err, w.err)) {
 		return w.total, fmt.Errorf("disk: read body: %w", err)
 	}
 	return w.total, err
