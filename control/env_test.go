@@ -8,13 +8,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"presign/control"
 	"presign/control/bucket"
 	"presign/control/sqlite"
+	"presign/internal/testenv/testclock"
 	"presign/sigv4"
 )
 
@@ -30,30 +30,12 @@ const (
 
 var testCreds = sigv4.Credentials{AccessKeyID: "PSTESTKEY", SecretAccessKey: "test-secret"}
 
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type env struct {
 	t     testing.TB
 	svc   *control.Service
 	store control.Store
 	srv   *httptest.Server
-	clock *clock
+	clock *testclock.Clock
 	admin string // the admin's session token
 }
 
@@ -71,7 +53,7 @@ func newEnv(t testing.TB, mut func(*control.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	clk := testclock.New(time.Now().UTC().Truncate(time.Second))
 	cfg := control.Config{Store: store, Objects: objects, Bucket: testBucket, PublicStorageURL: "http://storage.test:9000",
 		Credentials: testCreds, EventSecrets: [][]byte{[]byte(eventSecret)}, Now: clk.Now}
 	if mut != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"presign/internal/testenv/testclock"
 	"presign/sigv4"
 	"presign/storage"
 	"presign/storage/disk"
@@ -30,24 +30,6 @@ func (b *countingCORS) GetBucketCORS(ctx context.Context, bucket string) ([]byte
 	return b.Backend.GetBucketCORS(ctx, bucket)
 }
 
-// manualClock is a clock a test moves.
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // TestCORSRulesAreReadOncePerFewSeconds: browser requests in a burst read the bucket's CORS
 // rules once; a change made through the same node applies to the next request; one made
 // through another node on the same store applies once the node's few seconds have passed.
@@ -61,7 +43,7 @@ func TestCORSRulesAreReadOncePerFewSeconds(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := &countingCORS{Backend: d}
-	clock := &manualClock{now: time.Now()}
+	clock := testclock.New(time.Now())
 	node := func() (string, *s3.Client) {
 		srv, err := storage.New(storage.Config{Backend: store, Nonces: d, Now: clock.Now, Region: formRegion,
 			Credentials: sigv4.StaticCredentials{formAccessKey: formSecretKey}})
@@ -108,7 +90,7 @@ func TestCORSRulesAreReadOncePerFewSeconds(t *testing.T) {
 	if allowed("https://c.example") {
 		t.Fatal("a change made through another node applied at once: the rules were not remembered")
 	}
-	clock.advance(6 * time.Second)
+	clock.Advance(6 * time.Second)
 	if !allowed("https://c.example") {
 		t.Fatal("a change made through another node did not apply after the cache's few seconds")
 	}

@@ -219,11 +219,16 @@ func notFound(err error) bool {
 	if errors.As(err, &nk) || errors.As(err, &nf) {
 		return true
 	}
+	return httpStatus(err) == http.StatusNotFound || apiCode(err) == "NoSuchVersion"
+}
+
+// httpStatus is the status of the service's answer that err reports, or 0.
+func httpStatus(err error) int {
 	var re interface{ HTTPStatusCode() int }
-	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound {
-		return true
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
 	}
-	return apiCode(err) == "NoSuchVersion"
+	return 0
 }
 
 func apiCode(err error) string {

@@ -3,7 +3,6 @@ package s3backend
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -92,12 +91,7 @@ func (o *object) Range(ctx context.Context, offset, length int64) (io.ReadCloser
 		Key:    &o.name,
 		Range:  aws.String("bytes=" + strconv.FormatInt(offset, 10) + "-" + strconv.FormatInt(offset+length-1, 10)),
 	}
-	if o.version != "" && o.version != "null" {
-		in.VersionId = &o.version
-	} else {
-		// Written before the bucket kept versions: at least never mix two versions' bytes.
-		in.IfMatch = aws.String(`"` + o.info.ETag + `"`)
-	}
+	in.VersionId, in.IfMatch = o.pin()
 	out, err := o.b.s3.GetObject(ctx, in)
 	if err != nil {
 		if notFound(err) {
@@ -113,16 +107,11 @@ func (o *object) Range(ctx context.Context, offset, length int64) (io.ReadCloser
 // part n lies: HEAD with partNumber answers with its Content-Range.
 func (o *object) PartRange(ctx context.Context, n int) (offset, length int64, err error) {
 	in := &s3.HeadObjectInput{Bucket: &o.b.bucket, Key: &o.name, PartNumber: aws.Int32(int32(n))}
-	if o.version != "" && o.version != "null" {
-		in.VersionId = &o.version
-	} else {
-		in.IfMatch = aws.String(`"` + o.info.ETag + `"`)
-	}
+	in.VersionId, in.IfMatch = o.pin()
 	out, err := o.b.s3.HeadObject(ctx, in)
 	if err != nil {
-		var re interface{ HTTPStatusCode() int }
 		switch {
-		case errors.As(err, &re) && re.HTTPStatusCode() == http.StatusRequestedRangeNotSatisfiable:
+		case httpStatus(err) == http.StatusRequestedRangeNotSatisfiable:
 			return 0, 0, storage.ErrNoSuchPart
 		case notFound(err):
 			return 0, 0, fmt.Errorf("part %d of %s: the version was removed: %w", n, o.name, storage.ErrNoSuchKey)
@@ -136,6 +125,16 @@ func (o *object) PartRange(ctx context.Context, n int) (offset, length int64, er
 		return 0, 0, fmt.Errorf("part %d of %s: Content-Range %q: %w", n, o.name, aws.ToString(out.ContentRange), storage.ErrPartsUnknown)
 	}
 	return first, last - first + 1, nil
+}
+
+// pin is what makes a read of the service get this version's bytes: its version id, or for an
+// object written before the bucket kept versions, an If-Match on its ETag, so that at least
+// two versions' bytes never mix.
+func (o *object) pin() (versionID, ifMatch *string) {
+	if o.version != "" && o.version != "null" {
+		return &o.version, nil
+	}
+	return nil, aws.String(`"` + o.info.ETag + `"`)
 }
 
 type eofReader struct{}
