@@ -41,10 +41,11 @@ type echoServer struct {
 	*httptest.Server
 	v sigv4.Verifier
 
-	mu    sync.Mutex
-	now   time.Time // zero: the real clock
-	objs  map[string][]byte
-	modes map[string]int // x-amz-content-sha256 values seen
+	mu      sync.Mutex
+	now     time.Time // zero: the real clock
+	objs    map[string][]byte
+	modes   map[string]int // x-amz-content-sha256 values seen
+	lastErr *sigv4.Error   // the last authentication failure, so tests can check its Kind
 }
 
 func newEchoServer(t *testing.T, tls bool) *echoServer {
@@ -77,17 +78,30 @@ func (s *echoServer) setClock(t time.Time) {
 	s.mu.Unlock()
 }
 
+// takeErr returns the last authentication failure and forgets it, so a request that
+// succeeds after a failure is not credited with the earlier error.
+func (s *echoServer) takeErr() *sigv4.Error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.lastErr
+	s.lastErr = nil
+	return e
+}
+
 type s3Error struct {
 	Code    string `xml:"Code"`
 	Message string `xml:"Message"`
 }
 
-func writeErr(w http.ResponseWriter, err error) {
+func (s *echoServer) writeErr(w http.ResponseWriter, err error) {
 	var e *sigv4.Error
 	if !errors.As(err, &e) {
 		http.Error(w, err.Error(), 500)
 		return
 	}
+	s.mu.Lock()
+	s.lastErr = e
+	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/xml")
 	w.WriteHeader(e.Status())
 	xml.NewEncoder(w).Encode(struct {
@@ -99,7 +113,7 @@ func writeErr(w http.ResponseWriter, err error) {
 func (s *echoServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a, err := s.v.Verify(r, s.clock())
 	if err != nil {
-		writeErr(w, err)
+		s.writeErr(w, err)
 		return
 	}
 	key := r.URL.Path
@@ -107,12 +121,12 @@ func (s *echoServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPut:
 		p, err := sigv4.NewPayloadReader(a, r)
 		if err != nil {
-			writeErr(w, err)
+			s.writeErr(w, err)
 			return
 		}
 		body, err := io.ReadAll(p)
 		if err != nil {
-			writeErr(w, err)
+			s.writeErr(w, err)
 			return
 		}
 		s.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/xml"
 	"net/http"
 	"net/url"
 	"strings"
@@ -68,41 +69,44 @@ func TestTamperMatrix(t *testing.T) {
 		now    time.Time
 		status int
 		code   string
+		kind   sigv4.Kind // 0: accepted
 	}{
-		{"untouched", func(*req) {}, signedAt, 200, ""},
-		{"method", func(r *req) { r.method = http.MethodPost }, signedAt, 403, "SignatureDoesNotMatch"},
-		{"host", func(r *req) { r.u.Host = strings.Replace(r.u.Host, "127.0.0.1", "localhost", 1) }, signedAt, 403, "SignatureDoesNotMatch"},
-		{"path", func(r *req) { r.u.Path += "x"; r.u.RawPath = "" }, signedAt, 403, "SignatureDoesNotMatch"},
-		{"extra parameter changed", setQ("X-Presign-Max-Bytes", "999999999"), signedAt, 403, "SignatureDoesNotMatch"},
-		{"parameter added", setQ("X-Presign-Once", "abc"), signedAt, 403, "SignatureDoesNotMatch"},
-		{"parameter removed", func(r *req) { q := r.u.Query(); q.Del("X-Presign-Max-Bytes"); r.u.RawQuery = q.Encode() }, signedAt, 403, "SignatureDoesNotMatch"},
-		{"x-id changed", setQ("x-id", "GetObject"), signedAt, 403, "SignatureDoesNotMatch"},
-		{"signed header value", func(r *req) { r.h.Set("Content-Type", "text/html") }, signedAt, 403, "SignatureDoesNotMatch"},
-		{"signed header removed", func(r *req) { r.h.Del("Content-Type") }, signedAt, 403, "SignatureDoesNotMatch"},
-		{"unsigned x-amz header added", func(r *req) { r.h.Set("X-Amz-Meta-Evil", "1") }, signedAt, 403, "AccessDenied"},
-		{"signed headers list", setQ("X-Amz-SignedHeaders", "host"), signedAt, 403, "SignatureDoesNotMatch"},
-		{"date by one second", shiftDate(time.Second), signedAt, 403, "SignatureDoesNotMatch"},
-		{"date to another day", shiftDate(48 * time.Hour), signedAt, 400, "AuthorizationQueryParametersError"},
-		{"expiry lengthened", setQ("X-Amz-Expires", "3600"), signedAt, 403, "SignatureDoesNotMatch"},
-		{"expiry above a week", setQ("X-Amz-Expires", "604801"), signedAt, 400, "AuthorizationQueryParametersError"},
-		{"expiry zero", setQ("X-Amz-Expires", "0"), signedAt, 400, "AuthorizationQueryParametersError"},
-		{"expiry not a number", setQ("X-Amz-Expires", "1e3"), signedAt, 400, "AuthorizationQueryParametersError"},
-		{"algorithm", setQ("X-Amz-Algorithm", "AWS4-HMAC-SHA1"), signedAt, 400, "AuthorizationQueryParametersError"},
-		{"access key", credPart(0, "AKIAOTHER"), signedAt, 403, "InvalidAccessKeyId"},
-		{"scope date", credPart(1, "20200101"), signedAt, 400, "AuthorizationQueryParametersError"},
-		{"scope region", credPart(2, "eu-west-1"), signedAt, 400, "AuthorizationQueryParametersError"},
-		{"scope service", credPart(3, "iam"), signedAt, 400, "AuthorizationQueryParametersError"},
-		{"scope terminator", credPart(4, "aws4_other"), signedAt, 400, "AuthorizationQueryParametersError"},
+		{"untouched", func(*req) {}, signedAt, 200, "", 0},
+		{"method", func(r *req) { r.method = http.MethodPost }, signedAt, 403, "SignatureDoesNotMatch", sigv4.KindSignatureMismatch},
+		{"host", func(r *req) { r.u.Host = strings.Replace(r.u.Host, "127.0.0.1", "localhost", 1) }, signedAt, 403, "SignatureDoesNotMatch", sigv4.KindSignatureMismatch},
+		{"path", func(r *req) { r.u.Path += "x"; r.u.RawPath = "" }, signedAt, 403, "SignatureDoesNotMatch", sigv4.KindSignatureMismatch},
+		{"extra parameter changed", setQ("X-Presign-Max-Bytes", "999999999"), signedAt, 403, "SignatureDoesNotMatch", sigv4.KindSignatureMismatch},
+		{"parameter added", setQ("X-Presign-Once", "abc"), signedAt, 403, "SignatureDoesNotMatch", sigv4.KindSignatureMismatch},
+		{"parameter removed", func(r *req) { q := r.u.Query(); q.Del("X-Presign-Max-Bytes"); r.u.RawQuery = q.Encode() }, signedAt, 403, "SignatureDoesNotMatch", sigv4.KindSignatureMismatch},
+		{"x-id changed", setQ("x-id", "GetObject"), signedAt, 403, "SignatureDoesNotMatch", sigv4.KindSignatureMismatch},
+		{"signed header value", func(r *req) { r.h.Set("Content-Type", "text/html") }, signedAt, 403, "SignatureDoesNotMatch", sigv4.KindSignatureMismatch},
+		{"signed header removed", func(r *req) { r.h.Del("Content-Type") }, signedAt, 403, "SignatureDoesNotMatch", sigv4.KindSignatureMismatch},
+		{"unsigned x-amz header added", func(r *req) { r.h.Set("X-Amz-Meta-Evil", "1") }, signedAt, 403, "AccessDenied", sigv4.KindHeadersNotSigned},
+		{"signed headers list", setQ("X-Amz-SignedHeaders", "host"), signedAt, 403, "SignatureDoesNotMatch", sigv4.KindSignatureMismatch},
+		{"date by one second", shiftDate(time.Second), signedAt, 403, "SignatureDoesNotMatch", sigv4.KindSignatureMismatch},
+		{"date to another day", shiftDate(48 * time.Hour), signedAt, 400, "AuthorizationQueryParametersError", sigv4.KindQueryParams},
+		{"expiry lengthened", setQ("X-Amz-Expires", "3600"), signedAt, 403, "SignatureDoesNotMatch", sigv4.KindSignatureMismatch},
+		{"expiry above a week", setQ("X-Amz-Expires", "604801"), signedAt, 400, "AuthorizationQueryParametersError", sigv4.KindQueryParams},
+		{"expiry zero", setQ("X-Amz-Expires", "0"), signedAt, 400, "AuthorizationQueryParametersError", sigv4.KindQueryParams},
+		{"expiry not a number", setQ("X-Amz-Expires", "1e3"), signedAt, 400, "AuthorizationQueryParametersError", sigv4.KindQueryParams},
+		{"algorithm", setQ("X-Amz-Algorithm", "AWS4-HMAC-SHA1"), signedAt, 400, "AuthorizationQueryParametersError", sigv4.KindQueryParams},
+		{"access key", credPart(0, "AKIAOTHER"), signedAt, 403, "InvalidAccessKeyId", sigv4.KindInvalidAccessKeyID},
+		{"scope date", credPart(1, "20200101"), signedAt, 400, "AuthorizationQueryParametersError", sigv4.KindQueryParams},
+		{"scope region", credPart(2, "eu-west-1"), signedAt, 400, "AuthorizationQueryParametersError", sigv4.KindQueryParams},
+		{"scope service", credPart(3, "iam"), signedAt, 400, "AuthorizationQueryParametersError", sigv4.KindQueryParams},
+		{"scope terminator", credPart(4, "aws4_other"), signedAt, 400, "AuthorizationQueryParametersError", sigv4.KindQueryParams},
 		{"signature", func(r *req) {
 			sig := []byte(r.u.Query().Get("X-Amz-Signature"))
 			sig[10] ^= 1
 			setQ("X-Amz-Signature", string(sig))(r)
-		}, signedAt, 403, "SignatureDoesNotMatch"},
-		{"signature missing", func(r *req) { q := r.u.Query(); q.Del("X-Amz-Signature"); r.u.RawQuery = q.Encode() }, signedAt, 400, "AuthorizationQueryParametersError"},
-		{"used after expiry", func(*req) {}, signedAt.Add(15*time.Minute + time.Second), 403, "AccessDenied"},
-		{"used at the last second", func(*req) {}, signedAt.Add(15 * time.Minute), 200, ""},
-		{"not yet valid", func(*req) {}, signedAt.Add(-16 * time.Minute), 403, "AccessDenied"},
-		{"signed within the skew ahead", func(*req) {}, signedAt.Add(-14 * time.Minute), 200, ""},
+		}, signedAt, 403, "SignatureDoesNotMatch", sigv4.KindSignatureMismatch},
+		{"signature missing", func(r *req) { q := r.u.Query(); q.Del("X-Amz-Signature"); r.u.RawQuery = q.Encode() }, signedAt, 400, "AuthorizationQueryParametersError", sigv4.KindQueryParams},
+		{"used after expiry", func(*req) {}, signedAt.Add(15*time.Minute + time.Second), 403, "AccessDenied", sigv4.KindExpired},
+		{"used at the last second", func(*req) {}, signedAt.Add(15 * time.Minute), 200, "", 0},
+		{"not yet valid", func(*req) {}, signedAt.Add(-16 * time.Minute), 403, "AccessDenied", sigv4.KindNotYetValid},
+		{"one second past the skew ahead", func(*req) {}, signedAt.Add(-15*time.Minute - time.Second), 403, "AccessDenied", sigv4.KindNotYetValid},
+		{"signed exactly the skew ahead", func(*req) {}, signedAt.Add(-15 * time.Minute), 200, "", 0},
+		{"signed within the skew ahead", func(*req) {}, signedAt.Add(-14 * time.Minute), 200, "", 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,11 +114,47 @@ func TestTamperMatrix(t *testing.T) {
 			r := &req{method: put.Method, u: &u, h: put.SignedHeader.Clone()}
 			tc.change(r)
 			srv.setClock(tc.now)
+			srv.takeErr()
 			status, code, b := do(t, srv.Client(), r.method, r.u.String(), r.h, body)
 			if status != tc.status || code != tc.code {
 				t.Fatalf("got %d %s, want %d %s\n%s", status, code, tc.status, tc.code, b)
 			}
+			checkKind(t, srv.takeErr(), tc.kind, b)
 		})
+	}
+}
+
+// clockMessages are S3's texts for the two clock failures that share AccessDenied; they are
+// written out here, not taken from the package, so swapping the kinds or their texts fails.
+var clockMessages = map[sigv4.Kind]string{
+	sigv4.KindExpired:     "Request has expired",
+	sigv4.KindNotYetValid: "Request is not yet valid",
+}
+
+// checkKind asserts the verifier's failure kind (none when want is 0) and, for the clock
+// kinds, the <Message> of the XML body the client received.
+func checkKind(t *testing.T, got *sigv4.Error, want sigv4.Kind, body []byte) {
+	t.Helper()
+	if want == 0 {
+		if got != nil {
+			t.Fatalf("accepted, yet the verifier failed with %v", got)
+		}
+		return
+	}
+	if got == nil {
+		t.Fatalf("the verifier recorded no failure, want kind %d (%v)", want, want)
+	}
+	if got.Kind != want {
+		t.Fatalf("kind %d (%v: %v), want %d (%v)", got.Kind, got.Kind, got, want, want)
+	}
+	if msg, ok := clockMessages[want]; ok {
+		var e s3Error
+		if err := xml.Unmarshal(body, &e); err != nil {
+			t.Fatalf("error body: %v\n%s", err, body)
+		}
+		if e.Message != msg {
+			t.Fatalf("message %q, want %q", e.Message, msg)
+		}
 	}
 }
 
