@@ -78,8 +78,10 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 	req.nonce = ""
 	info := done.Object
 	// A replayed completion records its event again, in case the first one's answer was a
-	// failure to record it; the event log refuses a second entry of the same sequencer.
-	if err := s.emit(ctx, r, req, events.ObjectCreatedCompleteMultipartUpload, req.key, info); err != nil &&
+	// failure to record it. While the first entry is in the log, the log refuses a second one
+	// of the same sequencer; once it has been delivered, the repeat carries the same event id.
+	id := completionEventID(req.bucket, req.key, req.query.Get("uploadId"), info.Sequencer)
+	if err := s.emitAs(ctx, r, req, id, events.ObjectCreatedCompleteMultipartUpload, req.key, info); err != nil &&
 		!(done.Replayed && errors.Is(err, outbox.ErrDuplicateSeq)) {
 		return err
 	}

@@ -2,6 +2,9 @@ package storage
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/http"
@@ -21,6 +24,12 @@ type EventLog interface {
 // always has its event. The entry's sequence is the change's Sequencer, so the log orders
 // the events of a key as the changes were made.
 func (s *Server) emit(ctx context.Context, r *http.Request, req *request, name events.Name, key string, info ObjectInfo) error {
+	return s.emitAs(ctx, r, req, events.NewID(), name, key, info)
+}
+
+// emitAs is emit with the event id given: a change that can be recorded twice (a replayed
+// completion) gives both records the same id, which receivers apply once.
+func (s *Server) emitAs(ctx context.Context, r *http.Request, req *request, id string, name events.Name, key string, info ObjectInfo) error {
 	if s.cfg.Events == nil {
 		return nil
 	}
@@ -41,11 +50,26 @@ func (s *Server) emit(ctx context.Context, r *http.Request, req *request, name e
 	if err != nil {
 		return fmt.Errorf("event: %w", err)
 	}
-	entry := outbox.Entry{Seq: info.Sequencer, ID: events.NewID(), Key: req.bucket + "/" + key, Body: body}
+	entry := outbox.Entry{Seq: info.Sequencer, ID: id, Key: req.bucket + "/" + key, Body: body}
 	if err := s.cfg.Events.Append(context.WithoutCancel(ctx), []outbox.Entry{entry}); err != nil {
 		return fmt.Errorf("record %s event of %s/%s: %w", name, req.bucket, key, err)
 	}
 	return nil
+}
+
+// completionEventID is the event id of a multipart completion: the first 128 bits of a SHA-256
+// of what identifies the completion, in the alphabet and length of events.NewID. A replayed
+// completion, on this node or another, re-records its event under the first one's id, so when
+// the first was already delivered (and has left the log, which can then no longer refuse the
+// repeat) receivers still apply it once. The upload id is random, so the ids stay unique.
+func completionEventID(bucket, key, uploadID string, seq uint64) string {
+	h := sha256.New()
+	for _, s := range []string{"CompleteMultipartUpload", bucket, key, uploadID} {
+		h.Write(binary.AppendUvarint(nil, uint64(len(s))))
+		h.Write([]byte(s))
+	}
+	h.Write(binary.BigEndian.AppendUint64(nil, seq))
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h.Sum(nil)[:16])
 }
 
 func clientIP(r *http.Request) string {
