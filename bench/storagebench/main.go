@@ -7,6 +7,11 @@
 //
 // It builds presign, nullsink and presignload itself. Server peak RSS comes from presignload's
 // -server-pid (VmHWM, reset at the start of each run).
+//
+// The "multipart" scenario is the multipart issue's: presign receives a 1 GiB object as 64
+// presigned 16 MiB parts, 8 in parallel (BenchmarkPresignedMultipartUpload of ./storage, built
+// as a test binary and pointed at the node), while nullsink receives the same gigabyte as one
+// PUT; the ratio compares the two, and the completion's own time is printed beside it.
 package main
 
 import (
@@ -30,6 +35,9 @@ import (
 type scenario struct {
 	name string
 	args []string
+	// multipart: presign is measured with the storage package's multipart benchmark (args
+	// then only apply to nullsink).
+	multipart bool
 }
 
 func main() {
@@ -50,6 +58,11 @@ func run(shared string, rounds int, only string, dur time.Duration) error {
 		return err
 	}
 	defer os.RemoveAll(bin)
+	test := exec.Command("go", "test", "-c", "-o", filepath.Join(bin, "storage.test"), "./storage")
+	test.Stderr = os.Stderr
+	if err := test.Run(); err != nil {
+		return fmt.Errorf("build storage.test: %w", err)
+	}
 	for _, b := range []struct{ dir, out string }{
 		{".", "presign"}, {filepath.Join(shared, "nullsink"), "nullsink"}, {filepath.Join(shared, "presignload"), "presignload"},
 	} {
@@ -65,11 +78,12 @@ func run(shared string, rounds int, only string, dur time.Duration) error {
 	}
 	d := dur.String()
 	scenarios := []scenario{
-		{"2GiB", []string{"-scenario", "big", "-size", "2GiB"}},
-		{"1MiB x64", []string{"-scenario", "small", "-size", "1MiB", "-concurrency", "64", "-duration", d}},
-		{"4KiB x64", []string{"-scenario", "small", "-size", "4KiB", "-concurrency", "64", "-duration", d}},
-		{"4KiB x1", []string{"-scenario", "small", "-size", "4KiB", "-concurrency", "1", "-duration", d}},
-		{"64MiB x64", []string{"-scenario", "small", "-size", "64MiB", "-concurrency", "64", "-duration", d}},
+		{name: "2GiB", args: []string{"-scenario", "big", "-size", "2GiB"}},
+		{name: "1MiB x64", args: []string{"-scenario", "small", "-size", "1MiB", "-concurrency", "64", "-duration", d}},
+		{name: "4KiB x64", args: []string{"-scenario", "small", "-size", "4KiB", "-concurrency", "64", "-duration", d}},
+		{name: "4KiB x1", args: []string{"-scenario", "small", "-size", "4KiB", "-concurrency", "1", "-duration", d}},
+		{name: "64MiB x64", args: []string{"-scenario", "small", "-size", "64MiB", "-concurrency", "64", "-duration", d}},
+		{name: "multipart 1GiB 8x16MiB", args: []string{"-scenario", "big", "-size", "1GiB"}, multipart: true},
 	}
 	type key struct{ scenario, server, phase string }
 	samples := map[key][]loadrun.Result{}
@@ -83,7 +97,7 @@ func run(shared string, rounds int, only string, dur time.Duration) error {
 				slices.Reverse(order)
 			}
 			for _, server := range order {
-				res, err := measure(bin, server, sc.args)
+				res, err := measure(bin, server, sc)
 				if err != nil {
 					return fmt.Errorf("%s on %s: %w", sc.name, server, err)
 				}
@@ -96,6 +110,17 @@ func run(shared string, rounds int, only string, dur time.Duration) error {
 	}
 	fmt.Printf("| scenario | phase | presign | nullsink | ratio | presign p50/p99 ms | presign peak RSS MiB |\n|---|---|---|---|---|---|---|\n")
 	for _, sc := range scenarios {
+		if sc.multipart {
+			p, n := samples[key{sc.name, "presign", "put"}], samples[key{sc.name, "nullsink", "put"}]
+			if len(p) == 0 || len(n) == 0 {
+				continue
+			}
+			mbps := func(x loadrun.Result) float64 { return x.MBps }
+			pm, nm := loadrun.Median(p, mbps), loadrun.Median(n, mbps)
+			fmt.Printf("| %s | put (nullsink: one PUT) | %.0f MB/s | %.0f MB/s | %.2f | completion %.0f ms | %.0f |\n", sc.name, pm, nm, pm/nm,
+				loadrun.Median(p, func(x loadrun.Result) float64 { return x.P50ms }), loadrun.Max(p, func(x loadrun.Result) float64 { return x.ServerRSSMB }))
+			continue
+		}
 		for _, phase := range []string{"put", "get"} {
 			p, n := samples[key{sc.name, "presign", phase}], samples[key{sc.name, "nullsink", phase}]
 			if len(p) == 0 || len(n) == 0 {
@@ -116,9 +141,9 @@ func run(shared string, rounds int, only string, dur time.Duration) error {
 
 var listening = regexp.MustCompile(`url=http://(\S+)`)
 
-// measure starts a fresh server on a new data directory, runs presignload against it and
-// stops it.
-func measure(bin, server string, args []string) ([]loadrun.Result, error) {
+// measure starts a fresh server on a new data directory, runs presignload (or, for presign in
+// a multipart scenario, the multipart benchmark) against it and stops it.
+func measure(bin, server string, sc scenario) ([]loadrun.Result, error) {
 	data, err := os.MkdirTemp("", "storagebench-data-")
 	if err != nil {
 		return nil, err
@@ -160,6 +185,43 @@ func measure(bin, server string, args []string) ([]loadrun.Result, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	if sc.multipart && server == "presign" {
+		return multipart(ctx, bin, addr, ak, sk, cmd.Process.Pid)
+	}
 	return loadrun.Run(ctx, filepath.Join(bin, "presignload"), append([]string{"-endpoint", "http://" + addr,
-		"-access-key", ak, "-secret-key", sk, "-server-pid", fmt.Sprint(cmd.Process.Pid)}, args...)...)
+		"-access-key", ak, "-secret-key", sk, "-server-pid", fmt.Sprint(cmd.Process.Pid)}, sc.args...)...)
+}
+
+var (
+	benchMBps     = regexp.MustCompile(`([0-9.]+) MB/s`)
+	benchComplete = regexp.MustCompile(`([0-9.]+) complete-ms/op`)
+	vmHWM         = regexp.MustCompile(`VmHWM:\s+(\d+) kB`)
+)
+
+// multipart runs one iteration of BenchmarkPresignedMultipartUpload against the node at addr
+// and returns it as a put result: MB/s of the whole upload, the completion's milliseconds as
+// P50ms, and the node's peak RSS.
+func multipart(ctx context.Context, bin, addr, ak, sk string, pid int) ([]loadrun.Result, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "storage.test"), "-test.run", "^$",
+		"-test.bench", "^BenchmarkPresignedMultipartUpload$", "-test.benchtime", "1x")
+	cmd.Env = append(os.Environ(), "PRESIGN_BENCH_ENDPOINT=http://"+addr, "PRESIGN_ACCESS_KEY="+ak, "PRESIGN_SECRET_KEY="+sk)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("multipart benchmark: %w\n%s", err, out)
+	}
+	mb, ms := benchMBps.FindSubmatch(out), benchComplete.FindSubmatch(out)
+	if mb == nil || ms == nil {
+		return nil, fmt.Errorf("multipart benchmark printed no result:\n%s", out)
+	}
+	r := loadrun.Result{Scenario: "multipart", Phase: "put"}
+	fmt.Sscan(string(mb[1]), &r.MBps)
+	fmt.Sscan(string(ms[1]), &r.P50ms)
+	if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+		if m := vmHWM.FindSubmatch(status); m != nil {
+			var kb float64
+			fmt.Sscan(string(m[1]), &kb)
+			r.ServerRSSMB = kb / 1024
+		}
+	}
+	return []loadrun.Result{r}, nil
 }
