@@ -151,8 +151,13 @@ func (b uploadBody) Sums() Sums {
 // reading anything, and arranges for the signature's payload checks, the limit, Content-MD5
 // and x-amz-checksum-* to be verified as the bytes arrive.
 func (s *Server) openBody(w http.ResponseWriter, r *http.Request, req *request, limit int64) (Body, error) {
-	r.Body = &idleTimeoutReader{r: r.Body, rc: http.NewResponseController(w), d: s.cfg.BodyIdleTimeout}
-	payload, err := sigv4.NewPayloadReader(req.auth, r)
+	// The timeout goes on a copy of the request, not on r.Body: net/http tells from the Body
+	// it handed out whether a body was left unread (an upload refused from its headers) and then
+	// answers at once and closes the connection. Given another Body, it first reads up to
+	// 256 KiB of the refused body, so a client waiting for "100 Continue" never gets the answer.
+	rb := r.WithContext(r.Context())
+	rb.Body = &idleTimeoutReader{r: r.Body, rc: http.NewResponseController(w), d: s.cfg.BodyIdleTimeout}
+	payload, err := sigv4.NewPayloadReader(req.auth, rb)
 	if err != nil {
 		return nil, err
 	}
