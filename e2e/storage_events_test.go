@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -183,26 +184,131 @@ func testEventSurvivesSIGKILLAfter200(t *testing.T, storageNode nodeFactory) {
 	}
 }
 
-// TestForgedAndReplayedDeliveriesAreRecognisable: a receiver tells a forged delivery (bad
-// signature) and a replayed one (stale timestamp) from a genuine one.
-func TestForgedAndReplayedDeliveriesAreRecognisable(t *testing.T) {
-	body := []byte(`{"Records":[]}`)
-	now := time.Now()
-	genuine := events.Sign([]byte(webhookSecret), "evt-1", body, now)
+// capturedDelivery is one request a node sent to a webhook receiver, as it arrived.
+type capturedDelivery struct {
+	header http.Header
+	body   []byte
+	at     time.Time
+}
+
+// captureFirstDelivery starts a receiver that keeps the first delivery it gets (answering 200
+// to all) and returns its URL and a channel that yields that delivery.
+func captureFirstDelivery(t *testing.T) (string, <-chan capturedDelivery) {
+	t.Helper()
+	got := make(chan capturedDelivery, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err == nil {
+			select {
+			case got <- capturedDelivery{header: r.Header.Clone(), body: body, at: time.Now()}:
+			default:
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/hook", got
+}
+
+// TestRealDeliveryVerifiesAndItsForgeriesAndReplaysAreRefused: a delivery a running node sent
+// for a PUT, captured as its receiver got it, passes events.Verify with the shared secret; the
+// same delivery with one byte of its body changed, with its signature, timestamp or event id
+// changed, or signed with another secret, is refused as not matching; and the untouched
+// delivery checked later than the timestamp tolerance allows is refused as a replay.
+func TestRealDeliveryVerifiesAndItsForgeriesAndReplaysAreRefused(t *testing.T) {
+	hook, captured := captureFirstDelivery(t)
+	node := storageNode(t, "--notify-url", hook, "--notify-secret", webhookSecret)
+	ep := node.url("storage node")
+	mustCreateBucket(t, ep, "signed")
+	if _, err := awsClient(ep).PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String("signed"), Key: aws.String("paid invoice.pdf"), Body: strings.NewReader("v")}); err != nil {
+		t.Fatal(err)
+	}
+	var d capturedDelivery
+	select {
+	case d = <-captured:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no delivery within 30s\n%s", node.logs())
+	}
 	secrets := [][]byte{[]byte(webhookSecret)}
-	if _, err := events.Verify(genuine, body, secrets, now, events.DefaultTolerance); err != nil {
-		t.Fatalf("genuine delivery refused: %v", err)
+
+	id, err := events.Verify(d.header, d.body, secrets, d.at, events.DefaultTolerance)
+	if err != nil {
+		t.Fatalf("the genuine delivery is refused: %v\nheaders %v\nbody %s", err, d.header, d.body)
 	}
-	forged := events.Sign([]byte("not-the-secret-at-all"), "evt-1", body, now)
-	if _, err := events.Verify(forged, body, secrets, now, events.DefaultTolerance); !errors.Is(err, events.ErrSignatureMismatch) {
-		t.Fatalf("forged delivery: %v", err)
+	if id != d.header.Get(events.HeaderEventID) {
+		t.Errorf("Verify returned id %q, the header says %q", id, d.header.Get(events.HeaderEventID))
 	}
-	if _, err := events.Verify(genuine, []byte(`{"Records":[{}]}`), secrets, now, events.DefaultTolerance); !errors.Is(err, events.ErrSignatureMismatch) {
-		t.Fatalf("altered body: %v", err)
+	msg, err := events.Parse(d.body)
+	if err != nil || len(msg.Records) != 1 || msg.Records[0].EventName != "s3:ObjectCreated:Put" {
+		t.Fatalf("the delivery is not the PUT's event: %v %s", err, d.body)
 	}
-	if _, err := events.Verify(genuine, body, secrets, now.Add(10*time.Minute), events.DefaultTolerance); !errors.Is(err, events.ErrStaleTimestamp) {
-		t.Fatalf("replayed delivery: %v", err)
+	sig, err := events.ParseSignature(d.header.Get(events.HeaderSignature))
+	if err != nil {
+		t.Fatal(err)
 	}
+	signed := time.Unix(sig.Timestamp, 0)
+	// The node dates its signature when it sends, so a receiver's tolerance measures the
+	// delivery's age, not the event's.
+	if lag := d.at.Sub(signed); lag < -time.Second || lag > 5*time.Second {
+		t.Errorf("signed at %s, received at %s", signed, d.at)
+	}
+
+	t.Run("a changed body byte is refused", func(t *testing.T) {
+		for _, at := range []int{0, len(d.body) / 2, len(d.body) - 1} {
+			body := bytes.Clone(d.body)
+			body[at] ^= 0x01
+			if _, err := events.Verify(d.header, body, secrets, d.at, events.DefaultTolerance); !errors.Is(err, events.ErrSignatureMismatch) {
+				t.Errorf("body byte %d changed: %v, want %v", at, err, events.ErrSignatureMismatch)
+			}
+		}
+	})
+
+	t.Run("a changed signature, timestamp or event id is refused", func(t *testing.T) {
+		flipped := bytes.Clone(sig.V1[0])
+		flipped[len(flipped)-1] ^= 0x01
+		redated := d.at.Add(time.Minute)
+		cases := map[string]struct {
+			header http.Header
+			now    time.Time
+		}{
+			"one signature bit": {with(d.header, events.HeaderSignature, events.Signature{Timestamp: sig.Timestamp, V1: [][]byte{flipped}}.String()), d.at},
+			// A replay cannot be made fresh by dating it again: the timestamp is signed.
+			"the timestamp moved a minute on": {with(d.header, events.HeaderSignature, events.Signature{Timestamp: redated.Unix(), V1: sig.V1}.String()), redated},
+			// Nor can it dodge the receiver's once-per-id check: the id is signed.
+			"another event id":           {with(d.header, events.HeaderEventID, events.NewID()), d.at},
+			"signed with another secret": {events.Sign([]byte("not-the-secret-at-all"), id, d.body, signed), d.at},
+		}
+		for name, c := range cases {
+			if _, err := events.Verify(c.header, d.body, secrets, c.now, events.DefaultTolerance); !errors.Is(err, events.ErrSignatureMismatch) {
+				t.Errorf("%s: %v, want %v", name, err, events.ErrSignatureMismatch)
+			}
+		}
+	})
+
+	t.Run("replayed past the tolerance it is refused", func(t *testing.T) {
+		if _, err := events.Verify(d.header, d.body, secrets, signed.Add(events.DefaultTolerance), events.DefaultTolerance); err != nil {
+			t.Errorf("replayed at the edge of the %s tolerance: %v, want accepted", events.DefaultTolerance, err)
+		}
+		late := signed.Add(events.DefaultTolerance + time.Second)
+		if _, err := events.Verify(d.header, d.body, secrets, late, events.DefaultTolerance); !errors.Is(err, events.ErrStaleTimestamp) {
+			t.Errorf("replayed %s after signing: %v, want %v", late.Sub(signed), err, events.ErrStaleTimestamp)
+		}
+		// A tolerance of 0 means the default, not "anything goes".
+		if _, err := events.Verify(d.header, d.body, secrets, late, 0); !errors.Is(err, events.ErrStaleTimestamp) {
+			t.Errorf("replayed %s after signing, tolerance 0: %v, want %v", late.Sub(signed), err, events.ErrStaleTimestamp)
+		}
+		// A receiver that chose a tighter tolerance refuses it sooner.
+		if _, err := events.Verify(d.header, d.body, secrets, signed.Add(time.Minute+time.Second), time.Minute); !errors.Is(err, events.ErrStaleTimestamp) {
+			t.Errorf("replayed 61s after signing, tolerance 1m: %v, want %v", err, events.ErrStaleTimestamp)
+		}
+	})
+}
+
+// with is a copy of h with header name set to value.
+func with(h http.Header, name, value string) http.Header {
+	c := h.Clone()
+	c.Set(name, value)
+	return c
 }
 
 // TestOutboxDepthIsAMetric: the node's health and its event backlog are visible on

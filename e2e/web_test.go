@@ -135,6 +135,13 @@ type webRun struct {
 	Rows              int
 	SmallState        string
 	SmallRow          []string
+	Drop              struct {
+		EnterCancelled, DraggingOnEnter, OverCancelled, DraggingAfterDrop bool
+	}
+	DropState         string
+	DropRow           []string
+	DropAnnounced     []string
+	FailureScreenshot string
 }
 
 // partsStored are the part numbers the page PUT with a 200 answer, before or after t (ms).
@@ -152,12 +159,43 @@ func (w *webRun) partsStored(before bool, t int64) []int {
 // webSetup is presign serve with a user, seen by the browser through a controlTap, and a
 // 30 MiB file to upload (six 5 MiB parts: the threshold is lowered to 8 MiB).
 type webSetup struct {
-	p        *process
-	tap      *controlTap
-	pageURL  string
-	user     *api
-	data     []byte
-	filePath string
+	p         *process
+	tap       *controlTap
+	pageURL   string
+	user      *api
+	data      []byte
+	filePath  string
+	artifacts string // where screenshots go (see webArtifacts)
+}
+
+// webArtifacts is the directory the browser tests' screenshots go to: $PRESIGN_ARTIFACTS,
+// which .ci/run sets to artifacts/ in the checkout so that CI keeps them, or else a temporary
+// directory removed after the test. It must be absolute: go test runs in the package's
+// directory, so a relative one would not be where whoever set it looks.
+func webArtifacts(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("PRESIGN_ARTIFACTS")
+	if dir == "" {
+		return t.TempDir()
+	}
+	if !filepath.IsAbs(dir) {
+		t.Fatalf("PRESIGN_ARTIFACTS=%q is not an absolute path", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// freshArtifact is the path of a file named name in the artifacts directory, with any file
+// left there by an earlier run removed, so that its existence proves this run wrote it.
+func (s *webSetup) freshArtifact(t *testing.T, name string) string {
+	t.Helper()
+	path := filepath.Join(s.artifacts, name)
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return path
 }
 
 const (
@@ -171,7 +209,7 @@ func newWebSetup(t *testing.T, fileName string) *webSetup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &webSetup{pageURL: "http://" + ln.Addr().String()}
+	s := &webSetup{pageURL: "http://" + ln.Addr().String(), artifacts: webArtifacts(t)}
 	s.p = serveProcess(t, "--cors-origin", s.pageURL, "--multipart-threshold", "8MiB", "--part-size", "5MiB")
 	s.tap = newControlTap(t, ln, s.p.url("control plane"))
 	s.user, _ = adminAPI(t, s.p).newUser(webUser, nil)
@@ -188,8 +226,10 @@ func newWebSetup(t *testing.T, fileName string) *webSetup {
 func (s *webSetup) drive(t *testing.T, scenario, fileName string, extra map[string]any) *webRun {
 	t.Helper()
 	dir := requireWebBrowser(t)
+	failureShot := s.freshArtifact(t, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())+"-failure.png")
 	cfg := map[string]any{"scenario": scenario, "pageURL": s.pageURL + "/", "userDataDir": t.TempDir(),
-		"username": webUser, "password": webUser + "-password", "filePath": s.filePath, "fileName": fileName}
+		"username": webUser, "password": webUser + "-password", "filePath": s.filePath, "fileName": fileName,
+		"failureScreenshotPath": failureShot}
 	for k, v := range extra {
 		cfg[k] = v
 	}
@@ -203,7 +243,8 @@ func (s *webSetup) drive(t *testing.T, scenario, fileName string, extra map[stri
 	out, runErr := cmd.Output()
 	var run webRun
 	if err := json.Unmarshal(out, &run); err != nil || runErr != nil || run.Error != "" {
-		t.Fatalf("driver: %v; output %s (%v)\n%s\ncontrol plane requests: %+v\nserve log:\n%s", runErr, out, err, stderr.String(), s.tap.all(), s.p.logs())
+		t.Fatalf("driver: %v; output %s (%v)\n%s\nscreenshot of the page when it failed: %q\ncontrol plane requests: %+v\nserve log:\n%s",
+			runErr, out, err, stderr.String(), run.FailureScreenshot, s.tap.all(), s.p.logs())
 	}
 	return &run
 }
@@ -250,17 +291,10 @@ func TestWebPageUploadsStraightToStorageWithPauseAndResume(t *testing.T) {
 	const size = webFileSize
 	s := newWebSetup(t, fileName)
 	tap, user, data := s.tap, s.user, s.data
-	artifacts := os.Getenv("PRESIGN_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = t.TempDir()
-	}
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	screenshot := filepath.Join(artifacts, "web-after-upload.png")
+	screenshot := s.freshArtifact(t, "web-after-upload.png")
+	t.Logf("screenshot of the page after the upload: %s", screenshot)
 	downloaded := filepath.Join(t.TempDir(), "downloaded.bin")
 	run := s.drive(t, "tour", fileName, map[string]any{"screenshotPath": screenshot, "downloadPath": downloaded})
-	t.Logf("screenshot of the page after the upload: %s", screenshot)
 
 	t.Run("signs in and keeps the token out of URLs", func(t *testing.T) {
 		if run.Whoami != "webuser" || run.Token == "" {
@@ -413,27 +447,33 @@ func TestWebPageUploadsStraightToStorageWithPauseAndResume(t *testing.T) {
 	})
 }
 
-// TestWebPageResumesAnUploadAfterAReloadAndPutsSmallFilesAtOnce: the page warns before a
-// reload would cut an upload; after the reload, choosing the same file again takes up the
-// earlier multipart upload (no new ticket) and sends only the parts the store does not hold,
-// and the file is stored whole. A small file then goes up in one PUT with its ticket's headers.
-func TestWebPageResumesAnUploadAfterAReloadAndPutsSmallFilesAtOnce(t *testing.T) {
+// TestWebPageResumesAnUploadAfterAReloadAndPutsSmallFilesChosenOrDroppedAtOnce: the page
+// warns before a reload would cut an upload; after the reload, choosing the same file again
+// takes up the earlier multipart upload (no new ticket) and sends only the parts the store does
+// not hold, and the file is stored whole. Small files then go up in one PUT each with their
+// ticket's headers: one chosen with the file chooser, one dropped on the drop zone. The zone
+// accepts the drag (it cancels dragenter and dragover, without which a browser never fires the
+// drop), is highlighted while the file is over it and not after the drop, and the dropped file
+// is announced, uploaded, stored whole and listed as completed.
+func TestWebPageResumesAnUploadAfterAReloadAndPutsSmallFilesChosenOrDroppedAtOnce(t *testing.T) {
 	requireWebBrowser(t)
-	const fileName, smallName = "resumed after reload.bin", "note.txt"
+	const fileName, smallName, dropName = "resumed after reload.bin", "note.txt", "dropped.txt"
 	s := newWebSetup(t, fileName)
 	small := bytes.Repeat([]byte("a small note\n"), 120)
 	smallPath := filepath.Join(t.TempDir(), smallName)
 	if err := os.WriteFile(smallPath, small, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	run := s.drive(t, "reload", fileName, map[string]any{"smallPath": smallPath, "smallName": smallName})
+	dropped := strings.Repeat("dropped on the zone\n", 100)
+	run := s.drive(t, "reload", fileName, map[string]any{"smallPath": smallPath, "smallName": smallName,
+		"dropName": dropName, "dropText": dropped})
 
 	if !slices.Contains(run.BeforeUnload, "beforeunload") {
 		t.Errorf("no warning before leaving the page mid-upload: dialogs %q", run.BeforeUnload)
 	}
 	run.checkResumeSentOnlyMissingParts(t, run.ResumedAt)
-	if n := s.tap.count("POST", func(p string) bool { return p == "/v1/uploads" }); n != 2 {
-		t.Errorf("%d tickets asked for, want 2: the reload resumes the first upload, the small file has its own", n)
+	if n := s.tap.count("POST", func(p string) bool { return p == "/v1/uploads" }); n != 3 {
+		t.Errorf("%d tickets asked for, want 3: the reload resumes the first upload, each small file has its own", n)
 	}
 	if n := s.tap.count("GET", func(p string) bool { return strings.HasPrefix(p, "/v1/uploads/") && strings.HasSuffix(p, "/parts") }); n != 1 {
 		t.Errorf("the stored parts were asked for %d times, want 1", n)
@@ -452,16 +492,25 @@ func TestWebPageResumesAnUploadAfterAReloadAndPutsSmallFilesAtOnce(t *testing.T)
 			singlePUTs++
 		}
 	}
-	if singlePUTs != 1 {
-		t.Errorf("%d single PUTs stored, want 1 (the small file)", singlePUTs)
+	if singlePUTs != 2 {
+		t.Errorf("%d single PUTs stored, want 2 (the small files)", singlePUTs)
+	}
+	if d := run.Drop; !d.EnterCancelled || !d.DraggingOnEnter || !d.OverCancelled || d.DraggingAfterDrop {
+		t.Errorf("dragging a file onto the drop zone: %+v; want dragenter and dragover cancelled, highlighted while over it, no highlight after the drop", d)
+	}
+	if !slices.Contains(run.DropAnnounced, "Added "+dropName+".") {
+		t.Errorf("the drop was not announced: %q", run.DropAnnounced)
+	}
+	if run.DropState != "completed" || len(run.DropRow) < 4 || run.DropRow[0] != dropName || run.DropRow[2] != "text/plain" || run.DropRow[3] != "Completed" {
+		t.Errorf("dropped file: %s, listed as %q", run.DropState, run.DropRow)
 	}
 	var list struct{ Files []fileView }
 	s.user.must(200, "GET", "/v1/files", nil, &list)
-	if len(list.Files) != 2 {
+	if len(list.Files) != 3 {
 		t.Fatalf("files: %+v", list.Files)
 	}
 	for _, f := range list.Files {
-		want := map[string][]byte{fileName: s.data, smallName: small}[f.Filename]
+		want := map[string][]byte{fileName: s.data, smallName: small, dropName: []byte(dropped)}[f.Filename]
 		if got := s.stored(t, f.ID); want == nil || got != sha256.Sum256(want) {
 			t.Errorf("%s: the stored object is not the file's bytes", f.Filename)
 		}

@@ -2,7 +2,9 @@
 // what it saw as JSON on stdout. Used by e2e/web_test.go:
 //   node web.js '<JSON config>'
 // config: {scenario: "tour" | "reload", pageURL, userDataDir, username, password, filePath,
-//          fileName, screenshotPath and downloadPath (tour), smallPath and smallName (reload)}
+//          fileName, failureScreenshotPath (optional: where the page is captured when a step
+//          fails), screenshotPath and downloadPath (tour), smallPath, smallName, dropName and
+//          dropText (reload)}
 'use strict';
 const { chromium } = require('playwright-core');
 
@@ -69,7 +71,16 @@ async function main() {
     });
     const cdp = await context.newCDPSession(page);
     await cdp.send('Network.enable');
-    await scenario(page, cdp, cfg);
+    try {
+      await scenario(page, cdp, cfg);
+    } catch (e) {
+      if (cfg.failureScreenshotPath) {
+        await page.screenshot({ path: cfg.failureScreenshotPath, fullPage: true }).then(
+          () => { out.failureScreenshot = cfg.failureScreenshotPath; },
+          (err) => { out.failureScreenshot = `none: ${err}`; });
+      }
+      throw e;
+    }
   } finally {
     await context.close();
   }
@@ -253,6 +264,31 @@ async function reload(page, cdp, cfg) {
   const smallRow = page.locator('#files-body tr').filter({ hasText: cfg.smallName });
   await smallRow.waitFor();
   out.smallRow = await smallRow.locator('td').allTextContents();
+
+  // A file dropped on the drop zone, as a browser delivers one: dragenter and dragover, which
+  // the zone must cancel for the browser to fire the drop at all, then the drop, all carrying
+  // a DataTransfer that holds the file. (Chromium ignores dropEffect on a DataTransfer made by
+  // a script, so the page's choice of "copy" cannot be seen from here.)
+  const dt = await page.evaluateHandle(({ name, text }) => {
+    const d = new DataTransfer();
+    d.items.add(new File([text], name, { type: 'text/plain' }));
+    return d;
+  }, { name: cfg.dropName, text: cfg.dropText });
+  await page.evaluate(() => { window.__announced = []; });
+  out.drop = await page.locator('#drop-zone').evaluate((zone, d) => {
+    const fire = (type) => !zone.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: d }));
+    const r = { enterCancelled: fire('dragenter'), draggingOnEnter: zone.classList.contains('dragging') };
+    r.overCancelled = fire('dragover');
+    fire('drop');
+    r.draggingAfterDrop = zone.classList.contains('dragging');
+    return r;
+  }, dt);
+  await untilEnded(page, cfg.dropName);
+  out.dropState = await page.locator('#uploads li').filter({ hasText: cfg.dropName }).getAttribute('data-state');
+  out.dropAnnounced = await page.evaluate(() => window.__announced);
+  const dropRow = page.locator('#files-body tr').filter({ hasText: cfg.dropName });
+  await dropRow.waitFor();
+  out.dropRow = await dropRow.locator('td').allTextContents();
 }
 
 main().then(() => {
