@@ -162,36 +162,39 @@ func TestPolicyRefusalsNameTheRule(t *testing.T) {
 	_, tok := e.user("gus", nil)
 	_, big := e.user("hal", &control.PolicyOverride{MaxObjectBytes: ptr(int64(0)), QuotaBytes: ptr(int64(0)), AllowedContentTypes: []string{"*/*"}})
 
+	// refused sends the request and checks status, code, and that the message names the rule.
+	refused := func(what, method, path, token string, body any, status int, code, rule string) {
+		t.Helper()
+		st, gotCode, msg := e.refusal(method, path, token, body)
+		if st != status || gotCode != code {
+			t.Errorf("%s: got %d %s (%q), want %d %s", what, st, gotCode, msg, status, code)
+		} else if !strings.Contains(msg, rule) {
+			t.Errorf("%s: message %q does not name the rule %s", what, msg, rule)
+		}
+	}
 	for _, tc := range []struct {
 		name   string
+		token  string
 		req    control.TicketRequest
 		status int
 		code   string
 		rule   string
 	}{
-		{"size", ticketReq("a.mp4", 1001, "video/mp4"), 413, "object_too_large", "max_object_bytes"},
-		{"type", ticketReq("a.png", 10, "image/png"), 415, "content_type_refused", "allowed_content_types"},
+		{"size", tok, ticketReq("a.mp4", 1001, "video/mp4"), 413, "object_too_large", "max_object_bytes"},
+		{"type", tok, ticketReq("a.png", 10, "image/png"), 415, "content_type_refused", "allowed_content_types"},
+		{"size without a policy limit", big, ticketReq("huge.bin", control.MaxObjectSize+1, "video/mp4"), 413, "object_too_large", "largest object the store can hold"},
 	} {
-		st, code := e.call("POST", "/v1/uploads", tok, tc.req, nil)
-		if st != tc.status || code != tc.code {
-			t.Errorf("%s: got %d %s, want %d %s", tc.name, st, code, tc.status, tc.code)
-		}
+		refused(tc.name, "POST", "/v1/uploads", tc.token, tc.req, tc.status, tc.code, tc.rule)
 	}
 	// Quota: 1000 + 1000 pending fit in 2500; another 1000 does not.
 	e.must(201, "POST", "/v1/uploads", tok, ticketReq("1.mp4", 1000, "video/mp4"), nil)
 	e.must(201, "POST", "/v1/uploads", tok, ticketReq("2.mp4", 1000, "Video/MP4; codecs=avc1"), nil)
-	if st, code := e.call("POST", "/v1/uploads", tok, ticketReq("3.mp4", 1000, "video/mp4"), nil); st != 403 || code != "quota_exceeded" {
-		t.Fatalf("quota: got %d %s", st, code)
-	}
+	refused("quota", "POST", "/v1/uploads", tok, ticketReq("3.mp4", 1000, "video/mp4"), 403, "quota_exceeded", "quota_bytes")
 	// Pending: the third upload fits the quota but not max_pending_uploads 3... after one more.
 	e.must(201, "POST", "/v1/uploads", tok, ticketReq("3.txt", 10, "text/plain"), nil)
-	if st, code := e.call("POST", "/v1/uploads", tok, ticketReq("4.txt", 10, "text/plain"), nil); st != 409 || code != "too_many_pending" {
-		t.Fatalf("pending: got %d %s", st, code)
-	}
+	refused("pending", "POST", "/v1/uploads", tok, ticketReq("4.txt", 10, "text/plain"), 409, "too_many_pending", "max_pending_uploads")
 	// Rate: 5 tickets a minute, refused ones count too (this is gus's sixth request).
-	if st, code := e.call("POST", "/v1/uploads", tok, ticketReq("5.txt", 10, "text/plain"), nil); st != 429 || code != "rate_limited" {
-		t.Fatalf("rate: got %d %s", st, code)
-	}
+	refused("rate", "POST", "/v1/uploads", tok, ticketReq("5.txt", 10, "text/plain"), 429, "rate_limited", "ticket rate limit")
 	// Overrides: hal has no size or quota limit, any type.
 	e.must(201, "POST", "/v1/uploads", big, ticketReq("x.png", 50_000, "image/png"), nil)
 	var me control.Me
@@ -199,13 +202,12 @@ func TestPolicyRefusalsNameTheRule(t *testing.T) {
 	if me.Effective.MaxObjectBytes != 0 || me.Effective.MaxPendingUploads != 3 || me.Effective.URLTTLSeconds != 60 {
 		t.Fatalf("effective policy %+v", me.Effective)
 	}
-	// Bad policies are refused and change nothing.
-	if st, _ := e.call("PUT", "/v1/policy", e.admin, map[string]any{"url_ttl_seconds": 604801}, nil); st != 400 {
-		t.Fatalf("a TTL over 7 days: %d", st)
-	}
+	// Bad policies are refused, naming the field, and change nothing.
+	refused("a TTL over 7 days", "PUT", "/v1/policy", e.admin, map[string]any{"url_ttl_seconds": 604801}, 400, "invalid_request", "url_ttl_seconds")
+	refused("a negative quota", "PUT", "/v1/policy", e.admin, map[string]any{"quota_bytes": -1}, 400, "invalid_request", "quota_bytes")
 	var p control.Policy
 	e.must(200, "GET", "/v1/policy", e.admin, nil, &p)
-	if p.URLTTLSeconds != 60 {
+	if p.URLTTLSeconds != 60 || p.QuotaBytes != 2500 {
 		t.Fatalf("policy changed by a refused PUT: %+v", p)
 	}
 }

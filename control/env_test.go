@@ -19,8 +19,9 @@ import (
 )
 
 // These tests run the control plane's API over real HTTP on a real SQLite store. The object
-// store is a real S3 client pointed at a closed port: nothing here needs bytes in storage
-// (the paths that do are tested end to end in e2e/, against the real storage node).
+// store of newEnv is a real S3 client pointed at a closed port, for the tests that need no
+// bytes in storage; newNodeEnv (node_test.go) puts a real storage node behind it for those
+// that do. Only these tests import the storage node: the control package itself never does.
 
 const (
 	adminPassword = "admin-password-1"
@@ -77,6 +78,24 @@ func newEnv(t testing.TB, mut func(*control.Config)) *env {
 // (when not nil). It returns the status and the error code of an error answer.
 func (e *env) call(method, path, token string, body, out any) (int, string) {
 	e.t.Helper()
+	st, ae := e.send(method, path, token, body, out)
+	return st, ae.Error
+}
+
+// refusal is call for a request expected to be refused: it returns the status, the error code
+// and the message of the answer.
+func (e *env) refusal(method, path, token string, body any) (int, string, string) {
+	e.t.Helper()
+	st, ae := e.send(method, path, token, body, nil)
+	return st, ae.Error, ae.Message
+}
+
+// apiError is the body of every error answer.
+type apiError struct{ Error, Message string }
+
+// send is call returning the whole error answer (zero for a success).
+func (e *env) send(method, path, token string, body, out any) (int, apiError) {
+	e.t.Helper()
 	var reqBody []byte
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -103,18 +122,18 @@ func (e *env) call(method, path, token string, body, out any) (int, string) {
 	raw, _ := io.ReadAll(resp.Body)
 	checkAgainstSpec(e.t, req, reqBody, resp, raw)
 	if resp.StatusCode >= 400 {
-		var ae struct{ Error, Message string }
+		var ae apiError
 		if err := json.Unmarshal(raw, &ae); err != nil || ae.Error == "" || ae.Message == "" {
 			e.t.Fatalf("%s %s: %d answer is not {error, message}: %s", method, path, resp.StatusCode, raw)
 		}
-		return resp.StatusCode, ae.Error
+		return resp.StatusCode, ae
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
 			e.t.Fatalf("%s %s: decode %s: %v", method, path, raw, err)
 		}
 	}
-	return resp.StatusCode, ""
+	return resp.StatusCode, apiError{}
 }
 
 var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
