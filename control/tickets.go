@@ -315,7 +315,12 @@ func safeName(name string) string {
 		if i := strings.LastIndexByte(out, '.'); i >= 0 && len(out)-i <= 16 {
 			ext = out[i:]
 		}
-		out = out[:100-len(ext)] + ext
+		// The cut may end in a dot, which beside the extension's own would make "..".
+		head := strings.TrimRight(out[:100-len(ext)], ".")
+		if head == "" {
+			head = "file"
+		}
+		out = head + ext
 	}
 	if out == "" || out == "." {
 		return "file"

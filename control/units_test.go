@@ -21,6 +21,8 @@ func TestSafeNameNeverEscapesTheNamespace(t *testing.T) {
 		{"日本語", "file"},
 		{"a%2Fb?c=d&e#f", "a_2Fb_c_d_e_f"},
 		{strings.Repeat("x", 300) + ".tar.gz", strings.Repeat("x", 97) + ".gz"},
+		// The cut at 96 bytes ends in a dot: no ".." before the extension (found by FuzzSafeName).
+		{strings.Repeat("x", 95) + "." + strings.Repeat("y", 20) + ".000", strings.Repeat("x", 95) + ".000"},
 	} {
 		got := safeName(tc.in)
 		if got != tc.want {
