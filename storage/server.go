@@ -69,6 +69,11 @@ type Server struct {
 	cors corsCache
 }
 
+// Close releases what the server keeps beside its requests (the multi-buffer MD5 hasher of
+// busy moments) once the requests that use it have ended. Call it after the HTTP server has
+// stopped; a closed Server still serves, hashing with the plain MD5.
+func (s *Server) Close() { s.hashBufs.Close() }
+
 // New returns a Server for cfg.
 func New(cfg Config) (*Server, error) {
 	if cfg.Backend == nil || cfg.Credentials == nil {

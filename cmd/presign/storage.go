@@ -82,6 +82,7 @@ type storageNode struct {
 }
 
 func (n *storageNode) close() error {
+	n.server.Close()
 	return errors.Join(n.events.close(), n.stores.close())
 }
 
