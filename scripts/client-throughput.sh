@@ -57,9 +57,12 @@ cli() {
 	echo "  presign upload:  $mbps MB/s ($wall s wall, CPU ${user} s user + ${sys} s sys, peak RSS $((rss / 1024)) MiB)"
 	"$work/presign" rm "$(cat "$work/id.txt")"
 }
+# Each measurement starts on a settled disk: what the previous one left to write back (and
+# its deletions) would otherwise slow the next one down, whichever it is.
+settle() { sync; sleep "${SETTLE_S:-5}"; }
 for r in $(seq "$ROUNDS"); do
 	echo "round $r"
-	if [ $((r % 2)) -eq 1 ]; then node; cli; else cli; node; fi
+	if [ $((r % 2)) -eq 1 ]; then settle; node; settle; cli; else settle; cli; settle; node; fi
 done
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 node_med=$(median <"$work/node.txt")
