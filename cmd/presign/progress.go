@@ -134,7 +134,7 @@ func (t *transfer) line() string {
 	rate, eta := "--", "--"
 	if r := t.meter.rate(); r > 0 {
 		rate = humanBytes(int64(r))
-		eta = (time.Duration(float64(p.Total-p.Done)/r) * time.Second).Round(time.Second).String()
+		eta = time.Duration(float64(p.Total-p.Done) / r * float64(time.Second)).Round(time.Second).String()
 	}
 	return fmt.Sprintf("%s / %s (%3.0f%%)  %s/s  ETA %s", humanBytes(p.Done), humanBytes(p.Total), pct, rate, eta)
 }
