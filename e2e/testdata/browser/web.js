@@ -193,6 +193,12 @@ async function tour(page, cdp, cfg) {
   await fileRow.waitFor();
   out.row = await fileRow.locator('td').allTextContents();
   out.injected = await page.locator('#files-body img, #uploads img, #files-body b, #uploads b').count();
+  // The bar eases to its last value over 0.2 s: the artifact shows it where it comes to rest.
+  await page.waitForFunction((name) => {
+    const bar = [...document.querySelectorAll('progress')].find((b) => b.getAttribute('aria-label') === `Upload of ${name}`);
+    return bar && bar.value === bar.max;
+  }, cfg.fileName);
+  await page.waitForTimeout(400);
   await page.screenshot({ path: cfg.screenshotPath, fullPage: true });
 
   // Download through the page and save what the browser received.
