@@ -186,47 +186,54 @@ func (rs *replicaSet) replicaMetric(i int, name string, match ...string) int {
 
 // endingsInAudit returns, per upload id, how many times the audit log (shared by both
 // replicas) recorded its end.
-func (rs *replicaSet) endingsInAudit(ids []string) map[string]int {
-	rs.t.Helper()
+func (rs *replicaSet) endingsInAudit(t *testing.T, ids []string) map[string]int {
+	t.Helper()
 	rows, err := rs.db.Query(context.Background(), "SELECT upload_id, count(*) FROM "+rs.schema+
 		".audit WHERE action IN ('upload.complete', 'upload.fail', 'upload.expire') AND upload_id = ANY($1) GROUP BY upload_id", ids)
 	if err != nil {
-		rs.t.Fatal(err)
+		t.Fatal(err)
 	}
 	out := map[string]int{}
 	for rows.Next() {
 		var id string
 		var n int
 		if err := rows.Scan(&id, &n); err != nil {
-			rs.t.Fatal(err)
+			t.Fatal(err)
 		}
 		out[id] = n
 	}
 	if err := rows.Err(); err != nil {
-		rs.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return out
 }
 
-func (rs *replicaSet) fileRows(ids []string) int {
-	rs.t.Helper()
+func (rs *replicaSet) fileRows(t *testing.T, ids []string) int {
+	t.Helper()
 	var n int
 	if err := rs.db.QueryRow(context.Background(), "SELECT count(*) FROM "+rs.schema+".files WHERE id = ANY($1)", ids).Scan(&n); err != nil {
-		rs.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return n
 }
 
-// checkOnce fails unless each upload has one file row and one recorded ending.
-func (rs *replicaSet) checkOnce(ids []string, files int) {
-	rs.t.Helper()
-	if n := rs.fileRows(ids); n != files {
-		rs.t.Fatalf("%d file records for %d uploads", n, files)
+// checkOnce fails t unless each upload has one file row and one recorded ending. The ending's
+// audit entry is written just after the state change that a client can already see, so it is
+// waited for (a few seconds at most); a second one never comes later than the first.
+func (rs *replicaSet) checkOnce(t *testing.T, ids []string, files int) {
+	t.Helper()
+	if n := rs.fileRows(t, ids); n != files {
+		t.Fatalf("%d file records for %d uploads", n, files)
 	}
-	ends := rs.endingsInAudit(ids)
+	deadline := time.Now().Add(10 * time.Second)
+	ends := rs.endingsInAudit(t, ids)
+	for len(ends) < len(ids) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		ends = rs.endingsInAudit(t, ids)
+	}
 	for _, id := range ids {
 		if ends[id] != 1 {
-			rs.t.Fatalf("upload %s ended %d times in the audit log", id, ends[id])
+			t.Fatalf("upload %s ended %d times in the audit log", id, ends[id])
 		}
 	}
 }
@@ -334,7 +341,7 @@ func TestReplicasShareOnePostgreSQL(t *testing.T) {
 		for i, id := range ids {
 			rs.api(i%2, u).waitState(id, "completed", 15*time.Second)
 		}
-		rs.checkOnce(ids, n)
+		rs.checkOnce(t, ids, n)
 		stored = append(stored, ids...)
 		if got := rs.endings("event") - before; got != n {
 			t.Fatalf("the replicas' metrics count %d completions by event for %d uploads", got, n)
@@ -372,7 +379,7 @@ func TestReplicasShareOnePostgreSQL(t *testing.T) {
 			}
 			ids = append(ids, tk.ID)
 		}
-		rs.checkOnce(ids, n)
+		rs.checkOnce(t, ids, n)
 		stored = append(stored, ids...)
 		if got := rs.endings("client") - before; got != n {
 			t.Fatalf("the replicas' metrics count %d completions by complete for %d uploads", got, n)
@@ -405,7 +412,7 @@ func TestReplicasShareOnePostgreSQL(t *testing.T) {
 			}
 			u.waitState(id, want, 20*time.Second)
 		}
-		rs.checkOnce(ids, n/2)
+		rs.checkOnce(t, ids, n/2)
 		for id := range uploaded {
 			stored = append(stored, id)
 		}
@@ -432,6 +439,6 @@ func TestReplicasShareOnePostgreSQL(t *testing.T) {
 		if applied := rs.metricSum("presign_control_storage_events_total", `result="applied"`); applied != len(stored) {
 			t.Fatalf("%d events applied for %d objects stored", applied, len(stored))
 		}
-		rs.checkOnce(stored, len(stored))
+		rs.checkOnce(t, stored, len(stored))
 	})
 }
