@@ -201,6 +201,13 @@ func minioClient(t *testing.T, endpoint string) *minio.Client {
 // httpDo sends a request with a plain HTTP client and returns status, S3 error code and body.
 func httpDo(t *testing.T, method, u string, h http.Header, body io.Reader) (int, string, []byte) {
 	t.Helper()
+	st, code, b, _ := httpDoHeader(t, method, u, h, body)
+	return st, code, b
+}
+
+// httpDoHeader is httpDo that also returns the response's headers.
+func httpDoHeader(t *testing.T, method, u string, h http.Header, body io.Reader) (int, string, []byte, http.Header) {
+	t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), method, u, body)
 	if err != nil {
 		t.Fatal(err)
@@ -218,5 +225,5 @@ func httpDo(t *testing.T, method, u string, h http.Header, body io.Reader) (int,
 	if m := regexp.MustCompile(`<Code>([^<]+)</Code>`).FindSubmatch(b); m != nil {
 		code = string(m[1])
 	}
-	return resp.StatusCode, code, b
+	return resp.StatusCode, code, b, resp.Header
 }

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -26,25 +24,13 @@ type corsAnswer struct {
 // headers h, and returns the answer.
 func crossOrigin(t *testing.T, method, u, origin string, h http.Header, body []byte) corsAnswer {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, u, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
+	h = h.Clone()
+	if h == nil {
+		h = http.Header{}
 	}
-	for k, v := range h {
-		req.Header[k] = v
-	}
-	req.Header.Set("Origin", origin)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	code := ""
-	if m := regexp.MustCompile(`<Code>([^<]+)</Code>`).FindSubmatch(b); m != nil {
-		code = string(m[1])
-	}
-	return corsAnswer{status: resp.StatusCode, code: code, header: resp.Header}
+	h.Set("Origin", origin)
+	st, code, _, header := httpDoHeader(t, method, u, h, bytes.NewReader(body))
+	return corsAnswer{status: st, code: code, header: header}
 }
 
 // commaList reports whether the comma-separated header value lists name (case-insensitively).
