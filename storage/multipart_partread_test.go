@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/minio/minio-go/v7"
+
+	"presign/storage"
 )
 
 // TestReadOnePartOfAMultipartObject: GetObject and HeadObject with partNumber answer the n-th
@@ -115,6 +117,34 @@ func TestReadPartOneOfASinglePutObject(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "<Code>InvalidArgument</Code>") {
 			t.Fatalf("partNumber=%q: %d %s", bad, resp.StatusCode, body)
+		}
+	}
+	// A read refused for its partNumber gives its single-use URL back (releaseNonce).
+	for _, q := range []url.Values{{"partNumber": {"0"}}, {"partNumber": {"1"}}} {
+		q.Set(storage.ExtOnce, "nonce-of-a-bad-read")
+		u := n.signURL(t, http.MethodGet, "one", q)
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		if q.Get("partNumber") == "1" {
+			req.Header.Set("Range", "bytes=0-9") // a Range beside a partNumber
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("bad read %v: %s, want 400", q, resp.Status)
+		}
+	}
+	for _, want := range []int{http.StatusOK, http.StatusForbidden} {
+		q := url.Values{storage.ExtOnce: {"nonce-of-a-bad-read"}}
+		resp, err := http.Get(n.signURL(t, http.MethodGet, "one", q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("the once-URL after the refused reads: %s, want %d", resp.Status, want)
 		}
 	}
 }

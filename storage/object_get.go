@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -28,16 +27,21 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, req *request)
 	if err := s.consumeNonce(ctx, req); err != nil {
 		return err
 	}
-	part, err := parsePartNumber(req.query)
-	if err != nil {
-		return err
-	}
-	if part > 0 && r.Header.Get("Range") != "" {
-		return errRangeWithPart
+	part := 0 // the part asked for, or none
+	if has(req.query, "partNumber") {
+		n, err := partNumber(req)
+		if err != nil {
+			return err
+		}
+		if r.Header.Get("Range") != "" {
+			return errRangeWithPart
+		}
+		part = n
 	}
 	var (
 		info ObjectInfo
 		obj  Object
+		err  error
 	)
 	if r.Method == http.MethodHead && part == 0 {
 		info, err = s.cfg.Backend.HeadObject(ctx, req.bucket, req.key)
@@ -107,22 +111,7 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, req *request)
 	return nil
 }
 
-var (
-	errRangeWithPart   = apiErr("InvalidRequest", http.StatusBadRequest, "Cannot specify both Range header and partNumber query parameter.")
-	errInvalidPartRead = apiErr("InvalidArgument", http.StatusBadRequest, "Part number must be an integer between 1 and 10000, inclusive.")
-)
-
-// parsePartNumber returns the part a read asks for, or 0 when it asks for none.
-func parsePartNumber(q url.Values) (int, error) {
-	if !has(q, "partNumber") {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(q.Get("partNumber"))
-	if err != nil || n < 1 || n > MaxParts {
-		return 0, errInvalidPartRead
-	}
-	return n, nil
-}
+var errRangeWithPart = apiErr("InvalidRequest", http.StatusBadRequest, "Cannot specify both Range header and partNumber query parameter.")
 
 // partRange finds part n of obj, as S3 numbers them: the parts of a multipart upload in the
 // order of its completion (count is how many, from the ETag's "-N"), or, for an object of one
