@@ -307,20 +307,16 @@ func safeName(name string) string {
 		b.WriteRune(r)
 	}
 	out := strings.TrimLeft(b.String(), "._")
-	for strings.Contains(out, "..") {
-		out = strings.ReplaceAll(out, "..", ".")
-	}
 	if len(out) > 100 {
 		ext := ""
 		if i := strings.LastIndexByte(out, '.'); i >= 0 && len(out)-i <= 16 {
 			ext = out[i:]
 		}
-		// The cut may end in a dot, which beside the extension's own would make "..".
-		head := strings.TrimRight(out[:100-len(ext)], ".")
-		if head == "" {
-			head = "file"
-		}
-		out = head + ext
+		out = out[:100-len(ext)] + ext
+	}
+	// After the cut, which may end in a dot beside the extension's own.
+	for strings.Contains(out, "..") {
+		out = strings.ReplaceAll(out, "..", ".")
 	}
 	if out == "" || out == "." {
 		return "file"
