@@ -63,6 +63,7 @@ func newNodeEnv(t *testing.T, events bool, mut func(*control.Config)) *nodeEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(node.Close) // after the HTTP server, which stops first
 	ts := httptest.NewServer(node)
 	t.Cleanup(ts.Close)
 	objects, err := bucket.New(bucket.Config{Endpoint: ts.URL, Bucket: testBucket,

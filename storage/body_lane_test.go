@@ -80,11 +80,14 @@ func TestBodiesOnLanesHashLikeSerial(t *testing.T) {
 // hashes with the plain MD5, which is faster for one stream, and starts no hasher.
 func TestOneBodyAloneKeepsPlainMD5(t *testing.T) {
 	var bufs HashBuffers
-	b := NewParallelBody(t.Context(), bytes.NewReader(randomBytes(1<<20)), BodyOptions{Size: 1 << 20}, &bufs)
+	data := randomBytes(1 << 20)
+	b := NewParallelBody(t.Context(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))}, &bufs)
 	if b.pipe != nil && b.pipe.lane != nil {
 		t.Fatal("a body alone took a lane")
 	}
-	io.Copy(io.Discard, b)
+	if _, err := io.Copy(io.Discard, b); err != nil || b.Sums().MD5 != md5.Sum(data) {
+		t.Fatalf("a body alone: %v, MD5 %x", err, b.Sums().MD5)
+	}
 	if bufs.simd != nil {
 		t.Fatal("the multi-buffer hasher started for one body")
 	}
@@ -166,7 +169,9 @@ func TestCloseWaitsForTheLastLane(t *testing.T) {
 	if later.pipe != nil && later.pipe.lane != nil {
 		t.Fatal("a body opened after Close took a lane")
 	}
-	io.Copy(io.Discard, later)
+	if _, err := io.Copy(io.Discard, later); err != nil || later.Sums().MD5 != md5.Sum(data) {
+		t.Fatalf("body opened after Close: %v, MD5 %x", err, later.Sums().MD5)
+	}
 	undo()
 	waitGoroutines(t, before)
 }

@@ -50,6 +50,7 @@ func TestCORSRulesAreReadOncePerFewSeconds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(srv.Close) // after the HTTP server, which stops first
 		ts := httptest.NewServer(srv)
 		t.Cleanup(ts.Close)
 		return ts.URL, s3.New(s3.Options{Region: formRegion, BaseEndpoint: aws.String(ts.URL), UsePathStyle: true,

@@ -61,6 +61,7 @@ func startFormNode(t *testing.T, cfg storage.Config, wrap func(http.Handler) htt
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(srv.Close) // after the HTTP server, which stops first
 	var h http.Handler = srv
 	if wrap != nil {
 		h = wrap(srv)

@@ -83,6 +83,25 @@ func headersOnly(t *testing.T, req *http.Request, size int64) (resp *http.Respon
 	return nil, nil, false
 }
 
+// presignedRequest turns what the SDK's presigner returns into a request without a body,
+// failing t if presigning failed.
+func presignedRequest(t *testing.T) func(*v4.PresignedHTTPRequest, error) *http.Request {
+	return func(p *v4.PresignedHTTPRequest, err error) *http.Request {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := http.NewRequest(p.Method, p.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, vs := range p.SignedHeader {
+			req.Header[k] = vs
+		}
+		return req
+	}
+}
+
 // TestPartOverFiveGiBIsRefusedBeforeItsBody: an UploadPart declaring 5 GiB + 1 bytes is refused
 // with EntityTooLarge (MaxSizeAllowed 5 GiB) from its headers alone, header-signed or
 // presigned, with or without Expect: 100-continue, even on a node whose PUT limit is higher;
@@ -97,17 +116,9 @@ func TestPartOverFiveGiBIsRefusedBeforeItsBody(t *testing.T) {
 	creds := aws.Credentials{AccessKeyID: mpAccessKey, SecretAccessKey: mpSecretKey}
 
 	presignedPart := func(t *testing.T) *http.Request {
-		p, err := n.Presign.PresignUploadPart(t.Context(), &s3.UploadPartInput{
+		return presignedRequest(t)(n.Presign.PresignUploadPart(t.Context(), &s3.UploadPartInput{
 			Bucket: aws.String(mpBucket), Key: aws.String(key), UploadId: aws.String(id), PartNumber: aws.Int32(1),
-		}, s3.WithPresignExpires(15*time.Minute))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req, _ := http.NewRequest(p.Method, p.URL, nil)
-		for k, vs := range p.SignedHeader {
-			req.Header[k] = vs
-		}
-		return req
+		}, s3.WithPresignExpires(15*time.Minute)))
 	}
 	headerSignedPart := func(size int64) func(*testing.T) *http.Request {
 		return func(t *testing.T) *http.Request {
@@ -121,16 +132,8 @@ func TestPartOverFiveGiBIsRefusedBeforeItsBody(t *testing.T) {
 		}
 	}
 	presignedPut := func(t *testing.T) *http.Request {
-		p, err := n.Presign.PresignPutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(mpBucket), Key: aws.String("huge/object.bin")},
-			s3.WithPresignExpires(15*time.Minute))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req, _ := http.NewRequest(p.Method, p.URL, nil)
-		for k, vs := range p.SignedHeader {
-			req.Header[k] = vs
-		}
-		return req
+		return presignedRequest(t)(n.Presign.PresignPutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(mpBucket), Key: aws.String("huge/object.bin")},
+			s3.WithPresignExpires(15*time.Minute)))
 	}
 	for _, tc := range []struct {
 		name    string

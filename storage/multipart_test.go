@@ -69,6 +69,7 @@ func startMultipartNode(t testing.TB, configure func(*storage.Config)) *mpNode {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(srv.Close) // after the HTTP server, which stops first
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	if err := b.CreateBucket(t.Context(), mpBucket); err != nil {

@@ -52,6 +52,7 @@ func startRevokeNode(t *testing.T) *revokeNode {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(srv.Close) // after the HTTP server, which stops first
 	revoke := srv.RevokeHandler()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/_presign/revoke" {
