@@ -52,7 +52,9 @@ func (s *Service) settle(ctx context.Context, u *Upload, source string) (*Upload
 	active := []UploadState{StatePending, StateUploading}
 	if mismatch != "" {
 		nu, err := s.store.TransitionUpload(ctx, u.ID, active, StateFailed,
-			Change{At: s.now(), FailReason: "the object does not match its ticket: " + mismatch})
+			Change{At: s.now(), FailReason: "the object does not match its ticket: " + mismatch,
+				Audit: &AuditEntry{UserID: u.UserID, Action: "upload.fail", UploadID: u.ID, Key: u.Key,
+					Details: map[string]string{"source": source, "reason": mismatch}}})
 		if errors.Is(err, ErrStateConflict) {
 			return s.store.Upload(ctx, u.ID)
 		}
@@ -63,11 +65,11 @@ func (s *Service) settle(ctx context.Context, u *Upload, source string) (*Upload
 			s.log.WarnContext(ctx, "deleting a mismatching object; it stays until deleted by hand", "upload", u.ID, "err", err)
 		}
 		s.metrics.completions.WithLabelValues(source, string(StateFailed)).Inc()
-		s.audit(ctx, AuditEntry{UserID: u.UserID, Action: "upload.fail", UploadID: u.ID, Key: u.Key,
-			Details: map[string]string{"source": source, "reason": mismatch}})
 		return nu, nil
 	}
-	nu, err := s.store.TransitionUpload(ctx, u.ID, active, StateCompleted, Change{At: s.now(), ETag: info.ETag})
+	nu, err := s.store.TransitionUpload(ctx, u.ID, active, StateCompleted, Change{At: s.now(), ETag: info.ETag,
+		Audit: &AuditEntry{UserID: u.UserID, Action: "upload.complete", UploadID: u.ID, Key: u.Key,
+			Details: map[string]string{"source": source}}})
 	if errors.Is(err, ErrStateConflict) {
 		return s.store.Upload(ctx, u.ID)
 	}
@@ -75,8 +77,6 @@ func (s *Service) settle(ctx context.Context, u *Upload, source string) (*Upload
 		return u, fmt.Errorf("complete upload: %w", err)
 	}
 	s.metrics.completions.WithLabelValues(source, string(StateCompleted)).Inc()
-	s.audit(ctx, AuditEntry{UserID: u.UserID, Action: "upload.complete", UploadID: u.ID, Key: u.Key,
-		Details: map[string]string{"source": source}})
 	return nu, nil
 }
 
@@ -151,7 +151,8 @@ func (s *Service) AbortUpload(ctx context.Context, p *Principal, id, addr string
 		return nil, errorf(http.StatusConflict, CodeStateConflict, "upload %s is %s; only a pending or uploading upload can be aborted (delete a file with DELETE /v1/files/{id})", id, u.State)
 	}
 	nu, err := s.store.TransitionUpload(ctx, u.ID, []UploadState{StatePending, StateUploading}, StateFailed,
-		Change{At: s.now(), FailReason: "aborted by the client"})
+		Change{At: s.now(), FailReason: "aborted by the client",
+			Audit: &AuditEntry{UserID: p.User.ID, Action: "upload.abort", UploadID: u.ID, Key: u.Key, RemoteAddr: addr}})
 	if errors.Is(err, ErrStateConflict) {
 		return nil, errorf(http.StatusConflict, CodeStateConflict, "upload %s changed state meanwhile", id)
 	}
@@ -159,7 +160,6 @@ func (s *Service) AbortUpload(ctx context.Context, p *Principal, id, addr string
 		return nil, fmt.Errorf("abort upload: %w", err)
 	}
 	s.discard(ctx, nu)
-	s.audit(ctx, AuditEntry{UserID: p.User.ID, Action: "upload.abort", UploadID: u.ID, Key: u.Key, RemoteAddr: addr})
 	v := viewUpload(nu)
 	return &v, nil
 }

@@ -176,19 +176,20 @@ func (s *Service) DeleteFile(ctx context.Context, p *Principal, id, addr string)
 	if err := s.objects.Delete(ctx, f.Key); err != nil {
 		return err
 	}
-	_, err = s.store.TransitionUpload(ctx, f.ID, []UploadState{StateCompleted}, StateDeleted, Change{At: s.now()})
+	entry := AuditEntry{UserID: p.User.ID, Action: "file.delete", UploadID: f.ID, Key: f.Key, RemoteAddr: addr}
+	_, err = s.store.TransitionUpload(ctx, f.ID, []UploadState{StateCompleted}, StateDeleted, Change{At: s.now(), Audit: &entry})
 	if errors.Is(err, ErrStateConflict) {
 		// The storage's ObjectRemoved event for this very delete may have marked the file
-		// deleted first: the delete happened, and is answered as such.
+		// deleted first: the delete happened, and is answered (and recorded) as such.
 		if u, uerr := s.store.Upload(ctx, f.ID); uerr != nil || u.State != StateDeleted {
 			return notFoundErr("file")
 		}
-		err = nil
+		s.audit(ctx, entry)
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("delete file: %w", err)
 	}
-	s.audit(ctx, AuditEntry{UserID: p.User.ID, Action: "file.delete", UploadID: f.ID, Key: f.Key, RemoteAddr: addr})
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -192,6 +193,10 @@ type Change struct {
 	Expires     time.Time // a new ticket deadline, e.g. when part URLs are signed
 	ETag        string
 	FailReason  string
+	// Audit, when set, is the entry the change leaves in the audit log, written in the same
+	// transaction so that an upload's ending is never without its entry (its At defaults to
+	// the change's).
+	Audit *AuditEntry
 }
 
 // File is the record of a completed upload, created with the transition to completed, exactly
@@ -311,7 +316,38 @@ func CheckTransition(from []UploadState, to UploadState, c Change) error {
 	if c.At.IsZero() {
 		return fmt.Errorf("%w: transition needs a time", ErrInvalid)
 	}
+	if c.Audit != nil && c.Audit.Action == "" {
+		return fmt.Errorf("%w: audit entry needs an action", ErrInvalid)
+	}
 	return nil
+}
+
+// TransitionAudit is the audit entry of a transition with c, its time filled in, or nil.
+func TransitionAudit(c Change) *AuditEntry {
+	if c.Audit == nil {
+		return nil
+	}
+	e := *c.Audit
+	if e.At.IsZero() {
+		e.At = c.At
+	}
+	return &e
+}
+
+// AuditDetails checks an audit entry and encodes its details as stores keep them (a JSON
+// object).
+func AuditDetails(e AuditEntry) (string, error) {
+	if e.At.IsZero() || e.Action == "" {
+		return "", fmt.Errorf("%w: audit entry needs a time and an action", ErrInvalid)
+	}
+	if len(e.Details) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(e.Details)
+	if err != nil {
+		return "", fmt.Errorf("audit details: %w", err)
+	}
+	return string(b), nil
 }
 
 // ApplyChange returns u as TransitionUpload leaves it after moving to to with c: the state, the

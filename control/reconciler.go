@@ -91,7 +91,8 @@ func (s *Service) reconcile(ctx context.Context, u *Upload) error {
 		return err
 	}
 	nu, err := s.store.TransitionUpload(ctx, u.ID, []UploadState{StatePending, StateUploading}, StateExpired,
-		Change{At: s.now(), FailReason: "the ticket expired before the object arrived"})
+		Change{At: s.now(), FailReason: "the ticket expired before the object arrived",
+			Audit: &AuditEntry{UserID: u.UserID, Action: "upload.expire", UploadID: u.ID, Key: u.Key}})
 	if errors.Is(err, ErrStateConflict) {
 		return nil
 	}
@@ -102,6 +103,5 @@ func (s *Service) reconcile(ctx context.Context, u *Upload) error {
 	// the deadline): it is removed with the rest, and its event finds the upload expired.
 	s.discard(ctx, nu)
 	s.metrics.completions.WithLabelValues(sourceReconciler, string(StateExpired)).Inc()
-	s.audit(ctx, AuditEntry{UserID: u.UserID, Action: "upload.expire", UploadID: u.ID, Key: u.Key})
 	return nil
 }

@@ -211,8 +211,8 @@ func (s *Service) Ready(ctx context.Context) error {
 }
 
 // audit appends an entry to the audit log. A ticket or URL is handed out only after its entry
-// is durable, so the log never misses a URL that was given; other entries are best effort and
-// their failure is logged.
+// is durable, so the log never misses a URL that was given; state changes carry theirs in the
+// transition (Change.Audit); other entries are best effort and their failure is logged.
 func (s *Service) audit(ctx context.Context, e AuditEntry) error {
 	if e.At.IsZero() {
 		e.At = s.now()

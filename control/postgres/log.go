@@ -55,20 +55,24 @@ func (s *Store) Hits(ctx context.Context, key string, w time.Duration, now time.
 
 // AppendAudit adds an audit entry.
 func (s *Store) AppendAudit(ctx context.Context, e control.AuditEntry) error {
-	if e.At.IsZero() || e.Action == "" {
-		return fmt.Errorf("%w: audit entry needs a time and an action", control.ErrInvalid)
-	}
-	details := []byte("{}")
-	if len(e.Details) > 0 {
-		var err error
-		if details, err = json.Marshal(e.Details); err != nil {
-			return fmt.Errorf("append audit: %w", err)
-		}
-	}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO audit (at, user_id, action, upload_id, object_key, remote_addr, details)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, ts(e.At), e.UserID, e.Action, e.UploadID, e.Key, e.RemoteAddr, string(details)); err != nil {
+	b := &pgx.Batch{}
+	if err := queueAudit(b, e); err != nil {
 		return fmt.Errorf("append audit: %w", err)
 	}
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("append audit: %w", err)
+	}
+	return nil
+}
+
+// queueAudit adds the insert of an audit entry to b.
+func queueAudit(b *pgx.Batch, e control.AuditEntry) error {
+	details, err := control.AuditDetails(e)
+	if err != nil {
+		return err
+	}
+	b.Queue(`INSERT INTO audit (at, user_id, action, upload_id, object_key, remote_addr, details)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, ts(e.At), e.UserID, e.Action, e.UploadID, e.Key, e.RemoteAddr, details)
 	return nil
 }
 

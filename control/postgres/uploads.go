@@ -108,7 +108,7 @@ func (s *Store) UploadByKey(ctx context.Context, key string) (*control.Upload, e
 
 // TransitionUpload locks the upload's row (SELECT ... FOR UPDATE), so that of concurrent
 // transitions on any replica one at a time sees the current state, and applies the change with
-// its side effects on usage and files in the same transaction.
+// its side effects on usage, files and the audit log in the same transaction.
 func (s *Store) TransitionUpload(ctx context.Context, id string, from []control.UploadState, to control.UploadState, c control.Change) (*control.Upload, error) {
 	if err := control.CheckTransition(from, to, c); err != nil {
 		return nil, err
@@ -138,6 +138,11 @@ func (s *Store) TransitionUpload(ctx context.Context, id string, from []control.
 		}
 		if db, dp := control.UsageDelta(cur.State, to, cur.Size); db != 0 || dp != 0 {
 			b.Queue("UPDATE usage SET bytes = bytes + $1, pending = pending + $2 WHERE user_id = $3", db, dp, cur.UserID)
+		}
+		if e := control.TransitionAudit(c); e != nil {
+			if err := queueAudit(b, *e); err != nil {
+				return err
+			}
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err

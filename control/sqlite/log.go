@@ -64,25 +64,22 @@ func (s *Store) Hits(ctx context.Context, key string, w time.Duration, now time.
 
 // AppendAudit adds an audit entry.
 func (s *Store) AppendAudit(ctx context.Context, e control.AuditEntry) error {
-	if e.At.IsZero() || e.Action == "" {
-		return fmt.Errorf("%w: audit entry needs a time and an action", control.ErrInvalid)
-	}
-	details := []byte("{}")
-	if len(e.Details) > 0 {
-		var err error
-		if details, err = json.Marshal(e.Details); err != nil {
-			return fmt.Errorf("append audit: %w", err)
-		}
-	}
-	err := s.w.do(ctx, func(t *tx) error {
-		_, err := t.exec(`INSERT INTO audit (at, user_id, action, upload_id, object_key, remote_addr, details)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, micros(e.At), e.UserID, e.Action, e.UploadID, e.Key, e.RemoteAddr, string(details))
-		return err
-	})
+	err := s.w.do(ctx, func(t *tx) error { return t.appendAudit(e) })
 	if err != nil {
 		return fmt.Errorf("append audit: %w", err)
 	}
 	return nil
+}
+
+// appendAudit adds an audit entry within t.
+func (t *tx) appendAudit(e control.AuditEntry) error {
+	details, err := control.AuditDetails(e)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(`INSERT INTO audit (at, user_id, action, upload_id, object_key, remote_addr, details)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, micros(e.At), e.UserID, e.Action, e.UploadID, e.Key, e.RemoteAddr, details)
+	return err
 }
 
 // ListAudit returns audit entries newest first.

@@ -80,8 +80,8 @@ func (s *Store) UploadByKey(ctx context.Context, key string) (*control.Upload, e
 	return u, nil
 }
 
-// TransitionUpload is the compare-and-set on an upload's state, with its side effects on usage
-// and files, in one savepoint.
+// TransitionUpload is the compare-and-set on an upload's state, with its side effects on usage,
+// files and the audit log, in one savepoint.
 func (s *Store) TransitionUpload(ctx context.Context, id string, from []control.UploadState, to control.UploadState, c control.Change) (*control.Upload, error) {
 	if err := control.CheckTransition(from, to, c); err != nil {
 		return nil, err
@@ -117,6 +117,11 @@ func (s *Store) TransitionUpload(ctx context.Context, id string, from []control.
 		if db, dp := control.UsageDelta(cur.State, to, cur.Size); db != 0 || dp != 0 {
 			if _, err := t.exec("UPDATE usage SET bytes = bytes + ?, pending = pending + ? WHERE user_id = ?",
 				db, dp, cur.UserID); err != nil {
+				return err
+			}
+		}
+		if e := control.TransitionAudit(c); e != nil {
+			if err := t.appendAudit(*e); err != nil {
 				return err
 			}
 		}

@@ -49,6 +49,40 @@ var transitionTests = []test{
 		wantEqual(t, "File", *f, control.File{ID: up.ID, UserID: u.ID, Key: up.Key, Filename: up.Filename,
 			ContentType: up.ContentType, Size: 7, ETag: "abc-2", Created: us(at(3 * time.Minute))})
 	}},
+	{"TransitionWritesItsAuditEntryWithItOrNotAtAll", func(t *testing.T, e *env) {
+		u := e.user("alice")
+		up := e.upload(u.ID, 7)
+		entry := func(action string) *control.AuditEntry {
+			return &control.AuditEntry{UserID: u.ID, Action: action, UploadID: up.ID, Key: up.Key,
+				Details: map[string]string{"source": "test"}}
+		}
+		// Refused by the compare-and-set, or invalid: neither the change nor its entry.
+		_, err := e.s.TransitionUpload(e.ctx, up.ID, states(control.StateUploading), control.StateCompleted,
+			control.Change{At: at(time.Minute), Audit: entry("upload.complete")})
+		wantErr(t, "transition from the wrong state", err, control.ErrStateConflict)
+		_, err = e.s.TransitionUpload(e.ctx, up.ID, states(control.StatePending), control.StateCompleted,
+			control.Change{At: at(time.Minute), Audit: entry("")})
+		wantErr(t, "transition with an entry without action", err, control.ErrInvalid)
+		got, err := e.s.Upload(e.ctx, up.ID)
+		wantErr(t, "Upload", err, nil)
+		wantEqual(t, "state after the refused transitions", got.State, control.StatePending)
+		log, err := e.s.ListAudit(e.ctx, control.AuditQuery{Limit: 10})
+		wantErr(t, "ListAudit", err, nil)
+		wantEqual(t, "audit entries after the refused transitions", len(log), 0)
+
+		_, err = e.s.TransitionUpload(e.ctx, up.ID, states(control.StatePending), control.StateCompleted,
+			control.Change{At: at(2 * time.Minute), ETag: "e", Audit: entry("upload.complete")})
+		wantErr(t, "complete", err, nil)
+		log, err = e.s.ListAudit(e.ctx, control.AuditQuery{Limit: 10})
+		wantErr(t, "ListAudit", err, nil)
+		if len(log) != 1 {
+			t.Fatalf("%d audit entries after one transition, want 1: %+v", len(log), log)
+		}
+		log[0].ID = 0
+		want := *entry("upload.complete")
+		want.At = us(at(2 * time.Minute)) // the change's time
+		wantEqual(t, "audit entry", log[0], want)
+	}},
 	{"FailureKeepsReasonAndMakesNoFile", func(t *testing.T, e *env) {
 		up := e.upload(e.user("alice").ID, 7)
 		got, err := e.s.TransitionUpload(e.ctx, up.ID, states(control.StatePending), control.StateFailed,
