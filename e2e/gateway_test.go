@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -283,8 +284,9 @@ func TestEventsFromTwoGatewayNodesArriveOnceEach(t *testing.T) {
 }
 
 // TestGatewayUploadMemoryStaysBounded sends 1 GiB through a gateway node twice — with a
-// declared length (one streamed request to the service) and without (a multipart upload of
-// 16 MiB parts) — and reads one back: the node's peak resident memory stays under 128 MiB.
+// declared length (one streamed request to the service, framed with a CRC-32C trailer) and
+// without (a multipart upload of 16 MiB parts) — and reads one back: the node's peak resident
+// memory stays under 128 MiB, and the streamed PUT's ETag, the service's, is the body's MD5.
 func TestGatewayUploadMemoryStaysBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("moves 3 GiB")
@@ -293,6 +295,8 @@ func TestGatewayUploadMemoryStaysBounded(t *testing.T) {
 	ep := node.url("storage node")
 	mustCreateBucket(t, ep, "big")
 	const size = 1 << 30
+	wantMD5, want := md5.New(), sha256.New()
+	io.Copy(io.MultiWriter(wantMD5, want), &patternReader{left: size})
 	for _, chunked := range []bool{false, true} {
 		u := presignURL(t, http.MethodPut, ep, fmt.Sprintf("/big/object-chunked-%v", chunked), nil, nil, time.Now(), time.Hour)
 		src := &patternReader{left: size}
@@ -314,6 +318,9 @@ func TestGatewayUploadMemoryStaysBounded(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("1 GiB PUT (chunked %v): %d %s", chunked, resp.StatusCode, b)
 		}
+		if etag, md5Hex := resp.Header.Get("ETag"), `"`+hex.EncodeToString(wantMD5.Sum(nil))+`"`; !chunked && etag != md5Hex {
+			t.Fatalf("streamed 1 GiB PUT answered ETag %s, want the MD5 %s", etag, md5Hex)
+		}
 	}
 	resp, err := http.Get(presignURL(t, http.MethodGet, ep, "/big/object-chunked-false", nil, nil, time.Now(), time.Hour))
 	if err != nil {
@@ -322,8 +329,6 @@ func TestGatewayUploadMemoryStaysBounded(t *testing.T) {
 	got := sha256.New()
 	n, err := io.Copy(got, resp.Body)
 	resp.Body.Close()
-	want := sha256.New()
-	io.Copy(want, &patternReader{left: size})
 	if err != nil || n != size || hex.EncodeToString(got.Sum(nil)) != hex.EncodeToString(want.Sum(nil)) {
 		t.Fatalf("GET returned %d bytes (%v), or other bytes than were sent", n, err)
 	}

@@ -184,3 +184,11 @@ type NonceStore interface {
 	// so that the URL can be retried.
 	Release(ctx context.Context, nonce string) error
 }
+
+// SelectiveMD5 is a Backend that needs the MD5 of some bodies only, e.g. one whose service
+// computes ETags itself. The server asks before reading the body of a PutObject or UploadPart;
+// for a body it does not need, Sums.MD5 is left zero (BodyOptions.SkipMD5), unless the client
+// declared a Content-MD5. size is the declared length, -1 when unknown.
+type SelectiveMD5 interface {
+	NeedsMD5(size int64) bool
+}

@@ -51,6 +51,10 @@ type BodyOptions struct {
 	Expect map[string]string
 	// Compute lists further checksum algorithms to compute and store.
 	Compute []string
+	// SkipMD5 leaves Sums.MD5 zero, for a backend that takes its ETags from elsewhere
+	// (BackendMD5): MD5 is the dearest hash of all, and no cheaper for one stream on any core.
+	// It has no effect with ContentMD5, which is always checked.
+	SkipMD5 bool
 }
 
 type namedHash struct {
@@ -74,7 +78,10 @@ type CheckedBody struct {
 // NewBody wraps r so that it yields io.EOF only when every check in opts has passed.
 // An unknown algorithm name in opts is reported by the first Read.
 func NewBody(r io.Reader, opts BodyOptions) *CheckedBody {
-	b := &CheckedBody{r: r, opts: opts, md5: md5.New()}
+	b := &CheckedBody{r: r, opts: opts}
+	if !opts.SkipMD5 || opts.ContentMD5 != nil {
+		b.md5 = md5.New()
+	}
 	add := func(alg, expect string) {
 		for i := range b.sums {
 			if b.sums[i].name == alg {
@@ -115,7 +122,8 @@ func NewParallelBody(ctx context.Context, r io.Reader, opts BodyOptions, bufs *H
 func newParallelBody(ctx context.Context, r io.Reader, opts BodyOptions, bufs *HashBuffers, long bool) *CheckedBody {
 	b := NewBody(r, opts)
 	procs := runtime.GOMAXPROCS(0)
-	if b.err != nil || procs < 2 {
+	// A body with nothing to hash is only counted, which needs no second goroutine.
+	if b.err != nil || procs < 2 || (b.md5 == nil && len(b.sums) == 0) {
 		return b
 	}
 	// A second goroutine helps while a core is idle; when many bodies arrive at once the cores
@@ -124,7 +132,9 @@ func newParallelBody(ctx context.Context, r io.Reader, opts BodyOptions, bufs *H
 		return b
 	}
 	hs := make([]hash.Hash, 0, 1+len(b.sums))
-	hs = append(hs, b.md5)
+	if b.md5 != nil {
+		hs = append(hs, b.md5)
+	}
 	for _, s := range b.sums {
 		hs = append(hs, s.h)
 	}
@@ -133,7 +143,7 @@ func newParallelBody(ctx context.Context, r io.Reader, opts BodyOptions, bufs *H
 	// streams at once in the vector unit for about a quarter of the CPU per byte. One body
 	// alone keeps the plain MD5, which is faster for a single stream.
 	var lane md5simd.Hasher
-	if bufs != nil && bufs.pipes.Load() > int32(procs) {
+	if bufs != nil && b.md5 != nil && bufs.pipes.Load() > int32(procs) {
 		if lane = bufs.lane(); lane != nil {
 			hs[0] = lane
 		}
@@ -176,7 +186,9 @@ func (b *CheckedBody) Read(p []byte) (int, error) {
 				return 0, b.fail(perr)
 			}
 		} else {
-			b.md5.Write(p[:n])
+			if b.md5 != nil {
+				b.md5.Write(p[:n])
+			}
 			for i := range b.sums {
 				b.sums[i].h.Write(p[:n])
 			}
@@ -236,9 +248,10 @@ func (b *CheckedBody) finish() error {
 	if b.opts.Size >= 0 && b.n < b.opts.Size {
 		return ErrIncompleteBody
 	}
-	if b.pipe != nil && b.pipe.lane != nil {
+	switch {
+	case b.pipe != nil && b.pipe.lane != nil:
 		b.result.MD5 = b.pipe.laneSum
-	} else {
+	case b.md5 != nil:
 		b.md5.Sum(b.result.MD5[:0])
 	}
 	if b.opts.ContentMD5 != nil && !bytes.Equal(b.opts.ContentMD5, b.result.MD5[:]) {

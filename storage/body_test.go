@@ -5,12 +5,15 @@ import (
 	"context"
 	"crypto/md5"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"runtime"
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"presign/sigv4"
 )
 
 func randomBytes(n int) []byte {
@@ -219,6 +222,55 @@ func benchBody(b *testing.B, parallel bool) {
 		}
 		if _, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{body}, buf); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestSkipMD5LeavesMD5ZeroUnlessDeclared: a body told to skip MD5 hashes nothing for it (a
+// parallel body with nothing else to hash has no hasher at all), still computes its other
+// checksums, and still checks a declared Content-MD5.
+func TestSkipMD5LeavesMD5ZeroUnlessDeclared(t *testing.T) {
+	data := randomBytes(3 << 20)
+	sum := md5.Sum(data)
+	h, _ := sigv4.NewChecksum("CRC32C")
+	h.Write(data)
+	crc := sigv4.EncodeChecksum(h)
+	wrong := md5.Sum(data[1:])
+	cases := []struct {
+		name    string
+		opts    BodyOptions
+		wantMD5 [16]byte
+		wantErr bool
+	}{
+		{"no MD5", BodyOptions{SkipMD5: true}, [16]byte{}, false},
+		{"other checksums still computed", BodyOptions{SkipMD5: true, Compute: []string{"CRC32C"}}, [16]byte{}, false},
+		{"declared MD5 still checked", BodyOptions{SkipMD5: true, ContentMD5: sum[:]}, sum, false},
+		{"wrong declared MD5 still refused", BodyOptions{SkipMD5: true, ContentMD5: wrong[:]}, [16]byte{}, true},
+	}
+	for _, c := range cases {
+		for _, parallel := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/parallel=%v", c.name, parallel), func(t *testing.T) {
+				opts := c.opts
+				opts.Size = int64(len(data))
+				body := NewBody(bytes.NewReader(data), opts)
+				if parallel {
+					body = NewParallelBody(t.Context(), bytes.NewReader(data), opts, nil)
+					if hashes := opts.ContentMD5 != nil || len(opts.Compute) > 0; (body.pipe != nil) != hashes && runtime.GOMAXPROCS(0) > 1 {
+						t.Fatalf("hasher goroutine = %v, want %v", body.pipe != nil, hashes)
+					}
+				}
+				_, err := io.Copy(io.Discard, body)
+				var digestErr *DigestError
+				if c.wantErr != errors.As(err, &digestErr) || (!c.wantErr && err != nil) {
+					t.Fatalf("read: %v, want a digest error: %v", err, c.wantErr)
+				}
+				if c.wantErr {
+					return
+				}
+				if got := body.Sums(); got.MD5 != c.wantMD5 || (len(opts.Compute) > 0 && got.Checksums["CRC32C"] != crc) {
+					t.Fatalf("sums %x %v, want MD5 %x and CRC32C %s when asked", got.MD5, got.Checksums, c.wantMD5, crc)
+				}
+			})
 		}
 	}
 }

@@ -167,6 +167,9 @@ func (s *Server) openBody(w http.ResponseWriter, r *http.Request, req *request, 
 			Fields:  []sigv4.Field{{Name: "ProposedSize", Value: strconv.FormatInt(payload.Length, 10)}, {Name: "MaxSizeAllowed", Value: strconv.FormatInt(limit, 10)}}}
 	}
 	opts := BodyOptions{Size: payload.Length, MaxBytes: limit}
+	if sel, ok := s.cfg.Backend.(SelectiveMD5); ok && !sel.NeedsMD5(payload.Length) {
+		opts.SkipMD5 = true
+	}
 	if v := r.Header.Get("Content-MD5"); v != "" {
 		md5, err := base64.StdEncoding.DecodeString(v)
 		if err != nil || len(md5) != 16 {

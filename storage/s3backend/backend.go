@@ -81,6 +81,8 @@ type Backend struct {
 	bufs    *bufferPool
 	// copyBufs lends the buffers of downloads (exactReader.WriteTo).
 	copyBufs sync.Pool
+	// trailers is true when the service checks CRC-32C trailers (see probeTrailers).
+	trailers bool
 
 	closeOnce sync.Once
 	stop      context.CancelFunc
@@ -157,6 +159,7 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 	if err := b.checkVersioning(ctx); err != nil {
 		return nil, err
 	}
+	b.trailers = b.probeTrailers(ctx)
 	b.reaper = newReaper(b)
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	b.stop = cancel

@@ -38,7 +38,8 @@
 // A body is never visible on the service before every check on it passed (declared length,
 // payload signature, digests, size limits). Small bodies are read whole and sent with their
 // Content-MD5; longer ones of declared size stream through one request whose last byte is held
-// back until the body ended well; longer ones of unknown size go as a multipart upload that is
+// back until the body ended well, framed with a CRC-32C trailer that the service checks (see
+// trailer.go); longer ones of unknown size go as a multipart upload that is
 // completed only then and aborted otherwise. Memory per upload is bounded by Options.BufferSize
 // times (PartsInFlight+1), and that of all the uploads of a node together by 8 buffers.
 //

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"presign/storage"
@@ -226,17 +225,23 @@ func (b *Backend) UploadPart(ctx context.Context, bucket, key, id string, number
 	} else {
 		hb := newHoldback(body, func() error { return nil })
 		in.Body, in.ContentLength = hb, aws.Int64(size)
-		out, err = b.s3.UploadPart(ctx, in, func(o *s3.Options) {
-			o.RetryMaxAttempts = 1
-			o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
-		})
+		send := unsignedOnce
+		if b.trailers {
+			in.Body, in.ContentLength, send = newCRCFramer(hb, size), aws.Int64(framedLength(size)), withCRCTrailer(size)
+		}
+		out, err = b.s3.UploadPart(ctx, in, send)
 		if err != nil || hb.Err() != nil {
 			return storage.PartInfo{}, b.partErr(ctx, number, id, hb.Err(), err)
 		}
 	}
 	sums := body.Sums()
 	part := storage.PartInfo{Number: number, Size: size, ETag: hex.EncodeToString(sums.MD5[:]), LastModified: b.now().UTC(), Checksums: sums.Checksums}
-	if got := trimETag(out.ETag); got != part.ETag {
+	got := trimETag(out.ETag)
+	switch {
+	case b.trailers && size > int64(b.opts.BufferSize):
+		// The service checked the trailer: its ETag names the bytes the node read.
+		part.ETag = got
+	case got != part.ETag:
 		return storage.PartInfo{}, fmt.Errorf("part %d of %s: the service stored ETag %s for bytes with MD5 %s", number, id, got, part.ETag)
 	}
 	if err := b.putSmall(ctx, b.partsDir(id)+encodeKey(partRecord(part, b.clock.next())), nil); err != nil {

@@ -206,7 +206,9 @@ func (w *write) sendWhole(ctx context.Context, data []byte, sums storage.Sums) (
 	return w.committed(ctx, aws.ToString(out.VersionId), hex.EncodeToString(sums.MD5[:]), int64(len(data)))
 }
 
-// streamed sends a body of known size larger than BufferSize through one request.
+// streamed sends a body of known size larger than BufferSize through one request, with a
+// CRC-32C trailer when the service checks them (see trailer.go), else compared by MD5 with the
+// ETag the service answers.
 func (w *write) streamed(ctx context.Context, body storage.Body, size int64) (storage.ObjectInfo, error) {
 	hb := newHoldback(body, func() error {
 		w.begin(ctx)
@@ -217,19 +219,23 @@ func (w *write) streamed(ctx context.Context, body storage.Body, size int64) (st
 	if p, ok := body.(storage.ChecksumPlanner); ok && len(p.ChecksumAlgorithms()) > 0 {
 		in.Metadata[metaSums] = "1"
 	}
-	out, err := w.b.s3.PutObject(ctx, in, func(o *s3.Options) {
-		o.RetryMaxAttempts = 1 // the body cannot be read twice
-		o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
-	})
+	send := unsignedOnce
+	if w.b.trailers {
+		in.Body, in.ContentLength, send = newCRCFramer(hb, size), aws.Int64(framedLength(size)), withCRCTrailer(size)
+	}
+	out, err := w.b.s3.PutObject(ctx, in, send)
 	if err != nil || hb.Err() != nil {
 		return storage.ObjectInfo{}, w.fail(ctx, hb.Err(), err)
 	}
 	sums := body.Sums()
-	etag := hex.EncodeToString(sums.MD5[:])
-	if got := trimETag(out.ETag); got != etag && got != "" {
-		// The service stored other bytes than the node read: remove them at once.
-		w.b.reaper.remove(w.name, aws.ToString(out.VersionId))
-		return storage.ObjectInfo{}, fmt.Errorf("put %s/%s: the service stored ETag %s for bytes with MD5 %s", w.bucket, w.key, got, etag)
+	etag := trimETag(out.ETag)
+	if !w.b.trailers {
+		etag = hex.EncodeToString(sums.MD5[:])
+		if got := trimETag(out.ETag); got != etag && got != "" {
+			// The service stored other bytes than the node read: remove them at once.
+			w.b.reaper.remove(w.name, aws.ToString(out.VersionId))
+			return storage.ObjectInfo{}, fmt.Errorf("put %s/%s: the service stored ETag %s for bytes with MD5 %s", w.bucket, w.key, got, etag)
+		}
 	}
 	version := aws.ToString(out.VersionId)
 	info, err := w.committed(ctx, version, etag, size)
@@ -238,6 +244,13 @@ func (w *write) streamed(ctx context.Context, body storage.Body, size int64) (st
 	}
 	w.keepSums(ctx, version, &info, sums.Checksums)
 	return info, nil
+}
+
+// unsignedOnce sends a streamed body as it is: unsigned (the node checked it) and tried once,
+// as the body cannot be read twice.
+func unsignedOnce(o *s3.Options) {
+	o.RetryMaxAttempts = 1
+	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 }
 
 // keepSums records the checksums of a new version that its service object could not carry
@@ -268,4 +281,11 @@ func trimETag(s *string) string {
 func md5Base64(data []byte) string {
 	s := md5.Sum(data)
 	return base64.StdEncoding.EncodeToString(s[:])
+}
+
+// NeedsMD5 implements storage.SelectiveMD5: a body read whole is sent with its Content-MD5,
+// and its MD5 is its ETag; a longer one streams with a CRC-32C trailer that the service checks,
+// and takes the service's ETag, when the service checks trailers.
+func (b *Backend) NeedsMD5(size int64) bool {
+	return size < 0 || size <= int64(b.opts.BufferSize) || !b.trailers
 }

@@ -1,0 +1,108 @@
+package s3backend
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// unframe decodes aws-chunked with a trailer as a service does, and fails on any deviation.
+func unframe(framed []byte) (data []byte, trailer string, err error) {
+	r := bufio.NewReader(bytes.NewReader(framed))
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil || !strings.HasSuffix(line, "\r\n") {
+			return nil, "", fmt.Errorf("chunk size line %q: %v", line, err)
+		}
+		n, err := strconv.ParseInt(strings.TrimSuffix(line, "\r\n"), 16, 64)
+		if err != nil {
+			return nil, "", err
+		}
+		if n == 0 {
+			break
+		}
+		chunk := make([]byte, n+2)
+		if _, err := io.ReadFull(r, chunk); err != nil || string(chunk[n:]) != "\r\n" {
+			return nil, "", fmt.Errorf("chunk of %d bytes not ended by CRLF: %v", n, err)
+		}
+		data = append(data, chunk[:n]...)
+	}
+	trailer, err = r.ReadString('\n')
+	if err != nil {
+		return nil, "", err
+	}
+	if end, _ := io.ReadAll(r); string(end) != "\r\n" {
+		return nil, "", fmt.Errorf("after the trailer %q, want a last CRLF", end)
+	}
+	return data, trailer, nil
+}
+
+func TestCRCFramerFramesExactlyItsDeclaredLength(t *testing.T) {
+	for _, size := range []int{1, 15, 16, trailerChunk - 1, trailerChunk, trailerChunk + 1, 3*trailerChunk + 5} {
+		t.Run(strconv.Itoa(size), func(t *testing.T) {
+			src := randomBytes(uint64(size), size)
+			framed, err := io.ReadAll(newCRCFramer(iotest.HalfReader(bytes.NewReader(src)), int64(size)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if int64(len(framed)) != framedLength(int64(size)) {
+				t.Fatalf("framed %d bytes, framedLength says %d", len(framed), framedLength(int64(size)))
+			}
+			data, trailer, err := unframe(framed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(data, src) {
+				t.Fatalf("unframed %d bytes differ from the %d sent", len(data), len(src))
+			}
+			var sum [4]byte
+			binary.BigEndian.PutUint32(sum[:], crc32.Checksum(src, castagnoli))
+			if want := trailerName + ":" + base64.StdEncoding.EncodeToString(sum[:]) + "\r\n"; trailer != want {
+				t.Fatalf("trailer %q, want %q", trailer, want)
+			}
+		})
+	}
+}
+
+func TestCRCFramerFailsABodyThatEndsEarly(t *testing.T) {
+	src := randomBytes(1, trailerChunk+10)
+	_, err := io.ReadAll(newCRCFramer(bytes.NewReader(src[:trailerChunk+9]), int64(len(src))))
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("a body one byte short framed with error %v, want io.ErrUnexpectedEOF", err)
+	}
+}
+
+// TestServiceRefusesStreamWithWrongTrailer: SeaweedFS checks trailers (the probe must find so,
+// or streamed bodies would never take that path in these tests), and a body of several chunks
+// whose trailer is wrong is refused and leaves no object.
+func TestServiceRefusesStreamWithWrongTrailer(t *testing.T) {
+	b := openSmallBuffer(t)
+	if !b.trailers {
+		t.Fatal("the probe found that SeaweedFS does not check CRC-32C trailers")
+	}
+	data := randomBytes(7, 2*trailerChunk+77)
+	name := b.prefix + "wrong-trailer"
+	wrong := crc32.Checksum(data, castagnoli) + 1
+	f := newCRCFramer(bytes.NewReader(data), int64(len(data)))
+	f.wantCRC = &wrong
+	_, err := b.s3.PutObject(t.Context(), &s3.PutObjectInput{Bucket: &b.bucket, Key: &name, Body: f,
+		ContentLength: aws.Int64(framedLength(int64(len(data))))}, withCRCTrailer(int64(len(data))))
+	if status := httpStatus(err); status < 400 || status > 499 {
+		t.Fatalf("PUT with a wrong trailer: status %d, err %v; want a 4xx refusal", status, err)
+	}
+	if _, err := b.s3.HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: &b.bucket, Key: &name}); !notFound(err) {
+		t.Fatalf("after the refused PUT, HEAD says %v; want not found", err)
+	}
+}
