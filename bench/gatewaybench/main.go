@@ -8,7 +8,9 @@
 // It builds presign and presignload itself and starts SeaweedFS (scripts/build-seaweedfs.sh
 // must have built it). Both targets write into the same (versioned) SeaweedFS bucket, so the
 // ratio is the gateway's own cost. The gateway node's peak RSS comes from presignload's
-// -server-pid (VmHWM, reset at the start of each run).
+// -server-pid (VmHWM, reset at the start of each run). Then -cpu-rounds more rounds, with a
+// client of its own, say how many CPU-seconds per GB SeaweedFS, the gateway and the client spent
+// in each phase (cpu.go).
 package main
 
 import (
@@ -22,6 +24,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,8 +37,9 @@ func main() {
 	shared := flag.String("shared", "../shared/bench", "the shared bench folder (presignload)")
 	rounds := flag.Int("rounds", 3, "rounds, alternating the targets")
 	size := flag.String("size", "2GiB", "object size")
+	cpu := flag.Int("cpu-rounds", 2, "rounds that account the CPU of client, gateway and SeaweedFS per GB (see cpu.go)")
 	flag.Parse()
-	if err := run(*shared, *rounds, *size); err != nil {
+	if err := run(*shared, *rounds, *cpu, *size); err != nil {
 		fmt.Fprintln(os.Stderr, "gatewaybench:", err)
 		os.Exit(1)
 	}
@@ -47,7 +51,11 @@ const (
 	nodeAddr      = "127.0.0.1:9752"
 )
 
-func run(shared string, rounds int, size string) error {
+func run(shared string, rounds, cpu int, size string) error {
+	bytes, err := parseSize(size)
+	if err != nil {
+		return err
+	}
 	work, err := os.MkdirTemp("", "gatewaybench-")
 	if err != nil {
 		return err
@@ -116,7 +124,30 @@ func run(shared string, rounds int, size string) error {
 		gm, sm := loadrun.Median(g, mbps), loadrun.Median(s, mbps)
 		fmt.Printf("| %s (median of %d) | %.0f | %.0f | %.2f | %.0f | %.0f |\n", phase, len(g), gm, sm, gm/sm, loadrun.Max(g, rss), loadrun.Max(s, rss))
 	}
-	return nil
+	if cpu <= 0 {
+		return nil
+	}
+	return cpuRounds(context.Background(), cpu, bytes, []cpuTarget{
+		{"seaweedfs", srv.Endpoint, srv.AccessKey, srv.SecretKey, srv.Bucket},
+		{"gateway", "http://" + nodeAddr, nodeAccessKey, nodeSecretKey, "bench"},
+	}, srv.PID, node.Process.Pid)
+}
+
+// parseSize reads a size such as "2GiB" or "512MiB".
+func parseSize(s string) (int64, error) {
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			v, err := strconv.ParseInt(n, 10, 64)
+			if err != nil || v <= 0 {
+				return 0, fmt.Errorf("size %q: want a positive whole number of GiB, MiB or KiB", s)
+			}
+			return v * u.mult, nil
+		}
+	}
+	return 0, fmt.Errorf("size %q: want a positive whole number of GiB, MiB or KiB", s)
 }
 
 var listening = regexp.MustCompile(`storage node listening`)
