@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"presign/bench/internal/loadrun"
 )
 
 // The CPU accounting rounds say where a transfer's CPU goes: on a machine whose client, gateway
@@ -127,14 +128,7 @@ func cpuRounds(ctx context.Context, rounds int, size int64, targets []cpuTarget,
 	for _, phase := range []string{"put", "get"} {
 		for _, t := range targets {
 			ss := samples[key{t.name, phase}]
-			med := func(f func(cpuSample) float64) float64 {
-				v := make([]float64, len(ss))
-				for i, s := range ss {
-					v[i] = f(s)
-				}
-				slices.Sort(v)
-				return v[len(v)/2]
-			}
+			med := func(f func(cpuSample) float64) float64 { return loadrun.Median(ss, f) }
 			fmt.Printf("| %s through %s | %.0f | %.2f | %.2f | %.2f |\n", phase, t.name, med(func(s cpuSample) float64 { return s.mbps }),
 				med(func(s cpuSample) float64 { return s.seaweed }), med(func(s cpuSample) float64 { return s.gateway }), med(func(s cpuSample) float64 { return s.client }))
 		}

@@ -44,7 +44,7 @@ func Run(ctx context.Context, binary string, args ...string) ([]Result, error) {
 }
 
 // Median is the median of f over rs (the upper one of an even count); rs must not be empty.
-func Median(rs []Result, f func(Result) float64) float64 {
+func Median[T any](rs []T, f func(T) float64) float64 {
 	v := make([]float64, len(rs))
 	for i, r := range rs {
 		v[i] = f(r)
