@@ -16,6 +16,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"presign/storage"
 )
 
 // unframe decodes aws-chunked with a trailer as a service does, and fails on any deviation.
@@ -104,5 +106,32 @@ func TestServiceRefusesStreamWithWrongTrailer(t *testing.T) {
 	}
 	if _, err := b.s3.HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: &b.bucket, Key: &name}); !notFound(err) {
 		t.Fatalf("after the refused PUT, HEAD says %v; want not found", err)
+	}
+}
+
+// TestWithoutTrailersStreamsNeedMD5AndStillWork: with a service that does not check trailers (as
+// the probe would find), streamed bodies and parts go unframed, the node needs their MD5, and
+// their ETags are that MD5 (which the node compares with the service's).
+func TestWithoutTrailersStreamsNeedMD5AndStillWork(t *testing.T) {
+	b := openSmallBuffer(t)
+	b.trailers = false
+	if !b.NeedsMD5(bigSize) {
+		t.Fatal("NeedsMD5 of a streamed body is false without trailers")
+	}
+	data := randomBytes(11, bigSize)
+	put, err := b.PutObject(t.Context(), "bucket", "no-trailer", storage.NewBody(bytes.NewReader(data), storage.BodyOptions{Size: bigSize}), storage.PutOptions{})
+	if err != nil {
+		t.Fatalf("PutObject: %v", err)
+	}
+	if put.ETag != md5Hex(data) || !bytes.Equal(readObject(t, b, "no-trailer"), data) {
+		t.Fatalf("streamed PUT without trailer: ETag %s, want %s, or other bytes read back", put.ETag, md5Hex(data))
+	}
+	up, err := b.CreateMultipartUpload(t.Context(), "bucket", "no-trailer-parts", storage.MultipartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := randomBytes(12, bigSize)
+	if got := uploadPart(t, b, up, 1, part); got.ETag != md5Hex(part) {
+		t.Fatalf("streamed part without trailer: ETag %s, want %s", got.ETag, md5Hex(part))
 	}
 }
