@@ -162,7 +162,9 @@ func (b *Backend) probeTrailers(ctx context.Context) bool {
 			ContentLength: aws.Int64(framedLength(int64(len(data))))}, withCRCTrailer(int64(len(data))))
 	}
 	remove := func(out *s3.PutObjectOutput) {
-		b.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: &name, VersionId: out.VersionId})
+		if _, err := b.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: &name, VersionId: out.VersionId}); err != nil {
+			b.log.Warn("s3backend: removing the trailer probe object", "name", name, "err", err)
+		}
 	}
 	wrong := crc32.Checksum(data, castagnoli) ^ 1
 	out, err := put(&wrong)
