@@ -182,5 +182,6 @@ func (b *Backend) probeTrailers(ctx context.Context) bool {
 		return false
 	}
 	remove(out)
+	b.log.Info("s3backend: the service checks CRC-32C trailers; streamed bodies carry one")
 	return true
 }
