@@ -52,7 +52,7 @@ type BodyOptions struct {
 	// Compute lists further checksum algorithms to compute and store.
 	Compute []string
 	// SkipMD5 leaves Sums.MD5 zero, for a backend that takes its ETags from elsewhere
-	// (BackendMD5): MD5 is the dearest hash of all, and no cheaper for one stream on any core.
+	// (SelectiveMD5): MD5 is the dearest hash of all, and no cheaper for one stream on any core.
 	// It has no effect with ContentMD5, which is always checked.
 	SkipMD5 bool
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -186,7 +185,10 @@ func (b *Backend) UploadPart(ctx context.Context, bucket, key, id string, number
 		return storage.PartInfo{}, err
 	}
 	in := &s3.UploadPartInput{Bucket: &b.bucket, Key: &name, UploadId: &id, PartNumber: aws.Int32(int32(number))}
-	var out *s3.UploadPartOutput
+	var (
+		out  *s3.UploadPartOutput
+		etag string
+	)
 	size := body.Size()
 	if size < 0 || size <= int64(b.opts.BufferSize) {
 		n := int(size)
@@ -222,28 +224,24 @@ func (b *Backend) UploadPart(ctx context.Context, bucket, key, id string, number
 		if err != nil {
 			return storage.PartInfo{}, b.partErr(ctx, number, id, nil, err)
 		}
+		if etag, err = matchMD5(sums.MD5, trimETag(out.ETag)); err != nil {
+			return storage.PartInfo{}, fmt.Errorf("part %d of %s: %w", number, id, err)
+		}
 	} else {
 		hb := newHoldback(body, func() error { return nil })
-		in.Body, in.ContentLength = hb, aws.Int64(size)
-		send := unsignedOnce
-		if b.trailers {
-			in.Body, in.ContentLength, send = newCRCFramer(hb, size), aws.Int64(framedLength(size)), withCRCTrailer(size)
-		}
+		var length int64
+		var send func(*s3.Options)
+		in.Body, length, send = b.stream(hb, size)
+		in.ContentLength = aws.Int64(length)
 		out, err = b.s3.UploadPart(ctx, in, send)
 		if err != nil || hb.Err() != nil {
 			return storage.PartInfo{}, b.partErr(ctx, number, id, hb.Err(), err)
 		}
+		if etag, err = b.streamedETag(body.Sums().MD5, trimETag(out.ETag)); err != nil {
+			return storage.PartInfo{}, fmt.Errorf("part %d of %s: %w", number, id, err)
+		}
 	}
-	sums := body.Sums()
-	part := storage.PartInfo{Number: number, Size: size, ETag: hex.EncodeToString(sums.MD5[:]), LastModified: b.now().UTC(), Checksums: sums.Checksums}
-	got := trimETag(out.ETag)
-	switch {
-	case b.trailers && size > int64(b.opts.BufferSize):
-		// The service checked the trailer: its ETag names the bytes the node read.
-		part.ETag = got
-	case got != part.ETag:
-		return storage.PartInfo{}, fmt.Errorf("part %d of %s: the service stored ETag %s for bytes with MD5 %s", number, id, got, part.ETag)
-	}
+	part := storage.PartInfo{Number: number, Size: size, ETag: etag, LastModified: b.now().UTC(), Checksums: body.Sums().Checksums}
 	if err := b.putSmall(ctx, b.partsDir(id)+encodeKey(partRecord(part, b.clock.next())), nil); err != nil {
 		return storage.PartInfo{}, fmt.Errorf("part %d of %s: recording it: %w", number, id, err)
 	}

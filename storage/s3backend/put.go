@@ -12,7 +12,6 @@ import (
 	"io"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"presign/storage"
@@ -206,9 +205,8 @@ func (w *write) sendWhole(ctx context.Context, data []byte, sums storage.Sums) (
 	return w.committed(ctx, aws.ToString(out.VersionId), hex.EncodeToString(sums.MD5[:]), int64(len(data)))
 }
 
-// streamed sends a body of known size larger than BufferSize through one request, with a
-// CRC-32C trailer when the service checks them (see trailer.go), else compared by MD5 with the
-// ETag the service answers.
+// streamed sends a body of known size larger than BufferSize through one request (see
+// Backend.stream).
 func (w *write) streamed(ctx context.Context, body storage.Body, size int64) (storage.ObjectInfo, error) {
 	hb := newHoldback(body, func() error {
 		w.begin(ctx)
@@ -219,38 +217,28 @@ func (w *write) streamed(ctx context.Context, body storage.Body, size int64) (st
 	if p, ok := body.(storage.ChecksumPlanner); ok && len(p.ChecksumAlgorithms()) > 0 {
 		in.Metadata[metaSums] = "1"
 	}
-	send := unsignedOnce
-	if w.b.trailers {
-		in.Body, in.ContentLength, send = newCRCFramer(hb, size), aws.Int64(framedLength(size)), withCRCTrailer(size)
-	}
+	var length int64
+	var send func(*s3.Options)
+	in.Body, length, send = w.b.stream(hb, size)
+	in.ContentLength = aws.Int64(length)
 	out, err := w.b.s3.PutObject(ctx, in, send)
 	if err != nil || hb.Err() != nil {
 		return storage.ObjectInfo{}, w.fail(ctx, hb.Err(), err)
 	}
 	sums := body.Sums()
-	etag := trimETag(out.ETag)
-	if !w.b.trailers {
-		etag = hex.EncodeToString(sums.MD5[:])
-		if got := trimETag(out.ETag); got != etag && got != "" {
-			// The service stored other bytes than the node read: remove them at once.
-			w.b.reaper.remove(w.name, aws.ToString(out.VersionId))
-			return storage.ObjectInfo{}, fmt.Errorf("put %s/%s: the service stored ETag %s for bytes with MD5 %s", w.bucket, w.key, got, etag)
-		}
-	}
 	version := aws.ToString(out.VersionId)
+	etag, err := w.b.streamedETag(sums.MD5, trimETag(out.ETag))
+	if err != nil {
+		// The service stored other bytes than the node read: remove them at once.
+		w.b.reaper.remove(w.name, version)
+		return storage.ObjectInfo{}, fmt.Errorf("put %s/%s: %w", w.bucket, w.key, err)
+	}
 	info, err := w.committed(ctx, version, etag, size)
 	if err != nil {
 		return info, err
 	}
 	w.keepSums(ctx, version, &info, sums.Checksums)
 	return info, nil
-}
-
-// unsignedOnce sends a streamed body as it is: unsigned (the node checked it) and tried once,
-// as the body cannot be read twice.
-func unsignedOnce(o *s3.Options) {
-	o.RetryMaxAttempts = 1
-	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 }
 
 // keepSums records the checksums of a new version that its service object could not carry

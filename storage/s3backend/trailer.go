@@ -3,10 +3,12 @@ package s3backend
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"strconv"
@@ -53,8 +55,7 @@ type crcFramer struct {
 	chunkLeft int64 // bytes of r still to pass in the current chunk
 	crc       uint32
 	frame     [64]byte
-	pending   []byte // framing still to pass, in frame
-	started   bool
+	pending   []byte  // framing still to pass, in frame
 	finished  bool    // the trailer is queued
 	wantCRC   *uint32 // when not nil, the CRC-32C sent instead of the bytes' own (a probe's)
 }
@@ -95,10 +96,9 @@ func (f *crcFramer) Read(p []byte) (int, error) {
 // the next chunk's size, or after the last chunk the empty chunk and the trailer.
 func (f *crcFramer) next() {
 	f.pending = f.frame[:0]
-	if f.started {
+	if f.sent > 0 { // a chunk ended
 		f.pending = append(f.pending, "\r\n"...)
 	}
-	f.started = true
 	if rest := f.size - f.sent; rest > 0 {
 		f.chunkLeft = min(rest, trailerChunk)
 		f.pending = strconv.AppendInt(f.pending, f.chunkLeft, 16)
@@ -117,17 +117,52 @@ func (f *crcFramer) next() {
 	f.finished = true
 }
 
+// stream is how a streamed body of size bytes read from r goes to the service: the body, its
+// Content-Length and the request's options. It is framed with a CRC-32C trailer when the service
+// checks them, else sent as it is; unsigned either way (the node checked it), and tried once,
+// as it cannot be read twice.
+func (b *Backend) stream(r io.Reader, size int64) (body io.Reader, length int64, send func(*s3.Options)) {
+	if b.trailers {
+		return newCRCFramer(r, size), framedLength(size), withCRCTrailer(size)
+	}
+	return r, size, unsignedOnce
+}
+
+// streamedETag is the ETag of a body that streamed to the service, which answered got: got
+// itself when the service checked the trailer (it names the bytes the node read), else the
+// body's MD5 as matchMD5 finds it.
+func (b *Backend) streamedETag(sum [md5.Size]byte, got string) (string, error) {
+	if b.trailers {
+		return got, nil
+	}
+	return matchMD5(sum, got)
+}
+
+// matchMD5 is the ETag of a body with MD5 sum that the service answered with got: the MD5, or
+// an error when the service named other bytes (an empty answer names none).
+func matchMD5(sum [md5.Size]byte, got string) (string, error) {
+	etag := hex.EncodeToString(sum[:])
+	if got != "" && got != etag {
+		return "", fmt.Errorf("the service stored ETag %s for bytes with MD5 %s", got, etag)
+	}
+	return etag, nil
+}
+
+func unsignedOnce(o *s3.Options) {
+	o.RetryMaxAttempts = 1
+	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+}
+
 // streamingTrailer is the payload hash that names the framing to the service.
 const streamingTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 
 // withCRCTrailer makes a PutObject or UploadPart send its body, of size bytes and already
-// wrapped in a crcFramer, as aws-chunked with the trailer. The SDK frames trailers itself only
-// over TLS; the node needs them whatever the scheme. The request is tried once: the body cannot
-// be read twice.
+// wrapped in a crcFramer, as aws-chunked with the trailer, unsigned and once. The SDK frames
+// trailers itself only over TLS; the node needs them whatever the scheme.
 func withCRCTrailer(size int64) func(*s3.Options) {
 	return func(o *s3.Options) {
-		o.RetryMaxAttempts = 1
-		o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware, func(stack *middleware.Stack) error {
+		unsignedOnce(o)
+		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
 			// UnsignedPayload keeps a payload hash set before it.
 			return stack.Build.Add(middleware.BuildMiddlewareFunc("PresignCRCTrailer", func(ctx context.Context, in middleware.BuildInput, next middleware.BuildHandler) (middleware.BuildOutput, middleware.Metadata, error) {
 				if req, ok := in.Request.(*smithyhttp.Request); ok {

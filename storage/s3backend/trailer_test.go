@@ -3,6 +3,7 @@ package s3backend
 import (
 	"bufio"
 	"bytes"
+	"crypto/md5"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -52,7 +53,7 @@ func unframe(framed []byte) (data []byte, trailer string, err error) {
 }
 
 func TestCRCFramerFramesExactlyItsDeclaredLength(t *testing.T) {
-	for _, size := range []int{1, 15, 16, trailerChunk - 1, trailerChunk, trailerChunk + 1, 3*trailerChunk + 5} {
+	for _, size := range []int{0, 1, 15, 16, trailerChunk - 1, trailerChunk, trailerChunk + 1, 3*trailerChunk + 5} {
 		t.Run(strconv.Itoa(size), func(t *testing.T) {
 			src := randomBytes(uint64(size), size)
 			framed, err := io.ReadAll(newCRCFramer(iotest.HalfReader(bytes.NewReader(src)), int64(size)))
@@ -133,5 +134,33 @@ func TestWithoutTrailersStreamsNeedMD5AndStillWork(t *testing.T) {
 	part := randomBytes(12, bigSize)
 	if got := uploadPart(t, b, up, 1, part); got.ETag != md5Hex(part) {
 		t.Fatalf("streamed part without trailer: ETag %s, want %s", got.ETag, md5Hex(part))
+	}
+}
+
+// TestStreamedETag: with checked trailers the service's ETag is taken as it is; without, the
+// node's MD5 is the ETag, and a service that names other bytes is an error.
+func TestStreamedETag(t *testing.T) {
+	data := []byte("streamed")
+	sum := md5.Sum(data)
+	other := md5Hex([]byte("other"))
+	cases := []struct {
+		name     string
+		trailers bool
+		got      string
+		want     string
+		wantErr  bool
+	}{
+		{"trailer: the service's", true, "abc-1", "abc-1", false},
+		{"MD5 matching", false, md5Hex(data), md5Hex(data), false},
+		{"MD5, service silent", false, "", md5Hex(data), false},
+		{"MD5, service named other bytes", false, other, "", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			etag, err := (&Backend{trailers: c.trailers}).streamedETag(sum, c.got)
+			if etag != c.want || (err != nil) != c.wantErr {
+				t.Fatalf("streamedETag(%q) = %q, %v; want %q, error %v", c.got, etag, err, c.want, c.wantErr)
+			}
+		})
 	}
 }
