@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 
 	"presign/bench/internal/loadrun"
 )
@@ -62,7 +64,10 @@ func cpuRounds(ctx context.Context, rounds int, size int64, targets []cpuTarget,
 	hc := &http.Client{Transport: &http.Transport{WriteBufferSize: 256 << 10, ReadBufferSize: 256 << 10, DisableCompression: true}}
 	pids := []int{seaweedPID, gatewayPID, os.Getpid()}
 	measure := func(do func() error) (cpuSample, error) {
-		exec.Command("sync").Run() // the previous round's writes do not land in this one
+		// The previous round's writes do not land in this one.
+		if err := exec.Command("sync").Run(); err != nil {
+			return cpuSample{}, fmt.Errorf("sync: %w", err)
+		}
 		var before [3]float64
 		for i, pid := range pids {
 			var err error
@@ -91,9 +96,13 @@ func cpuRounds(ctx context.Context, rounds int, size int64, targets []cpuTarget,
 		for _, t := range targets {
 			client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(t.endpoint), UsePathStyle: true,
 				Credentials: credentials.NewStaticCredentialsProvider(t.accessKey, t.secretKey, "")})
-			// The bucket exists already unless no presignload round made it; a real failure
-			// shows in the PUT.
-			client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &t.bucket})
+			// The bucket exists already unless no presignload round made it.
+			if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &t.bucket}); err != nil {
+				var ae smithy.APIError
+				if !errors.As(err, &ae) || (ae.ErrorCode() != "BucketAlreadyOwnedByYou" && ae.ErrorCode() != "BucketAlreadyExists") {
+					return fmt.Errorf("%s: create bucket %s: %w", t.name, t.bucket, err)
+				}
+			}
 			presign := s3.NewPresignClient(client)
 			objKey := fmt.Sprintf("cpu/%d", time.Now().UnixNano())
 			in := &s3.PutObjectInput{Bucket: &t.bucket, Key: &objKey}
