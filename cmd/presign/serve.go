@@ -44,7 +44,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("control plane: %w", err)
 	}
-	stLn, err := net.Listen("tcp", sf.addr)
+	stLn, err := listenTCP(ctx, sf.addr, sf.tcpCongestion)
 	if err != nil {
 		ctlLn.Close()
 		return fmt.Errorf("storage node: %w", err)

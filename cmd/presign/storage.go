@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"presign/internal/tcpcc"
 	"presign/sigv4"
 	"presign/storage"
 	"presign/storage/disk"
@@ -22,6 +23,7 @@ import (
 // storageFlags are the storage node's settings, shared by "storage" and "serve".
 type storageFlags struct {
 	data, addr, region, domain string
+	tcpCongestion              string
 	maxPutSize                 byteSize
 	notify                     notifyFlags
 	corsOrigins                stringList
@@ -36,6 +38,7 @@ func (f *storageFlags) register(fs *flag.FlagSet, addrFlag string) {
 	fs.StringVar(&f.region, "region", "us-east-1", "the region requests must be signed for")
 	fs.StringVar(&f.domain, "domain", "", "base domain for virtual-host addressing (<bucket>.<domain>); path style always works")
 	fs.Var(&f.maxPutSize, "max-put-size", "largest single PUT (e.g. 5GiB)")
+	fs.StringVar(&f.tcpCongestion, "tcp-congestion", "", "TCP congestion control of the node's client connections, e.g. reno (Linux; default: the host's; see docs/gateway.md)")
 	fs.DurationVar(&f.multipartExpiry, "multipart-expiry", disk.DefaultMultipartExpiry, "multipart uploads left incomplete this long are aborted and their parts removed")
 	f.notify.register(fs)
 	f.backend.register(fs)
@@ -69,8 +72,16 @@ func (m *Main) storage(ctx context.Context, args []string) error {
 	}
 	defer node.close()
 	svc := node.listener("storage node", sf.addr, m.registry)
+	if svc.ln, err = listenTCP(ctx, sf.addr, sf.tcpCongestion); err != nil {
+		return fmt.Errorf("storage node: %w", err)
+	}
 	svc.tls = st.tlsConfig()
 	return serveHTTP(ctx, log, drain, svc)
+}
+
+// listenTCP binds addr, with its sockets' congestion control set when congestion is not empty.
+func listenTCP(ctx context.Context, addr, congestion string) (net.Listener, error) {
+	return (&net.ListenConfig{Control: tcpcc.Control(congestion)}).Listen(ctx, "tcp", addr)
 }
 
 // storageNode is a running storage node's parts.
@@ -87,6 +98,13 @@ func (n *storageNode) close() error {
 }
 
 func (m *Main) openStorage(ctx context.Context, sf storageFlags, log *slog.Logger) (*storageNode, error) {
+	// Before anything is created in --data.
+	if err := tcpcc.Check(sf.tcpCongestion); err != nil {
+		return nil, fmt.Errorf("--tcp-congestion: %w", err)
+	}
+	if err := tcpcc.Check(sf.backend.tcpCongestion); err != nil {
+		return nil, fmt.Errorf("--backend-tcp-congestion: %w", err)
+	}
 	creds, err := m.rootCredentials(sf.data, m.Stdout)
 	if err != nil {
 		return nil, err

@@ -32,6 +32,8 @@ type backendFlags struct {
 	versionGrace time.Duration
 	redisURL     string
 	redisPrefix  string
+	// tcpCongestion is that of the connections to the service.
+	tcpCongestion string
 }
 
 func (f *backendFlags) register(fs *flag.FlagSet) {
@@ -43,6 +45,7 @@ func (f *backendFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.pathStyle, "backend-path-style", false, "address the service bucket in the path instead of the host name (--backend s3; SeaweedFS and MinIO need it)")
 	fs.UintVar(&f.nodeID, "node-id", 0, "1 to 255, distinct per node: the low bits of event sequencers, so that no two nodes issue the same (--backend s3; 0 picks one at random)")
 	fs.DurationVar(&f.versionGrace, "backend-version-grace", time.Hour, "how long a replaced or deleted version stays readable for downloads in progress (--backend s3)")
+	fs.StringVar(&f.tcpCongestion, "backend-tcp-congestion", "", "TCP congestion control of the connections to the service (--backend s3), e.g. reno (Linux; default: the host's; see docs/gateway.md)")
 	fs.StringVar(&f.redisURL, "redis", "", "redis:// URL of a Redis shared by the storage nodes, for single-use nonces and revocations (default: the node's own store in --data)")
 	fs.StringVar(&f.redisPrefix, "redis-prefix", "presign:", "prefix of the node's keys in Redis")
 }
@@ -112,6 +115,7 @@ func (m *Main) openStores(ctx context.Context, sf storageFlags, log *slog.Logger
 			Endpoint: f.endpoint, Bucket: f.bucket, Prefix: f.prefix, Region: f.region, PathStyle: f.pathStyle,
 			AccessKey: m.Getenv("PRESIGN_BACKEND_ACCESS_KEY"), SecretKey: m.Getenv("PRESIGN_BACKEND_SECRET_KEY"),
 			NodeID: uint8(f.nodeID), VersionGrace: f.versionGrace, MultipartExpiry: sf.multipartExpiry, Logger: log,
+			TCPCongestion: f.tcpCongestion,
 		})
 		if err != nil {
 			return nil, err

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"presign/internal/tcpcc"
 	"presign/storage"
 )
 
@@ -59,6 +60,9 @@ type Options struct {
 	MultipartExpiry time.Duration
 	// HTTPClient sends the requests; a client tuned for many large streams when nil.
 	HTTPClient *http.Client
+	// TCPCongestion, when set, is the congestion control algorithm of the connections the
+	// default HTTPClient opens (Linux only; see package tcpcc). A refused name fails Open.
+	TCPCongestion string
 	// Logger receives failures of background work; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
@@ -125,8 +129,14 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 		rand.Read(b[:])
 		opts.NodeID = b[0]
 	}
-	if opts.HTTPClient == nil {
-		opts.HTTPClient = newHTTPClient()
+	switch {
+	case opts.HTTPClient != nil && opts.TCPCongestion != "":
+		return nil, errors.New("s3backend: Options.TCPCongestion applies to the default HTTPClient only; set one of them")
+	case opts.HTTPClient == nil:
+		if err := tcpcc.Check(opts.TCPCongestion); err != nil {
+			return nil, fmt.Errorf("s3backend: %w", err)
+		}
+		opts.HTTPClient = newHTTPClient(opts.TCPCongestion)
 	}
 	b := &Backend{
 		bucket: opts.Bucket,
@@ -201,10 +211,11 @@ func (b *Backend) checkVersioning(ctx context.Context) error {
 }
 
 // newHTTPClient keeps enough idle connections for many parallel streams to one service.
-func newHTTPClient() *http.Client {
+func newHTTPClient(congestion string) *http.Client {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: tcpcc.Control(congestion)}
 	return &http.Client{Transport: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           dialer.DialContext,
 		MaxIdleConns:          256,
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
