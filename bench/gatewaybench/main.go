@@ -10,7 +10,8 @@
 // ratio is the gateway's own cost. The gateway node's peak RSS comes from presignload's
 // -server-pid (VmHWM, reset at the start of each run). Then -cpu-rounds more rounds, with a
 // client of its own, say how many CPU-seconds per GB SeaweedFS, the gateway and the client spent
-// in each phase (cpu.go).
+// in each phase (cpu.go). -gateway-tcp-congestion reno puts the gateway's sockets on reno
+// while SeaweedFS and the client keep the host's default (docs/gateway.md, Performance).
 package main
 
 import (
@@ -38,8 +39,9 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds, alternating the targets")
 	size := flag.String("size", "2GiB", "object size")
 	cpu := flag.Int("cpu-rounds", 2, "rounds that account the CPU of client, gateway and SeaweedFS per GB (see cpu.go)")
+	cc := flag.String("gateway-tcp-congestion", "", "the gateway's --tcp-congestion and --backend-tcp-congestion (default: the host's, as SeaweedFS and the client use)")
 	flag.Parse()
-	if err := run(*shared, *rounds, *cpu, *size); err != nil {
+	if err := run(*shared, *rounds, *cpu, *size, *cc); err != nil {
 		fmt.Fprintln(os.Stderr, "gatewaybench:", err)
 		os.Exit(1)
 	}
@@ -51,7 +53,7 @@ const (
 	nodeAddr      = "127.0.0.1:9752"
 )
 
-func run(shared string, rounds, cpu int, size string) error {
+func run(shared string, rounds, cpu int, size, cc string) error {
 	bytes, err := parseSize(size)
 	if err != nil {
 		return err
@@ -76,7 +78,7 @@ func run(shared string, rounds, cpu int, size string) error {
 		return err
 	}
 	defer srv.Stop()
-	node, err := startGateway(work, srv)
+	node, err := startGateway(work, srv, cc)
 	if err != nil {
 		return err
 	}
@@ -113,6 +115,10 @@ func run(shared string, rounds, cpu int, size string) error {
 			fmt.Fprintf(os.Stderr, "round %d %s: %+v\n", r+1, target, res)
 		}
 	}
+	if cc == "" {
+		cc = "the host's default"
+	}
+	fmt.Printf("gateway congestion control: %s\n\n", cc)
 	fmt.Printf("| %s | gateway MB/s | SeaweedFS MB/s | ratio | gateway peak RSS MiB | SeaweedFS peak RSS MiB |\n|---|---|---|---|---|---|\n", size)
 	for _, phase := range []string{"put", "get"} {
 		g, s := samples[key{"gateway", phase}], samples[key{"seaweedfs", phase}]
@@ -152,11 +158,12 @@ func parseSize(s string) (int64, error) {
 
 var listening = regexp.MustCompile(`storage node listening`)
 
-// startGateway runs presign storage as a gateway over srv.
-func startGateway(work string, srv *seaweed.Server) (*exec.Cmd, error) {
+// startGateway runs presign storage as a gateway over srv, its sockets on congestion control cc
+// unless that is empty.
+func startGateway(work string, srv *seaweed.Server, cc string) (*exec.Cmd, error) {
 	cmd := exec.Command(filepath.Join(work, "presign"), "storage", "--data", filepath.Join(work, "node"), "--addr", nodeAddr,
 		"--backend", "s3", "--backend-endpoint", srv.Endpoint, "--backend-bucket", srv.Bucket, "--backend-path-style",
-		"--backend-prefix", "gatewaybench/")
+		"--backend-prefix", "gatewaybench/", "--tcp-congestion", cc, "--backend-tcp-congestion", cc)
 	cmd.Env = append(os.Environ(), "PRESIGN_ACCESS_KEY="+nodeAccessKey, "PRESIGN_SECRET_KEY="+nodeSecretKey,
 		"PRESIGN_BACKEND_ACCESS_KEY="+srv.AccessKey, "PRESIGN_BACKEND_SECRET_KEY="+srv.SecretKey)
 	stderr, err := cmd.StderrPipe()
