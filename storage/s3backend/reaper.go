@@ -156,6 +156,16 @@ func (r *reaper) sweep(ctx context.Context) error {
 	}
 }
 
+// lastInstant is the latest moment a service's LastModified may stand for. Listings give whole
+// seconds, truncated: a version superseded at 10.9 s lists as 10 s, and measured from there
+// it would lose up to a second of its grace.
+func lastInstant(t time.Time) time.Time {
+	if t.Nanosecond() == 0 {
+		return t.Add(time.Second - time.Nanosecond)
+	}
+	return t
+}
+
 // reap removes what is due of the versions of one name.
 func (r *reaper) reap(ctx context.Context, name string, group []version) {
 	if len(group) == 0 {
@@ -180,7 +190,7 @@ func (r *reaper) reap(ctx context.Context, name string, group []version) {
 				succ = o.lastModified
 			}
 		}
-		if succ.IsZero() || succ.After(cutoff) || r.b.deleteVersion(ctx, name, v.id) != nil {
+		if succ.IsZero() || lastInstant(succ).After(cutoff) || r.b.deleteVersion(ctx, name, v.id) != nil {
 			left++
 		}
 	}
@@ -194,7 +204,7 @@ func (r *reaper) reap(ctx context.Context, name string, group []version) {
 			}
 		}
 	}
-	if latestMarker != nil && left == 0 && latestMarker.lastModified.Before(cutoff) {
+	if latestMarker != nil && left == 0 && lastInstant(latestMarker.lastModified).Before(cutoff) {
 		if err := r.b.deleteVersion(ctx, name, latestMarker.id); err != nil && ctx.Err() == nil {
 			r.b.log.Warn("s3backend: removing a delete marker", "name", name, "err", err)
 		}
