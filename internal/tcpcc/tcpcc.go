@@ -4,8 +4,8 @@
 // It exists for one measured case: a host whose default is BBR without the fq qdisc (the
 // loopback device never has one) paces every socket with a high-resolution timer in the kernel,
 // and a gateway node, which sends every byte it receives on, pays that per packet on both of its
-// sides. On a 2-vCPU VM a download through a gateway cost the node 0.48 CPU-seconds per GB with
-// BBR and 0.36 with reno (docs/gateway.md).
+// sides. On a 2-vCPU VM a download through a gateway cost the node 0.46 CPU-seconds per GB with
+// BBR and 0.37 with reno (medians; docs/gateway.md).
 package tcpcc
 
 import (
