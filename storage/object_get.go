@@ -104,8 +104,15 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, req *request)
 	}
 	defer rc.Close()
 	w.WriteHeader(status)
-	// io.Copy lets a backend reader that is a file hand the bytes to the socket with sendfile.
-	if _, err := io.Copy(w, rc); err != nil {
+	// io.Copy lets a backend reader hand the bytes to the socket itself: a file with
+	// sendfile(2), a gateway's connection to its service with splice(2). Over TLS the bytes must
+	// pass through this process to be encrypted, and the ResponseWriter's ReadFrom would read
+	// them 32 KiB at a time, so the reader's own copy is left to choose its buffer.
+	dst := io.Writer(w)
+	if r.TLS != nil {
+		dst = struct{ io.Writer }{w}
+	}
+	if _, err := io.Copy(dst, rc); err != nil {
 		s.log.DebugContext(ctx, "response body cut short", "request_id", req.id, "err", err)
 	}
 	return nil

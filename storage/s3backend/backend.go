@@ -87,6 +87,9 @@ type Backend struct {
 	copyBufs sync.Pool
 	// trailers is true when the service checks CRC-32C trailers (see probeTrailers).
 	trailers bool
+	// ownClient is true when the requests go through newHTTPClient's transport, whose
+	// connections downloads may splice from (exactReader.splice).
+	ownClient bool
 
 	closeOnce sync.Once
 	stop      context.CancelFunc
@@ -124,6 +127,7 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 	if opts.MultipartExpiry <= 0 {
 		opts.MultipartExpiry = 7 * 24 * time.Hour
 	}
+	ownClient := false
 	if opts.NodeID == 0 {
 		var b [1]byte
 		rand.Read(b[:])
@@ -137,6 +141,7 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 			return nil, fmt.Errorf("s3backend: %w", err)
 		}
 		opts.HTTPClient = newHTTPClient(opts.TCPCongestion)
+		ownClient = true
 	}
 	b := &Backend{
 		bucket: opts.Bucket,
@@ -145,6 +150,8 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 		log:    opts.Logger,
 		now:    opts.Now,
 		done:   make(chan struct{}),
+
+		ownClient: ownClient,
 	}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,6 +94,10 @@ func (o *object) Range(ctx context.Context, offset, length int64) (io.ReadCloser
 		Range:  aws.String("bytes=" + strconv.FormatInt(offset, 10) + "-" + strconv.FormatInt(offset+length-1, 10)),
 	}
 	in.VersionId, in.IfMatch = o.pin()
+	var conn net.Conn
+	if o.b.ownClient {
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(c httptrace.GotConnInfo) { conn = c.Conn }})
+	}
 	out, err := o.b.s3.GetObject(ctx, in)
 	if err != nil {
 		if notFound(err) {
@@ -99,7 +105,12 @@ func (o *object) Range(ctx context.Context, offset, length int64) (io.ReadCloser
 		}
 		return nil, fmt.Errorf("read %s: %w", o.name, o.b.mapErr(err))
 	}
-	return &exactReader{rc: out.Body, left: length, bufs: &o.b.copyBufs}, nil
+	r := &exactReader{rc: out.Body, left: length, bufs: &o.b.copyBufs}
+	// Only a body framed by its Content-Length is the connection's bytes as they come.
+	if tc, ok := conn.(*net.TCPConn); ok && aws.ToInt64(out.ContentLength) == length {
+		r.conn = tc
+	}
+	return r, nil
 }
 
 // PartRange implements storage.PartedObject. A node's multipart object is the service's
@@ -147,6 +158,9 @@ type exactReader struct {
 	rc   io.ReadCloser
 	left int64
 	bufs *sync.Pool // of *[]byte, copyBufSize each, for WriteTo
+	// conn, when set, is the plain TCP connection the body arrives on, from the backend's own
+	// transport, with nothing but the body's bytes left on it.
+	conn *net.TCPConn
 }
 
 func (r *exactReader) Read(p []byte) (int, error) {
@@ -174,7 +188,7 @@ func (r *exactReader) Close() error { return r.rc.Close() }
 const copyBufSize = 256 << 10
 
 // WriteTo implements io.WriterTo, which io.Copy prefers, so that a download streams through
-// the node in large pieces.
+// the node in large pieces, or, where it can, without passing through the node at all.
 func (r *exactReader) WriteTo(w io.Writer) (int64, error) {
 	bp, ok := r.bufs.Get().(*[]byte)
 	if !ok {
@@ -198,5 +212,28 @@ func (r *exactReader) WriteTo(w io.Writer) (int64, error) {
 		if err != nil {
 			return total, err
 		}
+		if rf, ok := w.(io.ReaderFrom); ok && r.conn != nil && r.left > copyBufSize {
+			m, err := r.splice(rf)
+			return total + m, err
+		}
 	}
+}
+
+// splice hands the rest of the body from the service's connection to rf. An http.ResponseWriter
+// over plain TCP moves it socket to socket with splice(2), so the node copies none of the
+// bytes: on a 2-vCPU VM with no congestion control pacing, a 2 GiB download cost the node 0.13
+// CPU-seconds per GB instead of 0.25 (docs/gateway.md). It is called after a read of
+// copyBufSize, which took whatever the transport's 4 KiB read buffer held, so the connection's
+// next bytes are the body's. The transport never sees the body end and closes the connection
+// rather than reuse it.
+func (r *exactReader) splice(rf io.ReaderFrom) (int64, error) {
+	n, err := rf.ReadFrom(&io.LimitedReader{R: r.conn, N: r.left})
+	r.left -= n
+	if err != nil {
+		return n, err
+	}
+	if r.left > 0 {
+		return n, io.ErrUnexpectedEOF
+	}
+	return n, nil
 }
