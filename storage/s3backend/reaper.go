@@ -135,10 +135,10 @@ func (r *reaper) sweep(ctx context.Context) error {
 		}
 		var items []item
 		for _, v := range out.Versions {
-			items = append(items, item{aws.ToString(v.Key), version{aws.ToString(v.VersionId), aws.ToTime(v.LastModified), aws.ToBool(v.IsLatest), false}})
+			items = append(items, item{aws.ToString(v.Key), version{aws.ToString(v.VersionId), lastInstant(aws.ToTime(v.LastModified)), aws.ToBool(v.IsLatest), false}})
 		}
 		for _, m := range out.DeleteMarkers {
-			items = append(items, item{aws.ToString(m.Key), version{aws.ToString(m.VersionId), aws.ToTime(m.LastModified), aws.ToBool(m.IsLatest), true}})
+			items = append(items, item{aws.ToString(m.Key), version{aws.ToString(m.VersionId), lastInstant(aws.ToTime(m.LastModified)), aws.ToBool(m.IsLatest), true}})
 		}
 		slices.SortStableFunc(items, func(a, b item) int { return cmp.Compare(a.name, b.name) })
 		for _, it := range items {
@@ -156,9 +156,10 @@ func (r *reaper) sweep(ctx context.Context) error {
 	}
 }
 
-// lastInstant is the latest moment a service's LastModified may stand for. Listings give whole
-// seconds, truncated: a version superseded at 10.9 s lists as 10 s, and measured from there
-// it would lose up to a second of its grace.
+// lastInstant is the latest moment a service's LastModified may stand for, which is what the
+// sweep reads it as. Listings give whole seconds, truncated: a version superseded at 10.9 s
+// lists as 10 s, and measured from there it would lose up to a second of its grace. Shifting
+// every time of a listing alike keeps their order.
 func lastInstant(t time.Time) time.Time {
 	if t.Nanosecond() == 0 {
 		return t.Add(time.Second - time.Nanosecond)
@@ -190,7 +191,7 @@ func (r *reaper) reap(ctx context.Context, name string, group []version) {
 				succ = o.lastModified
 			}
 		}
-		if succ.IsZero() || lastInstant(succ).After(cutoff) || r.b.deleteVersion(ctx, name, v.id) != nil {
+		if succ.IsZero() || succ.After(cutoff) || r.b.deleteVersion(ctx, name, v.id) != nil {
 			left++
 		}
 	}
@@ -204,7 +205,7 @@ func (r *reaper) reap(ctx context.Context, name string, group []version) {
 			}
 		}
 	}
-	if latestMarker != nil && left == 0 && lastInstant(latestMarker.lastModified).Before(cutoff) {
+	if latestMarker != nil && left == 0 && latestMarker.lastModified.Before(cutoff) {
 		if err := r.b.deleteVersion(ctx, name, latestMarker.id); err != nil && ctx.Err() == nil {
 			r.b.log.Warn("s3backend: removing a delete marker", "name", name, "err", err)
 		}
