@@ -66,16 +66,20 @@ func (m *Main) storage(ctx context.Context, args []string) error {
 		return err
 	}
 	log := m.logger()
+	// Bound first, as in serve: a taken port or a refused --tcp-congestion fails the start
+	// before anything is written to --data.
+	ln, err := listenTCP(ctx, sf.addr, sf.tcpCongestion)
+	if err != nil {
+		return fmt.Errorf("storage node: %w", err)
+	}
 	node, err := m.openStorage(ctx, sf, log)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	defer node.close()
 	svc := node.listener("storage node", sf.addr, m.registry)
-	if svc.ln, err = listenTCP(ctx, sf.addr, sf.tcpCongestion); err != nil {
-		return fmt.Errorf("storage node: %w", err)
-	}
-	svc.tls = st.tlsConfig()
+	svc.ln, svc.tls = ln, st.tlsConfig()
 	return serveHTTP(ctx, log, drain, svc)
 }
 
@@ -98,13 +102,6 @@ func (n *storageNode) close() error {
 }
 
 func (m *Main) openStorage(ctx context.Context, sf storageFlags, log *slog.Logger) (*storageNode, error) {
-	// Before anything is created in --data.
-	if err := tcpcc.Check(sf.tcpCongestion); err != nil {
-		return nil, fmt.Errorf("--tcp-congestion: %w", err)
-	}
-	if err := tcpcc.Check(sf.backend.tcpCongestion); err != nil {
-		return nil, fmt.Errorf("--backend-tcp-congestion: %w", err)
-	}
 	creds, err := m.rootCredentials(sf.data, m.Stdout)
 	if err != nil {
 		return nil, err
