@@ -127,21 +127,20 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 	if opts.MultipartExpiry <= 0 {
 		opts.MultipartExpiry = 7 * 24 * time.Hour
 	}
-	ownClient := false
 	if opts.NodeID == 0 {
 		var b [1]byte
 		rand.Read(b[:])
 		opts.NodeID = b[0]
 	}
-	switch {
-	case opts.HTTPClient != nil && opts.TCPCongestion != "":
+	ownClient := opts.HTTPClient == nil
+	if !ownClient && opts.TCPCongestion != "" {
 		return nil, errors.New("s3backend: Options.TCPCongestion applies to the default HTTPClient only; set one of them")
-	case opts.HTTPClient == nil:
+	}
+	if ownClient {
 		if err := tcpcc.Check(opts.TCPCongestion); err != nil {
 			return nil, fmt.Errorf("s3backend: %w", err)
 		}
 		opts.HTTPClient = newHTTPClient(opts.TCPCongestion)
-		ownClient = true
 	}
 	b := &Backend{
 		bucket: opts.Bucket,

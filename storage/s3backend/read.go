@@ -196,6 +196,10 @@ func (r *exactReader) WriteTo(w io.Writer) (int64, error) {
 		bp = &b
 	}
 	defer r.bufs.Put(bp)
+	var rf io.ReaderFrom
+	if r.conn != nil {
+		rf, _ = w.(io.ReaderFrom)
+	}
 	var total int64
 	for {
 		n, err := r.Read(*bp)
@@ -212,7 +216,7 @@ func (r *exactReader) WriteTo(w io.Writer) (int64, error) {
 		if err != nil {
 			return total, err
 		}
-		if rf, ok := w.(io.ReaderFrom); ok && r.conn != nil && r.left > copyBufSize {
+		if rf != nil && r.left > copyBufSize {
 			m, err := r.splice(rf)
 			return total + m, err
 		}
