@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"presign/internal/tcpcc"
 )
 
 func testMain(env map[string]string) (*Main, *bytes.Buffer, *bytes.Buffer) {
@@ -140,5 +144,39 @@ func TestUnknownTCPCongestionFailsTheStart(t *testing.T) {
 				t.Errorf("the refused start left %s behind (stat: %v)", data, serr)
 			}
 		})
+	}
+}
+
+// The node's listener chooses reno on a loopback address unless told otherwise, and its
+// connections inherit the listener's choice.
+func TestStorageListenerCongestionControlDefaultsToRenoOnLoopback(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
+	if err != nil || strings.TrimSpace(string(b)) == "reno" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no congestion control other than reno to tell the choices apart (%v)", err)
+		}
+		t.Skip("the host's default is reno or unknown")
+	}
+	def := strings.TrimSpace(string(b))
+	for _, tc := range []struct{ args, want string }{
+		{"", "reno"},
+		{"--tcp-congestion host", def},
+		{"--tcp-congestion " + def, def},
+	} {
+		fs := flag.NewFlagSet("storage", flag.ContinueOnError)
+		var sf storageFlags
+		sf.register(fs, "addr")
+		if err := fs.Parse(append(strings.Fields(tc.args), "--addr", "127.0.0.1:0")); err != nil {
+			t.Fatal(err)
+		}
+		ln, err := listenTCP(t.Context(), sf.addr, sf.tcpCongestion)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := tcpcc.Get(ln.(*net.TCPListener))
+		ln.Close()
+		if err != nil || got != tc.want {
+			t.Errorf("storage %s: the listener uses %q (%v), want %q", tc.args, got, err, tc.want)
+		}
 	}
 }

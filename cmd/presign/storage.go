@@ -38,7 +38,7 @@ func (f *storageFlags) register(fs *flag.FlagSet, addrFlag string) {
 	fs.StringVar(&f.region, "region", "us-east-1", "the region requests must be signed for")
 	fs.StringVar(&f.domain, "domain", "", "base domain for virtual-host addressing (<bucket>.<domain>); path style always works")
 	fs.Var(&f.maxPutSize, "max-put-size", "largest single PUT (e.g. 5GiB)")
-	fs.StringVar(&f.tcpCongestion, "tcp-congestion", "", "TCP congestion control of the node's client connections, e.g. reno (Linux; default: the host's; see docs/gateway.md)")
+	fs.StringVar(&f.tcpCongestion, "tcp-congestion", tcpcc.Auto, "TCP congestion control of the node's client connections (Linux): auto (reno when listening on a loopback address, where pacing only costs CPU; else the host's), host (the host's default), or an algorithm such as reno, bbr; see docs/gateway.md")
 	fs.DurationVar(&f.multipartExpiry, "multipart-expiry", disk.DefaultMultipartExpiry, "multipart uploads left incomplete this long are aborted and their parts removed")
 	f.notify.register(fs)
 	f.backend.register(fs)
@@ -83,7 +83,7 @@ func (m *Main) storage(ctx context.Context, args []string) error {
 	return serveHTTP(ctx, log, drain, svc)
 }
 
-// listenTCP binds addr, with its sockets' congestion control set when congestion is not empty.
+// listenTCP binds addr, with its sockets' congestion control chosen by congestion (see tcpcc.Control).
 func listenTCP(ctx context.Context, addr, congestion string) (net.Listener, error) {
 	return (&net.ListenConfig{Control: tcpcc.Control(congestion)}).Listen(ctx, "tcp", addr)
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"presign/internal/tcpcc"
 	"presign/storage"
 	"presign/storage/disk"
 	"presign/storage/nodestate"
@@ -45,7 +46,7 @@ func (f *backendFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.pathStyle, "backend-path-style", false, "address the service bucket in the path instead of the host name (--backend s3; SeaweedFS and MinIO need it)")
 	fs.UintVar(&f.nodeID, "node-id", 0, "1 to 255, distinct per node: the low bits of event sequencers, so that no two nodes issue the same (--backend s3; 0 picks one at random)")
 	fs.DurationVar(&f.versionGrace, "backend-version-grace", time.Hour, "how long a replaced or deleted version stays readable for downloads in progress (--backend s3)")
-	fs.StringVar(&f.tcpCongestion, "backend-tcp-congestion", "", "TCP congestion control of the connections to the service (--backend s3), e.g. reno (Linux; default: the host's; see docs/gateway.md)")
+	fs.StringVar(&f.tcpCongestion, "backend-tcp-congestion", tcpcc.Auto, "TCP congestion control of the connections to the service (--backend s3; Linux): auto (reno when the service is on a loopback address; else the host's), host, or an algorithm such as reno, bbr; see docs/gateway.md")
 	fs.StringVar(&f.redisURL, "redis", "", "redis:// URL of a Redis shared by the storage nodes, for single-use nonces and revocations (default: the node's own store in --data)")
 	fs.StringVar(&f.redisPrefix, "redis-prefix", "presign:", "prefix of the node's keys in Redis")
 }

@@ -6,11 +6,18 @@
 // and a gateway node, which sends every byte it receives on, pays that per packet on both of its
 // sides. On a 2-vCPU VM a download through a gateway cost the node 0.46 CPU-seconds per GB with
 // BBR and 0.37 with reno (medians; docs/gateway.md).
+//
+// Pacing spreads a sender's bursts so that they do not overflow the queue in front of a slower
+// link. Between two sockets on one host there is no such link, so Auto, the storage node's
+// default, puts loopback sockets on reno, which does not pace, and leaves every other socket on
+// the host's default.
 package tcpcc
 
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"syscall"
@@ -19,37 +26,84 @@ import (
 // ErrUnsupported is returned where the operating system has no per-socket congestion control.
 var ErrUnsupported = errors.New("setting the TCP congestion control is supported on Linux only")
 
-// Control returns a net.ListenConfig or net.Dialer Control function that sets algorithm (e.g.
-// "reno", "cubic", "bbr") on every TCP socket, or nil when algorithm is empty, which keeps the
-// host's default. Sockets a listener accepts inherit its algorithm. The error of a refused
+// Choices that are not algorithm names.
+const (
+	// Host keeps the host's default on every socket; so does the empty string.
+	Host = "host"
+	// Auto puts a socket bound to or dialing a loopback address on reno, and keeps the host's
+	// default on every other. Reno is always allowed to unprivileged processes, and on a lossless
+	// loopback path it grows its window as cubic does; what it gives up is BBR's pacing, which
+	// costs a timer interrupt per burst and has no queue to protect there. A listener on a
+	// wildcard address is not a loopback socket, so the connections it accepts keep the host's
+	// default even when they come from this host: Linux cannot take pacing off an established
+	// socket. Where sockets have no congestion control of their own (not Linux), Auto does
+	// nothing.
+	Auto = "auto"
+)
+
+// loopbackAlgorithm is Auto's choice for loopback sockets.
+const loopbackAlgorithm = "reno"
+
+// Control returns a net.ListenConfig or net.Dialer Control function that applies choice, an
+// algorithm (e.g. "reno", "cubic", "bbr"), Auto or Host, to every TCP socket; nil for Host or
+// the empty string. Sockets a listener accepts inherit its algorithm. The error of a refused
 // algorithm names the ones this process may choose.
-func Control(algorithm string) func(network, address string, c syscall.RawConn) error {
-	if algorithm == "" {
+func Control(choice string) func(network, address string, c syscall.RawConn) error {
+	switch choice {
+	case "", Host:
 		return nil
+	case Auto:
+		return func(network, address string, c syscall.RawConn) error {
+			if !strings.HasPrefix(network, "tcp") || !loopback(address) {
+				return nil
+			}
+			err := apply(c, loopbackAlgorithm)
+			if errors.Is(err, ErrUnsupported) {
+				return nil
+			}
+			return err
+		}
 	}
 	return func(network, _ string, c syscall.RawConn) error {
 		if !strings.HasPrefix(network, "tcp") {
 			return nil
 		}
-		var serr error
-		if err := c.Control(func(fd uintptr) { serr = set(fd, algorithm) }); err != nil {
-			return err
-		}
-		if serr != nil {
-			return refused(algorithm, serr)
-		}
-		return nil
+		return apply(c, choice)
 	}
 }
 
-// Check reports whether this process may use algorithm, with the error a socket would get, so
-// that a wrong name fails a start rather than the first connection. Empty is always valid.
-func Check(algorithm string) error {
-	if algorithm == "" {
+// loopback reports whether address, a host:port as a Control function receives it, is on a
+// loopback network (127.0.0.0/8 or ::1).
+func loopback(address string) bool {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return false
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.IsLoopback()
+}
+
+// apply sets algorithm on the socket behind c.
+func apply(c syscall.RawConn, algorithm string) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) { serr = set(fd, algorithm) }); err != nil {
+		return err
+	}
+	if serr != nil {
+		return refused(algorithm, serr)
+	}
+	return nil
+}
+
+// Check reports whether this process may use choice, with the error a socket would get, so
+// that a wrong name fails a start rather than the first connection. Auto, Host and the empty
+// string are always valid.
+func Check(choice string) error {
+	if choice == "" || choice == Host || choice == Auto {
 		return nil
 	}
-	if err := check(algorithm); err != nil {
-		return refused(algorithm, err)
+	if err := check(choice); err != nil {
+		return refused(choice, err)
 	}
 	return nil
 }

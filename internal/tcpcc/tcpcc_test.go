@@ -1,7 +1,6 @@
 package tcpcc_test
 
 import (
-	"context"
 	"net"
 	"os"
 	"strings"
@@ -50,12 +49,29 @@ func otherAlgorithm(t *testing.T) string {
 
 func TestAlgorithmIsSetOnListenedAcceptedAndDialedSockets(t *testing.T) {
 	algo := otherAlgorithm(t)
+	expect(t, connect(t, algo, "127.0.0.1:0", "127.0.0.1"), algo)
+}
+
+// hostDefault is the host's default algorithm.
+func hostDefault(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
+	if err != nil {
+		unavailable(t, "no per-socket congestion control here: %v", err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// connect listens on listenAddr and dials dialAddr (its port filled in from the listener), both
+// with choice, and returns the listener's, the accepted and the dialed socket.
+func connect(t *testing.T, choice, listenAddr, dialHost string) map[string]syscall.Conn {
+	t.Helper()
 	ctx := t.Context()
-	ln, err := (&net.ListenConfig{Control: tcpcc.Control(algo)}).Listen(ctx, "tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{Control: tcpcc.Control(choice)}).Listen(ctx, "tcp", listenAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	accepted := make(chan net.Conn, 1)
 	go func() {
 		c, err := ln.Accept()
@@ -65,46 +81,74 @@ func TestAlgorithmIsSetOnListenedAcceptedAndDialedSockets(t *testing.T) {
 		}
 		accepted <- c
 	}()
-	dialed, err := (&net.Dialer{Control: tcpcc.Control(algo)}).DialContext(ctx, "tcp", ln.Addr().String())
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	dialed, err := (&net.Dialer{Control: tcpcc.Control(choice)}).DialContext(ctx, "tcp", net.JoinHostPort(dialHost, port))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dialed.Close()
+	t.Cleanup(func() { dialed.Close() })
 	server, ok := <-accepted
 	if !ok {
 		t.Fatal("accept failed")
 	}
-	defer server.Close()
-	for name, c := range map[string]syscall.Conn{"listener": ln.(*net.TCPListener), "accepted": server.(*net.TCPConn), "dialed": dialed.(*net.TCPConn)} {
+	t.Cleanup(func() { server.Close() })
+	return map[string]syscall.Conn{"listener": ln.(*net.TCPListener), "accepted": server.(*net.TCPConn), "dialed": dialed.(*net.TCPConn)}
+}
+
+// expect fails t for every socket not on want.
+func expect(t *testing.T, sockets map[string]syscall.Conn, want string) {
+	t.Helper()
+	for name, c := range sockets {
 		got, err := tcpcc.Get(c)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if got != algo {
-			t.Errorf("%s socket uses %q, want %q", name, got, algo)
+		if got != want {
+			t.Errorf("%s socket uses %q, want %q", name, got, want)
 		}
 	}
 }
 
-func TestEmptyAlgorithmKeepsTheHostDefault(t *testing.T) {
-	if tcpcc.Control("") != nil {
-		t.Fatal("Control(\"\") should leave sockets alone")
+func TestAutoPutsLoopbackSocketsOnReno(t *testing.T) {
+	if def := hostDefault(t); def == "reno" {
+		unavailable(t, "the host's default is already reno; nothing would show Auto at work")
 	}
-	def, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
-	if err != nil {
-		unavailable(t, "no per-socket congestion control here: %v", err)
-	}
-	ln, err := (&net.ListenConfig{Control: tcpcc.Control("")}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	got, err := tcpcc.Get(ln.(*net.TCPListener))
+	expect(t, connect(t, tcpcc.Auto, "127.0.0.1:0", "127.0.0.1"), "reno")
+	expect(t, connect(t, tcpcc.Auto, "[::1]:0", "::1"), "reno")
+}
+
+func TestAutoKeepsTheHostDefaultOffLoopback(t *testing.T) {
+	def := hostDefault(t)
+	var own string
+	addrs, err := net.InterfaceAddrs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := strings.TrimSpace(string(def)); got != want {
-		t.Errorf("listener uses %q, want the host default %q", got, want)
+	for _, a := range addrs {
+		if p, ok := a.(*net.IPNet); ok && p.IP.To4() != nil && !p.IP.IsLoopback() {
+			own = p.IP.String()
+			break
+		}
+	}
+	if own == "" {
+		unavailable(t, "this host has no IPv4 address besides loopback")
+	}
+	expect(t, connect(t, tcpcc.Auto, "0.0.0.0:0", own), def)
+	// What a wildcard listener accepts keeps the default even from loopback; the dialer, which
+	// dials a loopback address, does not.
+	fromLoopback := connect(t, tcpcc.Auto, "0.0.0.0:0", "127.0.0.1")
+	dialed := fromLoopback["dialed"]
+	delete(fromLoopback, "dialed")
+	expect(t, fromLoopback, def)
+	expect(t, map[string]syscall.Conn{"dialed": dialed}, "reno")
+}
+
+func TestHostAndEmptyKeepTheHostDefault(t *testing.T) {
+	for _, choice := range []string{tcpcc.Host, ""} {
+		if tcpcc.Control(choice) != nil {
+			t.Fatalf("Control(%q) should leave sockets alone", choice)
+		}
+		expect(t, connect(t, choice, "127.0.0.1:0", "127.0.0.1"), hostDefault(t))
 	}
 }
 

@@ -60,8 +60,9 @@ type Options struct {
 	MultipartExpiry time.Duration
 	// HTTPClient sends the requests; a client tuned for many large streams when nil.
 	HTTPClient *http.Client
-	// TCPCongestion, when set, is the congestion control algorithm of the connections the
-	// default HTTPClient opens (Linux only; see package tcpcc). A refused name fails Open.
+	// TCPCongestion chooses the congestion control of the connections the default HTTPClient
+	// opens (Linux only): an algorithm, tcpcc.Auto (reno for a service on a loopback address),
+	// or tcpcc.Host and the empty string for the host's default. A refused name fails Open.
 	TCPCongestion string
 	// Logger receives failures of background work; nil discards.
 	Logger *slog.Logger
@@ -133,7 +134,7 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 		opts.NodeID = b[0]
 	}
 	ownClient := opts.HTTPClient == nil
-	if !ownClient && opts.TCPCongestion != "" {
+	if !ownClient && opts.TCPCongestion != "" && opts.TCPCongestion != tcpcc.Host {
 		return nil, errors.New("s3backend: Options.TCPCongestion applies to the default HTTPClient only; set one of them")
 	}
 	if ownClient {
