@@ -10,8 +10,9 @@
 // ratio is the gateway's own cost. The gateway node's peak RSS comes from presignload's
 // -server-pid (VmHWM, reset at the start of each run). Then -cpu-rounds more rounds, with a
 // client of its own, say how many CPU-seconds per GB SeaweedFS, the gateway and the client spent
-// in each phase (cpu.go). -gateway-tcp-congestion reno puts the gateway's sockets on reno
-// while SeaweedFS and the client keep the host's default (docs/gateway.md, Performance).
+// in each phase (cpu.go). The gateway runs with the node's default congestion control, auto,
+// which puts its loopback sockets on reno; -gateway-tcp-congestion host keeps them on the host's
+// default, as SeaweedFS and the client always are (docs/gateway.md, Performance).
 package main
 
 import (
@@ -29,6 +30,7 @@ import (
 	"strings"
 	"time"
 
+	"presign/internal/tcpcc"
 	"presign/internal/testenv/seaweed"
 
 	"presign/bench/internal/loadrun"
@@ -39,7 +41,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds, alternating the targets")
 	size := flag.String("size", "2GiB", "object size")
 	cpu := flag.Int("cpu-rounds", 2, "rounds that account the CPU of client, gateway and SeaweedFS per GB (see cpu.go)")
-	cc := flag.String("gateway-tcp-congestion", "", "the gateway's --tcp-congestion and --backend-tcp-congestion (default: the host's, as SeaweedFS and the client use)")
+	cc := flag.String("gateway-tcp-congestion", tcpcc.Auto, "the gateway's --tcp-congestion and --backend-tcp-congestion: auto (the node's default), host, or an algorithm; SeaweedFS and the client keep the host's default")
 	flag.Parse()
 	if err := run(*shared, *rounds, *cpu, *size, *cc); err != nil {
 		fmt.Fprintln(os.Stderr, "gatewaybench:", err)
@@ -115,10 +117,11 @@ func run(shared string, rounds, cpu int, size, cc string) error {
 			fmt.Fprintf(os.Stderr, "round %d %s: %+v\n", r+1, target, res)
 		}
 	}
-	if cc == "" {
-		cc = "the host's default"
+	def, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
+	if err != nil {
+		def = []byte("unknown")
 	}
-	fmt.Printf("gateway congestion control: %s\n\n", cc)
+	fmt.Printf("gateway congestion control: %s (the host's default, which SeaweedFS and the client use: %s)\n\n", cc, strings.TrimSpace(string(def)))
 	fmt.Printf("| %s | gateway MB/s | SeaweedFS MB/s | ratio | gateway peak RSS MiB | SeaweedFS peak RSS MiB |\n|---|---|---|---|---|---|\n", size)
 	for _, phase := range []string{"put", "get"} {
 		g, s := samples[key{"gateway", phase}], samples[key{"seaweedfs", phase}]
@@ -158,8 +161,8 @@ func parseSize(s string) (int64, error) {
 
 var listening = regexp.MustCompile(`storage node listening`)
 
-// startGateway runs presign storage as a gateway over srv, its sockets on congestion control cc
-// unless that is empty.
+// startGateway runs presign storage as a gateway over srv, its sockets' congestion control
+// chosen by cc.
 func startGateway(work string, srv *seaweed.Server, cc string) (*exec.Cmd, error) {
 	cmd := exec.Command(filepath.Join(work, "presign"), "storage", "--data", filepath.Join(work, "node"), "--addr", nodeAddr,
 		"--backend", "s3", "--backend-endpoint", srv.Endpoint, "--backend-bucket", srv.Bucket, "--backend-path-style",
