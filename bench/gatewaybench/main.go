@@ -117,11 +117,11 @@ func run(shared string, rounds, cpu int, size, cc string) error {
 			fmt.Fprintf(os.Stderr, "round %d %s: %+v\n", r+1, target, res)
 		}
 	}
-	def, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
+	def, err := tcpcc.HostDefault()
 	if err != nil {
-		def = []byte("unknown")
+		def = fmt.Sprintf("unknown (%v)", err)
 	}
-	fmt.Printf("gateway congestion control: %s (the host's default, which SeaweedFS and the client use: %s)\n\n", cc, strings.TrimSpace(string(def)))
+	fmt.Printf("gateway congestion control: %s (the host's default, which SeaweedFS and the client use: %s)\n\n", cc, def)
 	fmt.Printf("| %s | gateway MB/s | SeaweedFS MB/s | ratio | gateway peak RSS MiB | SeaweedFS peak RSS MiB |\n|---|---|---|---|---|---|\n", size)
 	for _, phase := range []string{"put", "get"} {
 		g, s := samples[key{"gateway", phase}], samples[key{"seaweedfs", phase}]

@@ -7,10 +7,7 @@
 // sides. On a 2-vCPU VM a download through a gateway cost the node 0.46 CPU-seconds per GB with
 // BBR and 0.37 with reno (medians; docs/gateway.md).
 //
-// Pacing spreads a sender's bursts so that they do not overflow the queue in front of a slower
-// link. Between two sockets on one host there is no such link, so Auto, the storage node's
-// default, puts loopback sockets on reno, which does not pace, and leaves every other socket on
-// the host's default.
+// Auto, the storage node's default, takes that cost off loopback sockets only.
 package tcpcc
 
 import (
@@ -49,26 +46,25 @@ const loopbackAlgorithm = "reno"
 // the empty string. Sockets a listener accepts inherit its algorithm. The error of a refused
 // algorithm names the ones this process may choose.
 func Control(choice string) func(network, address string, c syscall.RawConn) error {
-	switch choice {
-	case "", Host:
+	if choice == "" || choice == Host {
 		return nil
-	case Auto:
-		return func(network, address string, c syscall.RawConn) error {
-			if !strings.HasPrefix(network, "tcp") || !loopback(address) {
-				return nil
-			}
-			err := apply(c, loopbackAlgorithm)
-			if errors.Is(err, ErrUnsupported) {
-				return nil
-			}
-			return err
-		}
 	}
-	return func(network, _ string, c syscall.RawConn) error {
+	return func(network, address string, c syscall.RawConn) error {
 		if !strings.HasPrefix(network, "tcp") {
 			return nil
 		}
-		return apply(c, choice)
+		if choice != Auto {
+			return apply(c, choice)
+		}
+		if !loopback(address) {
+			return nil
+		}
+		// Auto is an optimisation, not a demand: without per-socket congestion control the
+		// socket keeps what the host gives it.
+		if err := apply(c, loopbackAlgorithm); !errors.Is(err, ErrUnsupported) {
+			return err
+		}
+		return nil
 	}
 }
 
@@ -138,11 +134,24 @@ func refused(algorithm string, err error) error {
 		algorithm, why, err, sysctl("tcp_available_congestion_control"), sysctl("tcp_allowed_congestion_control"))
 }
 
-// sysctl reads a net.ipv4 setting, or says it could not.
+// HostDefault reports the algorithm the host gives a socket that chooses none.
+func HostDefault() (string, error) {
+	return readSysctl("tcp_congestion_control")
+}
+
+// sysctl reads a net.ipv4 setting for an error message, or says it could not.
 func sysctl(name string) string {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/" + name)
+	v, err := readSysctl(name)
 	if err != nil {
 		return "unknown"
 	}
-	return strings.TrimSpace(string(b))
+	return v
+}
+
+func readSysctl(name string) (string, error) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/" + name)
+	if err != nil {
+		return "", fmt.Errorf("reading net.ipv4.%s: %w", name, err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }
