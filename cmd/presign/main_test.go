@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"presign/internal/tcpcc"
+	"presign/internal/testenv"
 )
 
 func testMain(env map[string]string) (*Main, *bytes.Buffer, *bytes.Buffer) {
@@ -150,14 +151,7 @@ func TestUnknownTCPCongestionFailsTheStart(t *testing.T) {
 // The node's listener chooses reno on a loopback address unless told otherwise, and its
 // connections inherit the listener's choice.
 func TestStorageListenerCongestionControlDefaultsToRenoOnLoopback(t *testing.T) {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
-	if err != nil || strings.TrimSpace(string(b)) == "reno" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no congestion control other than reno to tell the choices apart (%v)", err)
-		}
-		t.Skip("the host's default is reno or unknown")
-	}
-	def := strings.TrimSpace(string(b))
+	def := testenv.CongestionDefaultNotReno(t)
 	for _, tc := range []struct{ args, want string }{
 		{"", "reno"},
 		{"--tcp-congestion host", def},

@@ -8,58 +8,12 @@ import (
 	"testing"
 
 	"presign/internal/tcpcc"
+	"presign/internal/testenv"
 )
 
-// unavailable skips a test on a host without per-socket congestion control, except in CI, whose
-// Linux machines have it.
-func unavailable(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
-
-// otherAlgorithm picks an algorithm that differs from the host's default, so that finding it on
-// a socket proves it was set.
-func otherAlgorithm(t *testing.T) string {
-	t.Helper()
-	read := func(name string) []string {
-		b, err := os.ReadFile("/proc/sys/net/ipv4/" + name)
-		if err != nil {
-			unavailable(t, "no per-socket congestion control here: %v", err)
-		}
-		return strings.Fields(string(b))
-	}
-	def := read("tcp_congestion_control")[0]
-	lists := [][]string{read("tcp_allowed_congestion_control")}
-	if os.Geteuid() == 0 {
-		lists = append(lists, read("tcp_available_congestion_control"))
-	}
-	for _, list := range lists {
-		for _, a := range list {
-			if a != def {
-				return a
-			}
-		}
-	}
-	unavailable(t, "the host allows only its default, %s", def)
-	return ""
-}
-
 func TestAlgorithmIsSetOnListenedAcceptedAndDialedSockets(t *testing.T) {
-	algo := otherAlgorithm(t)
-	expect(t, connect(t, algo, "127.0.0.1:0", "127.0.0.1"), algo)
-}
-
-// hostDefault is the host's default algorithm.
-func hostDefault(t *testing.T) string {
-	t.Helper()
-	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
-	if err != nil {
-		unavailable(t, "no per-socket congestion control here: %v", err)
-	}
-	return strings.TrimSpace(string(b))
+	testenv.CongestionDefaultNotReno(t)
+	expect(t, connect(t, "reno", "127.0.0.1:0", "127.0.0.1"), "reno")
 }
 
 // connect listens on listenAddr and dials dialAddr (its port filled in from the listener), both
@@ -110,15 +64,13 @@ func expect(t *testing.T, sockets map[string]syscall.Conn, want string) {
 }
 
 func TestAutoPutsLoopbackSocketsOnReno(t *testing.T) {
-	if def := hostDefault(t); def == "reno" {
-		unavailable(t, "the host's default is already reno; nothing would show Auto at work")
-	}
+	testenv.CongestionDefaultNotReno(t)
 	expect(t, connect(t, tcpcc.Auto, "127.0.0.1:0", "127.0.0.1"), "reno")
 	expect(t, connect(t, tcpcc.Auto, "[::1]:0", "::1"), "reno")
 }
 
 func TestAutoKeepsTheHostDefaultOffLoopback(t *testing.T) {
-	def := hostDefault(t)
+	def := testenv.CongestionDefaultNotReno(t)
 	var own string
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
@@ -131,7 +83,7 @@ func TestAutoKeepsTheHostDefaultOffLoopback(t *testing.T) {
 		}
 	}
 	if own == "" {
-		unavailable(t, "this host has no IPv4 address besides loopback")
+		testenv.Missing(t, "this host has no IPv4 address besides loopback")
 	}
 	expect(t, connect(t, tcpcc.Auto, "0.0.0.0:0", own), def)
 	// What a wildcard listener accepts keeps the default even from loopback; the dialer, which
@@ -144,11 +96,12 @@ func TestAutoKeepsTheHostDefaultOffLoopback(t *testing.T) {
 }
 
 func TestHostAndEmptyKeepTheHostDefault(t *testing.T) {
+	def := testenv.CongestionDefaultNotReno(t)
 	for _, choice := range []string{tcpcc.Host, ""} {
 		if tcpcc.Control(choice) != nil {
 			t.Fatalf("Control(%q) should leave sockets alone", choice)
 		}
-		expect(t, connect(t, choice, "127.0.0.1:0", "127.0.0.1"), hostDefault(t))
+		expect(t, connect(t, choice, "127.0.0.1:0", "127.0.0.1"), def)
 	}
 }
 
@@ -163,7 +116,7 @@ func TestUnknownAlgorithmFailsWithTheAllowedOnes(t *testing.T) {
 	}
 	allowed, err := os.ReadFile("/proc/sys/net/ipv4/tcp_allowed_congestion_control")
 	if err != nil {
-		unavailable(t, "no per-socket congestion control here: %v", err)
+		testenv.Missing(t, "no per-socket congestion control here: %v", err)
 	}
 	if want := "allowed without CAP_NET_ADMIN: " + strings.TrimSpace(string(allowed)); !strings.Contains(msg, want) {
 		t.Errorf("error %q does not say %q", msg, want)

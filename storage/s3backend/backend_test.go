@@ -5,22 +5,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
-	"os"
 	"strings"
 	"testing"
 
 	"presign/internal/tcpcc"
+	"presign/internal/testenv"
 )
 
 func TestDefaultClientDialsWithTheChosenCongestionControl(t *testing.T) {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
-	if err != nil {
-		ccUnavailable(t, "no per-socket congestion control here: %v", err)
-	}
-	def := strings.TrimSpace(string(b))
-	if def == "reno" {
-		ccUnavailable(t, "the host's default is reno, so no choice would show here")
-	}
+	def := testenv.CongestionDefaultNotReno(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer srv.Close()
 	for _, tc := range []struct{ choice, want string }{
@@ -56,14 +49,4 @@ func TestOpenRefusesCongestionControlBesideAClientOfItsOwn(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "TCPCongestion") {
 		t.Fatalf("Open with both HTTPClient and TCPCongestion: %v, want an error", err)
 	}
-}
-
-// ccUnavailable skips a test on a host without the congestion control it needs, except in CI,
-// whose Linux machines have it.
-func ccUnavailable(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
 }

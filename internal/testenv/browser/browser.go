@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"presign/internal/testenv"
 )
 
 // Chromium is where Debian's chromium package puts the browser.
@@ -34,11 +36,7 @@ func Require(t testing.TB, driverDir string) string {
 		missing = append(missing, "playwright-core (npm ci in "+dir+")")
 	}
 	if len(missing) > 0 {
-		msg := "this browser test needs " + strings.Join(missing, ", ")
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testenv.Missing(t, "this browser test needs %s", strings.Join(missing, ", "))
 	}
 	return dir
 }

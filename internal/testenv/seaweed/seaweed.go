@@ -43,6 +43,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"presign/internal/testenv"
 )
 
 // Server is a running SeaweedFS with its S3 gateway on loopback.
@@ -118,10 +120,7 @@ func StopShared() {
 // unavailable skips t, or fails it under CI.
 func unavailable(t testing.TB, err error) {
 	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("SeaweedFS: %v", err)
-	}
-	t.Skipf("SeaweedFS not available (%v); run scripts/build-seaweedfs.sh", err)
+	testenv.Missing(t, "SeaweedFS not available (%v); run scripts/build-seaweedfs.sh", err)
 }
 
 // Binary returns the path of the weed binary, or an error saying how to get it.
