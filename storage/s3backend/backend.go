@@ -134,7 +134,8 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 		opts.NodeID = b[0]
 	}
 	ownClient := opts.HTTPClient == nil
-	if !ownClient && opts.TCPCongestion != "" && opts.TCPCongestion != tcpcc.Host {
+	// A choice whose Control is nil leaves sockets alone, which any client allows.
+	if !ownClient && tcpcc.Control(opts.TCPCongestion) != nil {
 		return nil, errors.New("s3backend: Options.TCPCongestion applies to the default HTTPClient only; set one of them")
 	}
 	if ownClient {

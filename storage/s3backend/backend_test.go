@@ -44,9 +44,18 @@ func TestDefaultClientDialsWithTheChosenCongestionControl(t *testing.T) {
 }
 
 func TestOpenRefusesCongestionControlBesideAClientOfItsOwn(t *testing.T) {
-	_, err := Open(t.Context(), Options{Endpoint: "http://127.0.0.1:1", Bucket: "b", AccessKey: "a", SecretKey: "s",
-		HTTPClient: http.DefaultClient, TCPCongestion: "reno"})
-	if err == nil || !strings.Contains(err.Error(), "TCPCongestion") {
-		t.Fatalf("Open with both HTTPClient and TCPCongestion: %v, want an error", err)
+	for _, tc := range []struct {
+		choice  string
+		refused bool
+	}{{"reno", true}, {tcpcc.Auto, true}, {tcpcc.Host, false}, {"", false}} {
+		// Nothing listens at the endpoint, so an accepted choice fails later, on the service.
+		_, err := Open(t.Context(), Options{Endpoint: "http://127.0.0.1:1", Bucket: "b", AccessKey: "a", SecretKey: "s",
+			HTTPClient: http.DefaultClient, TCPCongestion: tc.choice})
+		if err == nil {
+			t.Fatalf("Open(%q) against no service succeeded", tc.choice)
+		}
+		if got := strings.Contains(err.Error(), "TCPCongestion"); got != tc.refused {
+			t.Errorf("Open with an HTTPClient and TCPCongestion %q: %v; refused for it: %v, want %v", tc.choice, err, got, tc.refused)
+		}
 	}
 }
