@@ -2,6 +2,10 @@
 // issues short-lived presigned URLs for uploads and downloads, and knows the truth about every
 // upload — without a byte of file data passing through it.
 //
+// Start reading at service.go (the Service and its Config) and routes.go (the JSON API); the
+// domain types are in model.go, the Store interface in store.go, and the rules every Store
+// calls, so that SQLite and PostgreSQL decide alike, in store_rules.go.
+//
 // It talks to the object store only over the network: the S3 API for the few server-side calls
 // it makes (Objects, implemented by control/bucket), and URLs it signs itself with sigv4 for the
 // clients. It never imports the storage node's code, so the storage can be any S3-compatible
