@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"presign/events"
-	"presign/events/outbox"
 	"presign/sigv4"
 )
 
@@ -82,7 +81,7 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 	// of the same sequencer; once it has been delivered, the repeat carries the same event id.
 	id := completionEventID(req.bucket, req.key, req.query.Get("uploadId"), info.Sequencer)
 	if err := s.emitAs(ctx, r, req, id, events.ObjectCreatedCompleteMultipartUpload, req.key, info); err != nil &&
-		!(done.Replayed && errors.Is(err, outbox.ErrDuplicateSeq)) {
+		!(done.Replayed && errors.Is(err, events.ErrDuplicateSeq)) {
 		return err
 	}
 	out := struct {
