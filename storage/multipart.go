@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"presign/extension"
 	"presign/sigv4"
 )
 
@@ -70,10 +71,10 @@ func (s *Server) createMultipartUpload(w http.ResponseWriter, r *http.Request, r
 	}
 	// On the URL that starts an upload, the size cap of the presign extension bounds the
 	// whole object; each part's own URL may cap the part.
-	if v, ok := req.auth.Query(ExtMaxBytes); ok {
+	if v, ok := req.auth.Query(extension.MaxBytes); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {
-			return apiErr("InvalidArgument", http.StatusBadRequest, "%s must be a positive integer on a multipart upload.", ExtMaxBytes)
+			return apiErr("InvalidArgument", http.StatusBadRequest, "%s must be a positive integer on a multipart upload.", extension.MaxBytes)
 		}
 		opts.MaxSize = n
 	}
