@@ -42,7 +42,7 @@ func TestParallelBodyHashesLikeSerial(t *testing.T) {
 		{"short", BodyOptions{Size: int64(len(data)) + 1}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var bufs HashBuffers
+			var bufs hashBuffers
 			serial := NewBody(bytes.NewReader(data), tc.opts)
 			_, serr := io.Copy(io.Discard, struct{ io.Reader }{serial})
 			consumers := map[string]func(*CheckedBody) ([]byte, error){
@@ -63,7 +63,7 @@ func TestParallelBodyHashesLikeSerial(t *testing.T) {
 						wraps = append(wraps, iotest.OneByteReader)
 					}
 					for _, wrap := range wraps {
-						pb := newParallelBody(context.Background(), wrap(bytes.NewReader(data)), tc.opts, &bufs, deep)
+						pb := newParallelBodyDeep(context.Background(), wrap(bytes.NewReader(data)), tc.opts, &bufs, deep)
 						got, perr := consume(pb)
 						if (serr != nil) != tc.err || (perr != nil) != tc.err {
 							t.Fatalf("deep=%v %s: serial err %v, parallel err %v, want error %v", deep, name, serr, perr, tc.err)
@@ -90,7 +90,7 @@ func TestParallelBodyStopsWithItsRequest(t *testing.T) {
 	before := runtime.NumGoroutine()
 	for range 20 {
 		ctx, cancel := context.WithCancel(context.Background())
-		pb := NewParallelBody(ctx, bytes.NewReader(randomBytes(4<<20)), BodyOptions{Size: -1}, nil)
+		pb := newParallelBody(ctx, bytes.NewReader(randomBytes(4<<20)), BodyOptions{Size: -1}, nil)
 		buf := make([]byte, 64<<10)
 		pb.Read(buf)
 		cancel()
@@ -114,10 +114,10 @@ func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
 // error, stops the hasher and gives the buffers back.
 func TestParallelBodyWriteToReportsTheWritersError(t *testing.T) {
 	before := runtime.NumGoroutine()
-	var bufs HashBuffers
+	var bufs hashBuffers
 	disk := errors.New("disk on fire")
 	for range 10 {
-		pb := newParallelBody(context.Background(), bytes.NewReader(randomBytes(4<<20)), BodyOptions{Size: 4 << 20}, &bufs, true)
+		pb := newParallelBodyDeep(context.Background(), bytes.NewReader(randomBytes(4<<20)), BodyOptions{Size: 4 << 20}, &bufs, true)
 		if _, err := pb.WriteTo(failingWriter{disk}); !errors.Is(err, disk) {
 			t.Fatalf("WriteTo into a failing writer: %v, want %v", err, disk)
 		}
@@ -134,10 +134,10 @@ func TestParallelBodyWriteToReportsTheWritersError(t *testing.T) {
 // TestDeepPipelinesAreBounded: only maxDeepBodies long bodies have a deep pipeline at once;
 // the next gets the small one, and a deep pipeline is free again once its body has ended.
 func TestDeepPipelinesAreBounded(t *testing.T) {
-	var bufs HashBuffers
+	var bufs hashBuffers
 	var bodies []*CheckedBody
 	for range maxDeepBodies + 1 {
-		bodies = append(bodies, NewParallelBody(t.Context(), bytes.NewReader([]byte("short")), BodyOptions{Size: deepBodyMin}, &bufs))
+		bodies = append(bodies, newParallelBody(t.Context(), bytes.NewReader([]byte("short")), BodyOptions{Size: deepBodyMin}, &bufs))
 	}
 	for i, b := range bodies {
 		if want := i < maxDeepBodies; (cap(b.pipe.free) == deepSlots) != want {
@@ -147,10 +147,10 @@ func TestDeepPipelinesAreBounded(t *testing.T) {
 	if _, err := io.Copy(io.Discard, bodies[0]); !errors.Is(err, ErrIncompleteBody) {
 		t.Fatalf("a body shorter than declared: %v", err)
 	}
-	if b := NewParallelBody(t.Context(), bytes.NewReader(nil), BodyOptions{Size: deepBodyMin}, &bufs); cap(b.pipe.free) != deepSlots {
+	if b := newParallelBody(t.Context(), bytes.NewReader(nil), BodyOptions{Size: deepBodyMin}, &bufs); cap(b.pipe.free) != deepSlots {
 		t.Fatal("the deep pipeline of an ended body was not given back")
 	}
-	if b := NewParallelBody(t.Context(), bytes.NewReader(nil), BodyOptions{Size: deepBodyMin - 1}, &bufs); cap(b.pipe.free) != pipeSlots {
+	if b := newParallelBody(t.Context(), bytes.NewReader(nil), BodyOptions{Size: deepBodyMin - 1}, &bufs); cap(b.pipe.free) != pipeSlots {
 		t.Fatal("a body shorter than deepBodyMin got a deep pipeline")
 	}
 }
@@ -158,15 +158,15 @@ func TestDeepPipelinesAreBounded(t *testing.T) {
 // TestParallelHashingIsBoundedPerCore: past maxPipesPerProc bodies per core hashing in
 // parallel, the next hashes in line, with the same result.
 func TestParallelHashingIsBoundedPerCore(t *testing.T) {
-	var bufs HashBuffers
+	var bufs hashBuffers
 	limit := maxPipesPerProc * runtime.GOMAXPROCS(0)
 	for i := range limit {
-		if b := NewParallelBody(t.Context(), bytes.NewReader(nil), BodyOptions{Size: 0}, &bufs); b.pipe == nil && runtime.GOMAXPROCS(0) > 1 {
+		if b := newParallelBody(t.Context(), bytes.NewReader(nil), BodyOptions{Size: 0}, &bufs); b.pipe == nil && runtime.GOMAXPROCS(0) > 1 {
 			t.Fatalf("body %d of %d hashes in line", i, limit)
 		}
 	}
 	data := randomBytes(1 << 20)
-	b := NewParallelBody(t.Context(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))}, &bufs)
+	b := newParallelBody(t.Context(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))}, &bufs)
 	if b.pipe != nil {
 		t.Fatalf("body %d hashes in parallel", limit+1)
 	}
@@ -178,9 +178,9 @@ func TestParallelHashingIsBoundedPerCore(t *testing.T) {
 // TestAbandonedBodyGivesBackItsBudget: a body that is never read (its request failed before)
 // stops hashing when its request ends, and no longer counts against the bounds.
 func TestAbandonedBodyGivesBackItsBudget(t *testing.T) {
-	var bufs HashBuffers
+	var bufs hashBuffers
 	ctx, cancel := context.WithCancel(t.Context())
-	NewParallelBody(ctx, bytes.NewReader(randomBytes(1<<20)), BodyOptions{Size: deepBodyMin}, &bufs)
+	newParallelBody(ctx, bytes.NewReader(randomBytes(1<<20)), BodyOptions{Size: deepBodyMin}, &bufs)
 	if bufs.pipes.Load() != 1 || bufs.deepPipes.Load() != 1 {
 		t.Fatalf("a new long body counts %d pipelines, %d deep; want 1 and 1", bufs.pipes.Load(), bufs.deepPipes.Load())
 	}
@@ -216,7 +216,7 @@ func benchBody(b *testing.B, parallel bool) {
 	for b.Loop() {
 		var body *CheckedBody
 		if parallel {
-			body = NewParallelBody(context.Background(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))}, nil)
+			body = newParallelBody(context.Background(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))}, nil)
 		} else {
 			body = NewBody(bytes.NewReader(data), BodyOptions{Size: int64(len(data))})
 		}
@@ -254,7 +254,7 @@ func TestSkipMD5LeavesMD5ZeroUnlessDeclared(t *testing.T) {
 				opts.Size = int64(len(data))
 				body := NewBody(bytes.NewReader(data), opts)
 				if parallel {
-					body = NewParallelBody(t.Context(), bytes.NewReader(data), opts, nil)
+					body = newParallelBody(t.Context(), bytes.NewReader(data), opts, nil)
 					if hashes := opts.ContentMD5 != nil || len(opts.Compute) > 0; (body.pipe != nil) != hashes && runtime.GOMAXPROCS(0) > 1 {
 						t.Fatalf("hasher goroutine = %v, want %v", body.pipe != nil, hashes)
 					}

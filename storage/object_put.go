@@ -205,7 +205,7 @@ func (s *Server) openBody(w http.ResponseWriter, r *http.Request, req *request, 
 	}
 	var cb *CheckedBody
 	if payload.Length < 0 || payload.Length >= parallelHashMin {
-		cb = NewParallelBody(r.Context(), payload, opts, &s.hashBufs)
+		cb = newParallelBody(r.Context(), payload, opts, &s.hashBufs)
 	} else {
 		cb = NewBody(payload, opts)
 	}

@@ -64,8 +64,8 @@ type Server struct {
 	hostID   string
 	idPrefix string
 	seq      atomic.Uint64
-	// hashBufs lends the buffers of parallel body hashing (NewParallelBody).
-	hashBufs HashBuffers
+	// hashBufs lends the buffers of parallel body hashing (newParallelBody).
+	hashBufs hashBuffers
 	// cors remembers buckets' CORS rules for a few seconds.
 	cors corsCache
 }
