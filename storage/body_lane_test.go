@@ -27,9 +27,7 @@ func busy(bufs *hashBuffers) func() {
 // at once, of sizes around its 64-byte blocks and 32 KiB buffers, read or written through,
 // get the MD5 of their bytes, and a wrong Content-MD5 is still caught.
 func TestBodiesOnLanesHashLikeSerial(t *testing.T) {
-	if runtime.GOMAXPROCS(0) < 2 {
-		t.Skip("parallel hashing needs two cores")
-	}
+	twoProcs(t)
 	before := runtime.NumGoroutine()
 	var bufs hashBuffers
 	defer busy(&bufs)()
@@ -79,6 +77,7 @@ func TestBodiesOnLanesHashLikeSerial(t *testing.T) {
 // TestOneBodyAloneKeepsPlainMD5: while no more bodies hash than there are cores, a body
 // hashes with the plain MD5, which is faster for one stream, and starts no hasher.
 func TestOneBodyAloneKeepsPlainMD5(t *testing.T) {
+	twoProcs(t)
 	var bufs hashBuffers
 	data := randomBytes(1 << 20)
 	b := newParallelBody(t.Context(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))}, &bufs)
@@ -97,9 +96,7 @@ func TestOneBodyAloneKeepsPlainMD5(t *testing.T) {
 // finds them all taken hashes with the plain MD5 and still gets the right sum; an abandoned
 // body gives its lane back when its request ends.
 func TestLanesAreBoundedAndGivenBack(t *testing.T) {
-	if runtime.GOMAXPROCS(0) < 2 {
-		t.Skip("parallel hashing needs two cores")
-	}
+	twoProcs(t)
 	var bufs hashBuffers
 	defer bufs.Close()
 	defer busy(&bufs)()
@@ -146,9 +143,7 @@ func TestLanesAreBoundedAndGivenBack(t *testing.T) {
 // TestCloseWaitsForTheLastLane: Close while a body is on a lane lets that body finish with
 // the right sum; the hasher stops after it, and later bodies hash with the plain MD5.
 func TestCloseWaitsForTheLastLane(t *testing.T) {
-	if runtime.GOMAXPROCS(0) < 2 {
-		t.Skip("parallel hashing needs two cores")
-	}
+	twoProcs(t)
 	before := runtime.NumGoroutine()
 	var bufs hashBuffers
 	undo := busy(&bufs)
