@@ -16,12 +16,9 @@ import (
 // checks the S3 rules it can check alone (part numbers, checksum settings, limits) and leaves
 // the rest to the backend's Multiparter, which it discovers by a type assertion.
 
-// S3's errors of multipart requests that handlers return directly.
-var (
-	errInvalidPartNumber = &APIError{"InvalidArgument", http.StatusBadRequest, "Part number must be an integer between 1 and 10000, inclusive", nil}
-	errPartNeedsUpload   = &APIError{"InvalidRequest", http.StatusBadRequest, "A part upload needs both partNumber and uploadId.", nil}
-	errNoParts           = &APIError{"MalformedXML", http.StatusBadRequest, "The XML you provided was not well-formed or did not validate against our published schema: it must list at least one part.", nil}
-)
+// errPartNeedsUpload is S3's answer to a partNumber without an uploadId, or the reverse. The
+// errors of a part list are with the completion rules, in multipart_rules.go.
+var errPartNeedsUpload = &APIError{"InvalidRequest", http.StatusBadRequest, "A part upload needs both partNumber and uploadId.", nil}
 
 // multipartOp serves the object requests that name uploads, uploadId or partNumber.
 func (s *Server) multipartOp(w http.ResponseWriter, r *http.Request, req *request) error {
