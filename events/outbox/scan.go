@@ -9,6 +9,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"presign/events"
 )
@@ -101,7 +102,7 @@ func (l *Log) scan(target []byte, after uint64, match func(key []byte) bool, max
 		}
 		return nil
 	})
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		return scanResult{}, ErrClosed
 	}
 	if err != nil {

@@ -120,7 +120,7 @@ func (d *Deliverer) succeeded(t *target, status int) {
 	defer h.mu.Unlock()
 	if h.failing {
 		d.logger.Info("webhook delivery recovered", "target", t.label, "url", t.url, "status", status,
-			"failed_attempts", h.failures, "failing_for", time.Now().Sub(h.since).Round(time.Second).String())
+			"failed_attempts", h.failures, "failing_for", time.Since(h.since).Round(time.Second).String())
 		d.metrics.up.WithLabelValues(t.label).Set(1)
 	}
 	h.failing, h.failures = false, 0
