@@ -186,6 +186,10 @@ func openLog(t testing.TB, dir string, opts Options) *Log {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Cleanups run last-registered first, so this Close follows the stop of every Deliverer
+	// that start runs on l, as Close requires; closed first, the log ends a running
+	// Deliverer's Run with ErrClosed.
+	t.Cleanup(func() { l.Close() })
 	return l
 }
 
