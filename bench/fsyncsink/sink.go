@@ -20,13 +20,18 @@ type sink struct {
 	dir     string
 	sync    bool // fsync each object's file
 	syncDir bool // fsync dir after each rename
-	// bufs are the PUT copy buffers: 1 MiB, so that a big body reaches the file in few large
-	// writes, shared so that small PUTs at high concurrency do not each allocate one.
+	// bufs are the PUT copy buffers, shared so that small PUTs at high concurrency do not each
+	// allocate one. 128 KiB stays in a core's L2 cache between the socket read and the file
+	// write: 2 GiB PUTs took 2.63 CPU-seconds at 284 MB/s with it, against 2.92 s at 257 MB/s
+	// with 32 KiB writes and 3.75 s at 181 MB/s with 1 MiB (medians of 4 alternated rounds).
 	bufs sync.Pool
 }
 
+// copyBuf is the size of a PUT's writes to its file.
+const copyBuf = 128 << 10
+
 func newSink(dir string, fsync, fsyncDir bool) *sink {
-	return &sink{dir: dir, sync: fsync, syncDir: fsyncDir, bufs: sync.Pool{New: func() any { return new([1 << 20]byte) }}}
+	return &sink{dir: dir, sync: fsync, syncDir: fsyncDir, bufs: sync.Pool{New: func() any { return new([copyBuf]byte) }}}
 }
 
 func (s *sink) file(r *http.Request) string {
@@ -68,7 +73,7 @@ func (s *sink) put(r *http.Request) (err error) {
 			os.Remove(f.Name())
 		}
 	}()
-	buf := s.bufs.Get().(*[1 << 20]byte)
+	buf := s.bufs.Get().(*[copyBuf]byte)
 	defer s.bufs.Put(buf)
 	// Fill the buffer before each write; the file's own ReadFrom would write in whatever
 	// pieces the network delivers. Only io.EOF ends a body: a client gone before its

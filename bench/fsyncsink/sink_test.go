@@ -65,7 +65,7 @@ func files(t *testing.T, dir string) []string {
 func TestObjectIsKeptServedAndDeleted(t *testing.T) {
 	url, dir, _ := startSink(t)
 	// Larger than the copy buffer, and not a multiple of it.
-	body := make([]byte, 2<<20+12345)
+	body := make([]byte, 16*copyBuf+12345)
 	rand.NewChaCha8([32]byte{1}).Read(body)
 	if resp, msg := do(t, "PUT", url+"/bucket/some/key?X-Amz-Signature=ignored", body); resp.StatusCode != 200 {
 		t.Fatalf("PUT: %s %s", resp.Status, msg)
