@@ -88,12 +88,19 @@ func NewClient(t Target, conns int, expires time.Duration) (*Client, error) {
 // Close closes the Client's idle connections.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
 
-// objectURL is the unsigned URL of key in the Client's bucket.
+// objectURL is the unsigned URL of key in the Client's bucket. The key is escaped as SigV4
+// canonicalises an S3 path (every byte but A-Z a-z 0-9 - . _ ~ and / as %XX), so that the path
+// sent is the path signed, whatever the server does with it.
 func (c *Client) objectURL(key string) string {
 	var b strings.Builder
-	b.WriteString(c.base.Scheme + "://" + c.base.Host + c.base.EscapedPath() + "/" + url.PathEscape(c.bucket))
-	for seg := range strings.SplitSeq(key, "/") {
-		b.WriteString("/" + url.PathEscape(seg))
+	b.WriteString(c.base.Scheme + "://" + c.base.Host + c.base.EscapedPath() + "/" + url.PathEscape(c.bucket) + "/")
+	for i := range len(key) {
+		switch k := key[i]; {
+		case 'A' <= k && k <= 'Z', 'a' <= k && k <= 'z', '0' <= k && k <= '9', strings.IndexByte("-._~/", k) >= 0:
+			b.WriteByte(k)
+		default:
+			fmt.Fprintf(&b, "%%%02X", k)
+		}
 	}
 	return b.String()
 }

@@ -241,3 +241,24 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+func TestKeysWithAnyCharacterAreSignedAsSent(t *testing.T) {
+	c, err := NewClient(startNode(t, nil), 1, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.CreateBucket(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"plain", "a/b/c", "with space+plus", "ünïcødé/日本語", "semi;colon=eq&amp@at:colon$", "100%", "a//b", "tilde~dash-dot."} {
+		crc, err := c.PutStream(t.Context(), key, 100)
+		if err != nil {
+			t.Errorf("PUT %q: %v", key, err)
+			continue
+		}
+		if err := c.GetChecked(t.Context(), key, 100, crc); err != nil {
+			t.Errorf("GET %q: %v", key, err)
+		}
+	}
+}
