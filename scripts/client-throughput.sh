@@ -45,9 +45,11 @@ echo throughput-admin | "$work/presign" login "$cp_url" --username admin --passw
 
 bytes=$((SIZE_MIB * 1024 * 1024))
 node() {
-	AWS_SECRET_ACCESS_KEY="$sk" "$work/s3load" -json -endpoint "$st_url" -access-key "$ak" -scenario big \
-		-size "${SIZE_MIB}MiB" | sed -n 's/.*"phase":"put".*"mb_per_s":\([0-9.]*\).*/\1/p' >>"$work/node.txt"
-	echo "  node single PUT: $(tail -1 "$work/node.txt") MB/s"
+	mbps=$(AWS_SECRET_ACCESS_KEY="$sk" "$work/s3load" -json -endpoint "$st_url" -access-key "$ak" -scenario big \
+		-size "${SIZE_MIB}MiB" | sed -n 's/.*"phase":"put".*"mb_per_s":\([0-9.e+]*\).*/\1/p' | awk '{ printf "%.1f", $1 }')
+	[ -n "$mbps" ] || { echo "the node's single PUT failed" >&2; exit 1; }
+	echo "$mbps" >>"$work/node.txt"
+	echo "  node single PUT: $mbps MB/s"
 }
 cli() {
 	/usr/bin/time -f '%e %U %S %M' -o "$work/time.txt" "$work/presign" upload --quiet --parallel "$PARALLEL" "$work/file.bin" >"$work/id.txt"
