@@ -12,7 +12,7 @@
 // service. Its only state is its Store (control/sqlite, control/postgres), so several Services
 // may share one database.
 //
-// Decisions the issue left open, and why (docs/control-plane.md has the full list):
+// Design decisions, and why (docs/control-plane.md has the full list):
 //
 //   - No token cache: every request reads its token and user from the store, so a revoked API
 //     key or a disabled user is refused on the very next request on every replica. It costs two

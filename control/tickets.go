@@ -17,8 +17,9 @@ import (
 	"presign/sigv4"
 )
 
-// Presign extensions the storage node enforces (see DESIGN.md); they travel as signed query
-// parameters. The names are the storage node's wire protocol, not an import of its package.
+// Presign extensions the storage node enforces (docs/storage-node.md, "Extensions beyond
+// S3"); they travel as signed query parameters. The names are the storage node's wire
+// protocol, not an import of its package.
 const (
 	extMaxBytes = "X-Presign-Max-Bytes"
 	extOnce     = "X-Presign-Once"

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"presign/events"
 )
 
 // Target is a webhook that receives every event.
@@ -310,7 +312,7 @@ func (ln *lane) run(ctx context.Context) error {
 
 // deliver sends e until the target acknowledges it, then records the acknowledgement. It
 // returns only when both are done, or with an error when ctx ends or the Log is closed.
-func (ln *lane) deliver(ctx context.Context, e Entry) error {
+func (ln *lane) deliver(ctx context.Context, e events.Entry) error {
 	opts := ln.d.opts
 	for attempt := 1; ; attempt++ {
 		status, retryAfter, err := ln.d.send(ctx, ln.t, e)

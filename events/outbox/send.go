@@ -22,7 +22,7 @@ const maxDrain = 64 << 10
 // send makes one attempt to deliver e to t. It returns the answer's status (0 if there was
 // none), how long the target asked to wait (Retry-After), and an error unless the status is
 // 2xx. Errors never contain the URL, whose query may hold credentials.
-func (d *Deliverer) send(ctx context.Context, t *target, e Entry) (int, time.Duration, error) {
+func (d *Deliverer) send(ctx context.Context, t *target, e events.Entry) (int, time.Duration, error) {
 	d.metrics.attempts.WithLabelValues(t.label).Inc()
 	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
 	defer cancel()
@@ -92,7 +92,7 @@ type health struct {
 	lastLog  time.Time
 }
 
-func (d *Deliverer) failed(t *target, e Entry, attempt, status int, err error) {
+func (d *Deliverer) failed(t *target, e events.Entry, attempt, status int, err error) {
 	d.metrics.failures.WithLabelValues(t.label, failureReason(status)).Inc()
 	now := time.Now()
 	h := &t.state
@@ -120,7 +120,7 @@ func (d *Deliverer) succeeded(t *target, status int) {
 	defer h.mu.Unlock()
 	if h.failing {
 		d.logger.Info("webhook delivery recovered", "target", t.label, "url", t.url, "status", status,
-			"failed_attempts", h.failures, "failing_for", time.Now().Sub(h.since).Round(time.Second).String())
+			"failed_attempts", h.failures, "failing_for", time.Since(h.since).Round(time.Second).String())
 		d.metrics.up.WithLabelValues(t.label).Set(1)
 	}
 	h.failing, h.failures = false, 0
