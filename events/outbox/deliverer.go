@@ -315,15 +315,16 @@ func (ln *lane) run(ctx context.Context) error {
 func (ln *lane) deliver(ctx context.Context, e events.Entry) error {
 	opts := ln.d.opts
 	for attempt := 1; ; attempt++ {
+		started := time.Now()
 		status, retryAfter, err := ln.d.send(ctx, ln.t, e)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if err == nil {
-			ln.d.succeeded(ln.t, status)
+			ln.d.succeeded(ln.t, started, status)
 			break
 		}
-		ln.d.failed(ln.t, e, attempt, status, err)
+		ln.d.failed(ln.t, e, started, attempt, status, err)
 		wait := backoff(attempt, opts.MinBackoff, opts.MaxBackoff)
 		if retryAfter > wait {
 			wait = min(retryAfter, opts.MaxBackoff)

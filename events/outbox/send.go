@@ -90,14 +90,22 @@ type health struct {
 	since    time.Time
 	failures int
 	lastLog  time.Time
+	// upSince is when the attempt that last succeeded started. Lanes send concurrently, so
+	// a failure can be reported after another lane's success although it was answered
+	// before the target recovered; such a failure says nothing about the target now.
+	upSince time.Time
 }
 
-func (d *Deliverer) failed(t *target, e events.Entry, attempt, status int, err error) {
+// failed records a failed attempt that started at started.
+func (d *Deliverer) failed(t *target, e events.Entry, started time.Time, attempt, status int, err error) {
 	d.metrics.failures.WithLabelValues(t.label, failureReason(status)).Inc()
 	now := time.Now()
 	h := &t.state
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if !h.failing && started.Before(h.upSince) {
+		return
+	}
 	h.failures++
 	attrs := []any{"target", t.label, "url", t.url, "status", status, "attempt", attempt,
 		"seq", e.Seq, "event_id", e.ID, "error", err.Error()}
@@ -113,11 +121,15 @@ func (d *Deliverer) failed(t *target, e events.Entry, attempt, status int, err e
 	}
 }
 
-func (d *Deliverer) succeeded(t *target, status int) {
+// succeeded records a successful attempt that started at started.
+func (d *Deliverer) succeeded(t *target, started time.Time, status int) {
 	d.metrics.delivered.WithLabelValues(t.label).Inc()
 	h := &t.state
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if started.After(h.upSince) {
+		h.upSince = started
+	}
 	if h.failing {
 		d.logger.Info("webhook delivery recovered", "target", t.label, "url", t.url, "status", status,
 			"failed_attempts", h.failures, "failing_for", time.Since(h.since).Round(time.Second).String())
