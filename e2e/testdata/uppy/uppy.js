@@ -99,6 +99,7 @@ const parts = (page) => page.evaluate(() => window.__events.filter((e) => e.type
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function upload(page) {
+  out.startedAt = Date.now();
   await startUpload(page);
   await untilComplete(page);
 }
