@@ -96,7 +96,7 @@ func (s *Service) extensions(ctx context.Context) (bool, error) {
 func putBinding(u *Upload, ext bool) (url.Values, map[string]string) {
 	h := map[string]string{"Content-Type": u.ContentType}
 	if ext {
-		return url.Values{extMaxBytes: {strconv.FormatInt(u.Size, 10)}, extOnce: {u.Nonce}}, h
+		return url.Values{extMaxBytes: {strconv.FormatInt(u.Held(), 10)}, extOnce: {u.Nonce}}, h
 	}
 	h["Content-Length"] = strconv.FormatInt(u.Size, 10)
 	h["If-None-Match"] = "*"

@@ -85,9 +85,6 @@ func narrowLimits(req UploadLimits, pol Policy) (UploadLimits, error) {
 	return out, nil
 }
 
-// CodeLimitsTooWide (403): an upload token was asked for limits wider than its owner's policy.
-const CodeLimitsTooWide = "limits_too_wide"
-
 func tooWide(format string, args ...any) *Error {
 	return errorf(http.StatusForbidden, CodeLimitsTooWide, format, args...)
 }
