@@ -401,3 +401,31 @@ func TestTokenFilesLimitCountsActiveAndCompletedUploads(t *testing.T) {
 		t.Errorf("subject %q", u.Subject)
 	}
 }
+
+// TestFormOfUnknownSizeIsCompletedByTheReconcilerOnce: without storage events, a form Uppy
+// posted (the page calls nothing afterwards) is completed by the reconciler once its deadline
+// has passed, with the object's size; a second pass finds nothing to do.
+func TestFormOfUnknownSizeIsCompletedByTheReconcilerOnce(t *testing.T) {
+	n := newNodeEnv(t, false, nil)
+	_, sess := n.user("app", nil)
+	tok := n.mint(sess, map[string]any{"subject": "user-9"})
+	var form struct {
+		URL    string
+		Fields map[string]string
+	}
+	n.must(200, "GET", companion(tok, "/params?filename=a.txt&type=text/plain"), "", nil, &form)
+	if st, body := postForm(t, form.URL, form.Fields, []byte("hello, reconciler")); st != 201 {
+		t.Fatalf("form post: %d %s", st, body)
+	}
+	n.clock.Advance(control.DefaultURLTTL + control.DefaultReconcileGrace + time.Second)
+	for pass, want := range []int{1, 0} {
+		if claimed, err := n.svc.ReconcileOnce(context.Background()); err != nil || claimed != want {
+			t.Fatalf("reconciler pass %d claimed %d (%v), want %d", pass+1, claimed, err, want)
+		}
+	}
+	var files control.FileList
+	n.must(200, "GET", "/v1/files", sess, nil, &files)
+	if len(files.Files) != 1 || files.Files[0].Size != int64(len("hello, reconciler")) || files.Files[0].Subject != "user-9" {
+		t.Fatalf("files %+v", files.Files)
+	}
+}
