@@ -75,8 +75,9 @@ type PartURL struct {
 }
 
 // SignParts signs PUT URLs for parts of the caller's multipart upload, just in time: each URL
-// lives for the policy's TTL from now, and the upload's deadline moves to the URLs' expiry, so
-// a long upload that keeps asking for parts never meets an expired URL nor the reconciler.
+// lives until the upload's deadline, which moves a policy's TTL ahead whenever less than half
+// of it is left, so a long upload that keeps asking for parts never meets an expired URL nor
+// the reconciler.
 // Each URL caps its body at the part's planned size.
 //
 // crc32c, when given, holds the base64 CRC-32C of each part, in the order of numbers. On a
@@ -139,8 +140,15 @@ func (s *Service) signParts(ctx context.Context, p *Principal, u *Upload, number
 	}
 	now := s.now()
 	ttl := pol.urlTTL()
+	// URLs never outlive the upload's deadline, so that the reconciler never ends an upload
+	// whose URL still works. While at least half a TTL is left before it, the URLs are signed
+	// up to it and nothing is written; past that the deadline moves a whole TTL ahead (one
+	// write per upload every half TTL, not one per part).
 	deadline := now.Add(ttl)
-	if deadline.After(u.Expires) {
+	if left := u.Expires.Sub(now); left >= ttl/2 && left <= ttl {
+		ttl = left.Truncate(time.Second)
+		deadline = now.Add(ttl)
+	} else if deadline.After(u.Expires) {
 		if _, err := s.store.TransitionUpload(ctx, u.ID, []UploadState{StateUploading}, StateUploading,
 			Change{At: now, Expires: deadline}); err != nil {
 			if errors.Is(err, ErrStateConflict) {

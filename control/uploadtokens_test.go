@@ -429,3 +429,32 @@ func TestFormOfUnknownSizeIsCompletedByTheReconcilerOnce(t *testing.T) {
 		t.Fatalf("files %+v", files.Files)
 	}
 }
+
+// TestPartURLsNeverOutliveTheUploadsDeadline: part URLs are signed up to the upload's deadline
+// without a write while half a TTL or more is left, and move it a whole TTL ahead when less is
+// left; a URL never works past the deadline the reconciler goes by.
+func TestPartURLsNeverOutliveTheUploadsDeadline(t *testing.T) {
+	n := newNodeEnv(t, false, nil)
+	_, sess := n.user("app", nil)
+	tok := n.mint(sess, map[string]any{})
+	var mp struct{ Key, UploadID string }
+	n.must(200, "POST", companion(tok, "/multipart"), "", map[string]any{"filename": "v.bin", "type": "application/octet-stream"}, &mp)
+	q := "?key=" + url.QueryEscape(mp.Key)
+	check := func(wantExpires string, wantDeadline time.Time) {
+		t.Helper()
+		var one struct{ URL string }
+		n.must(200, "GET", companion(tok, "/multipart/"+mp.UploadID+"/1"+q), "", nil, &one)
+		u, _ := url.Parse(one.URL)
+		var up control.UploadView
+		n.must(200, "GET", "/v1/uploads/"+mp.UploadID, sess, nil, &up)
+		if got := u.Query().Get("X-Amz-Expires"); got != wantExpires || !up.Expires.Equal(wantDeadline) {
+			t.Fatalf("at %v: URL for %s s, deadline %v; want %s s and %v", n.clock.Now(), got, up.Expires, wantExpires, wantDeadline)
+		}
+	}
+	created := n.clock.Now()
+	check("900", created.Add(15*time.Minute))
+	n.clock.Advance(5 * time.Minute)
+	check("600", created.Add(15*time.Minute)) // 10 minutes left: up to the deadline, which stays
+	n.clock.Advance(3 * time.Minute)
+	check("900", n.clock.Now().Add(15*time.Minute)) // 7 minutes left: a whole TTL ahead
+}

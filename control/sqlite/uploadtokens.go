@@ -38,17 +38,32 @@ func (s *Store) CreateUploadToken(ctx context.Context, t *control.UploadToken) e
 	return nil
 }
 
+// uploadTokenUser reads an upload token and its user in one statement: every request of a
+// browser uploading with a token starts with it.
+const uploadTokenUser = `SELECT t.id, t.hash, t.user_id, t.subject, t.limits, t.created, t.expires, t.revoked, t.files, t.bytes,
+	u.id, u.username, u.password_hash, u.admin, u.disabled, u.policy, u.created
+	FROM upload_tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?`
+
 // UploadTokenUser returns the upload token whose secret hashes to hash, and its user.
 func (s *Store) UploadTokenUser(ctx context.Context, hash []byte) (*control.UploadToken, *control.User, error) {
-	t, err := scanUploadToken(s.queryRow(ctx, "SELECT "+uploadTokenCols+" FROM upload_tokens WHERE hash = ?", hash))
-	if err != nil {
-		return nil, nil, fmt.Errorf("upload token by hash: %w", notFound(err))
+	var t control.UploadToken
+	var u control.User
+	var lim, pol string
+	var created, expires, userCreated int64
+	var revoked sql.NullInt64
+	if err := s.queryRow(ctx, uploadTokenUser, hash).Scan(&t.ID, &t.Hash, &t.UserID, &t.Subject, &lim, &created, &expires,
+		&revoked, &t.Files, &t.Bytes, &u.ID, &u.Username, &u.PasswordHash, &u.Admin, &u.Disabled, &pol, &userCreated); err != nil {
+		return nil, nil, fmt.Errorf("upload token and user by hash: %w", notFound(err))
 	}
-	u, err := s.User(ctx, t.UserID)
-	if err != nil {
-		return nil, nil, err
+	if err := json.Unmarshal([]byte(lim), &t.Limits); err != nil {
+		return nil, nil, fmt.Errorf("upload token %s limits: %w", t.ID, err)
 	}
-	return t, u, nil
+	if err := json.Unmarshal([]byte(pol), &u.Policy); err != nil {
+		return nil, nil, fmt.Errorf("user %s policy: %w", u.ID, err)
+	}
+	t.Created, t.Expires, t.Revoked = fromMicros(created), fromMicros(expires), fromNullMicros(revoked)
+	u.Created = fromMicros(userCreated)
+	return &t, &u, nil
 }
 
 // ListUploadTokens returns the user's upload tokens, newest first.
