@@ -314,6 +314,9 @@ func TestUppyUploadsAFormAndAMultipartFileThroughPresign(t *testing.T) {
 	if files["big video.bin"].Size != 120<<20 || files["small photo.bin"].Size != 1<<20 {
 		t.Errorf("sizes recorded %d and %d", files["big video.bin"].Size, files["small photo.bin"].Size)
 	}
+	if strings.Contains(r.p.logs(), tok.Token) {
+		t.Error("the upload token, which travelled in URL paths, is in presign's log")
+	}
 }
 
 // TestUppyPausesResumesAndCancelsAMultipartUpload: paused in the middle, no part is stored
@@ -447,5 +450,8 @@ func TestUppyRefusalsReachThePage(t *testing.T) {
 	r.user.must(200, "GET", "/v1/files", nil, &page)
 	if len(page.Files) != 0 {
 		t.Errorf("refused uploads became files: %s", page.Files)
+	}
+	if strings.Contains(r.p.logs(), tok.Token) {
+		t.Error("the upload token, which travelled in URL paths, is in presign's log")
 	}
 }
