@@ -53,12 +53,11 @@ func (s *Service) companionRoutes() []route {
 	return out
 }
 
-// companionCreate is the body of POST s3/multipart. Fields Uppy versions add are ignored, as
-// Companion ignores them.
+// companionCreate is the body of POST s3/multipart. Its metadata, and fields other Uppy
+// versions add, are ignored: presign keeps no object metadata beyond the upload's record.
 type companionCreate struct {
-	Filename string          `json:"filename"`
-	Type     string          `json:"type"`
-	Metadata json.RawMessage `json:"metadata"`
+	Filename string `json:"filename"`
+	Type     string `json:"type"`
 }
 
 // companionPart is a part as Companion's clients send and read it.
