@@ -3,8 +3,6 @@ package control
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -234,12 +232,8 @@ func (s *Service) companionUpload(r *http.Request, p *Principal) (*Upload, error
 // decodeLenient reads a JSON object body into v, ignoring fields v does not have: Companion's
 // clients differ between versions in what else they send.
 func decodeLenient(r *http.Request, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxJSONBody))
+	body, err := readBody(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return invalid("the request body is larger than %d bytes", maxJSONBody)
-		}
 		return err
 	}
 	if len(bytes.TrimSpace(body)) == 0 {

@@ -205,13 +205,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 // decode reads a JSON object body into v. Unknown fields are refused, so a misspelt field is
 // an error rather than silently ignored. An empty body leaves v as it is when optional.
 func decode(r *http.Request, v any, optional bool) error {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxJSONBody))
+	body, err := readBody(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return invalid("the request body is larger than %d bytes", maxJSONBody)
-		}
-		return fmt.Errorf("read body: %w", err)
+		return err
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		if optional {
@@ -228,6 +224,19 @@ func decode(r *http.Request, v any, optional bool) error {
 		return invalid("request body: one JSON object expected")
 	}
 	return nil
+}
+
+// readBody reads a request's JSON body, at most maxJSONBody bytes.
+func readBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxJSONBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, invalid("the request body is larger than %d bytes", maxJSONBody)
+		}
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	return body, nil
 }
 
 // clientAddr is the client's IP address, as the audit log and login throttling key it: the
