@@ -10,10 +10,12 @@ import (
 	"unicode/utf8"
 )
 
-// Principal is who a request acts as: an active token of an enabled user.
+// Principal is who a request acts as: an active token of an enabled user. Exactly one of Token
+// (a session or API key) and UploadToken is set.
 type Principal struct {
-	User  *User
-	Token *Token
+	User        *User
+	Token       *Token
+	UploadToken *UploadToken
 }
 
 // Bearer-secret prefixes.
@@ -36,6 +38,9 @@ const touchEvery = time.Minute
 // from the store, with no cache: a revoked token or a disabled user is refused on the very next
 // request, on every replica.
 func (s *Service) Authenticate(ctx context.Context, secret string) (*Principal, error) {
+	if strings.HasPrefix(secret, uploadTokenPrefix) {
+		return s.authenticateUploadToken(ctx, secret)
+	}
 	if !strings.HasPrefix(secret, sessionPrefix) && !strings.HasPrefix(secret, apiKeyPrefix) {
 		return nil, errUnauthenticated
 	}
@@ -169,6 +174,9 @@ func (s *Service) newToken(ctx context.Context, userID string, kind TokenKind, n
 
 // Logout revokes the token the request was made with.
 func (s *Service) Logout(ctx context.Context, p *Principal) error {
+	if p.Token == nil {
+		return errUploadOnly
+	}
 	if err := s.store.RevokeToken(ctx, p.User.ID, p.Token.ID, s.now()); err != nil {
 		return fmt.Errorf("logout: %w", err)
 	}

@@ -116,3 +116,105 @@ func benchUser(b *testing.B, e *env, name string, pol *control.PolicyOverride) (
 	}
 	return u.ID, s.Token
 }
+
+// BenchmarkCompanionSigning measures what Uppy asks of presign's Companion-compatible routes,
+// over loopback HTTP on a SQLite file store: benchClients clients, each with an upload token of
+// its own user, alternate GET s3/params (a form for a new upload of unknown size: the upload,
+// its reservation in usage and token, the rate counter and the audit entry, durable before the
+// answer) and GET s3/multipart/{id}/{n} (a part URL of a multipart upload in the client's own
+// parts, with its audit entry). It reports answers/s and the p50 and p99 latency of both kinds
+// together, and checks that every form answered was recorded.
+func BenchmarkCompanionSigning(b *testing.B) {
+	e := newEnv(b, func(c *control.Config) { c.TicketsPerMinute, c.Now = 1<<30, time.Now })
+	ctx := context.Background()
+	unlimited := &control.PolicyOverride{MaxPendingUploads: ptr(0), QuotaBytes: ptr(int64(0))}
+	type client struct{ params, part, user string }
+	clients := make([]client, benchClients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			id, sess := benchUser(b, e, fmt.Sprintf("bench%02d", i), unlimited)
+			p, err := e.svc.Authenticate(ctx, sess)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			tok, err := e.svc.MintUploadToken(ctx, p, control.UploadTokenRequest{Subject: "bench", ExpiresInSeconds: 3600}, e.srv.URL, "127.0.0.1")
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			// The multipart upload whose parts are signed, as s3/multipart leaves it (the object
+			// store, which the signing never calls, is not running here).
+			up := &control.Upload{ID: fmt.Sprintf("bench-mp-%02d", i), UserID: id, Key: fmt.Sprintf("u/%s/mp/v.bin", id), Filename: "v.bin",
+				ContentType: "video/mp4", MaxSize: 10 << 30, State: control.StateUploading, MultipartID: "mp", TokenID: tok.ID,
+				Created: time.Now(), Expires: time.Now().Add(time.Hour)}
+			if err := e.store.CreateUpload(ctx, up, control.Limits{}); err != nil {
+				b.Error(err)
+				return
+			}
+			clients[i] = client{params: tok.CompanionEndpoint + "/s3/params?filename=photo.jpg&type=image%2Fjpeg",
+				part: tok.CompanionEndpoint + "/s3/multipart/" + up.ID + "/", user: id}
+			clients[i].part += "%d?key=" + up.Key
+		})
+	}
+	wg.Wait()
+	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchClients, MaxConnsPerHost: benchClients}}
+	var next, forms atomic.Int64
+	var mu sync.Mutex
+	var lat []time.Duration
+	procs := runtime.GOMAXPROCS(0)
+	b.SetParallelism((benchClients + procs - 1) / procs)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		c := clients[int(next.Add(1)-1)%benchClients]
+		var mine []time.Duration
+		for n := 0; pb.Next(); n++ {
+			u := c.params
+			if n%2 == 1 {
+				u = fmt.Sprintf(c.part, n/2%control.MaxParts+1)
+			}
+			t := time.Now()
+			resp, err := httpc.Get(u)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			mine = append(mine, time.Since(t))
+			if resp.StatusCode != 200 {
+				b.Errorf("GET %s: %d", u, resp.StatusCode)
+				return
+			}
+			if n%2 == 0 {
+				forms.Add(1)
+			}
+		}
+		mu.Lock()
+		lat = append(lat, mine...)
+		mu.Unlock()
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	var recorded int64
+	for _, c := range clients {
+		u, err := e.store.Usage(ctx, c.user)
+		if err != nil {
+			b.Fatal(err)
+		}
+		recorded += int64(u.Pending) - 1 // less the multipart upload
+	}
+	if recorded != forms.Load() {
+		b.Fatalf("%d forms answered, %d recorded", forms.Load(), recorded)
+	}
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "answers/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}

@@ -25,8 +25,14 @@ func (s *Service) verifyObject(ctx context.Context, u *Upload) (ObjectInfo, stri
 		return info, "", err
 	}
 	switch {
+	case u.MaxSize > 0:
+		if why := sizeWithin(info.Size, u.MaxSize); why != "" {
+			return info, why, nil
+		}
 	case info.Size != u.Size:
 		return info, fmt.Sprintf("size: stored %d bytes, declared %d", info.Size, u.Size), nil
+	}
+	switch {
 	case !strings.EqualFold(strings.TrimSpace(info.ContentType), u.ContentType):
 		return info, fmt.Sprintf("content type: stored %q, declared %q", info.ContentType, u.ContentType), nil
 	case u.SHA256 != "" && u.PartCount == 0 && info.SHA256 != "":
@@ -67,7 +73,7 @@ func (s *Service) settle(ctx context.Context, u *Upload, source string) (*Upload
 		s.metrics.completions.WithLabelValues(source, string(StateFailed)).Inc()
 		return nu, nil
 	}
-	nu, err := s.store.TransitionUpload(ctx, u.ID, active, StateCompleted, Change{At: s.now(), ETag: info.ETag,
+	nu, err := s.store.TransitionUpload(ctx, u.ID, active, StateCompleted, Change{At: s.now(), ETag: info.ETag, Size: info.Size,
 		Audit: &AuditEntry{UserID: u.UserID, Action: "upload.complete", UploadID: u.ID, Key: u.Key,
 			Details: map[string]string{"source": source}}})
 	if errors.Is(err, ErrStateConflict) {
@@ -90,6 +96,13 @@ func (s *Service) CompleteUpload(ctx context.Context, p *Principal, id string, p
 	if err != nil {
 		return nil, err
 	}
+	return s.completeUpload(ctx, u, parts)
+}
+
+// completeUpload is CompleteUpload of the caller's upload u.
+func (s *Service) completeUpload(ctx context.Context, u *Upload, parts []Part) (*FileView, error) {
+	id := u.ID
+	var err error
 	if u.State == StateUploading && u.MultipartID != "" {
 		if err := s.completeMultipart(ctx, u, parts); err != nil {
 			return nil, err
@@ -147,6 +160,12 @@ func (s *Service) AbortUpload(ctx context.Context, p *Principal, id, addr string
 	if err != nil {
 		return nil, err
 	}
+	return s.abortUpload(ctx, p, u, addr)
+}
+
+// abortUpload is AbortUpload of the caller's upload u.
+func (s *Service) abortUpload(ctx context.Context, p *Principal, u *Upload, addr string) (*UploadView, error) {
+	id := u.ID
 	if !u.State.Active() {
 		return nil, errorf(http.StatusConflict, CodeStateConflict, "upload %s is %s; only a pending or uploading upload can be aborted (delete a file with DELETE /v1/files/{id})", id, u.State)
 	}
@@ -178,10 +197,11 @@ func (s *Service) discard(ctx context.Context, u *Upload) {
 	}
 }
 
-// ownUpload returns the upload if it is the caller's; another user's upload does not exist.
+// ownUpload returns the upload if it is the caller's; another user's upload does not exist,
+// and for an upload token neither does any upload it did not create.
 func (s *Service) ownUpload(ctx context.Context, p *Principal, id string) (*Upload, error) {
 	u, err := s.store.Upload(ctx, id)
-	if errors.Is(err, ErrNotFound) || (err == nil && u.UserID != p.User.ID) {
+	if errors.Is(err, ErrNotFound) || (err == nil && (u.UserID != p.User.ID || (p.UploadToken != nil && u.TokenID != p.UploadToken.ID))) {
 		return nil, notFoundErr("upload")
 	}
 	if err != nil {

@@ -36,6 +36,8 @@ const (
 	CodeTypeNotAllowed     = "content_type_refused" // 415: type outside allowed_content_types
 	CodeObjectMismatch     = "object_mismatch"      // 422: stored object differs from its ticket
 	CodeQuotaExceeded      = "quota_exceeded"       // 403: quota_bytes would be exceeded
+	CodeTokenExhausted     = "token_exhausted"      // 403: the upload token's max_files or max_total_bytes would be exceeded
+	CodeLimitsTooWide      = "limits_too_wide"      // 403: an upload token asked for limits wider than the policy
 	CodeTooManyPending     = "too_many_pending"     // 409: max_pending_uploads reached
 	CodeTTLTooLong         = "ttl_too_long"         // 403: a share lifetime above url_ttl_seconds
 	CodeRateLimited        = "rate_limited"         // 429: ticket rate limit

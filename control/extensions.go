@@ -98,7 +98,7 @@ func (s *Service) extensions(ctx context.Context) (bool, error) {
 func putBinding(u *Upload, ext bool) (url.Values, map[string]string) {
 	h := map[string]string{"Content-Type": u.ContentType}
 	if ext {
-		return url.Values{extension.MaxBytes: {strconv.FormatInt(u.Size, 10)}, extension.Once: {u.Nonce}}, h
+		return url.Values{extension.MaxBytes: {strconv.FormatInt(u.Held(), 10)}, extension.Once: {u.Nonce}}, h
 	}
 	h["Content-Length"] = strconv.FormatInt(u.Size, 10)
 	h["If-None-Match"] = "*"

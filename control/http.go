@@ -34,6 +34,12 @@ const (
 	user
 	// admin routes are refused (403) to non-administrators before their body is read.
 	admin
+	// uploader routes are user routes that an upload token may call too: it may only upload.
+	// (user and admin routes refuse upload tokens with 403.)
+	uploader
+	// uploadPath routes take an upload token from their {token} path segment instead of a
+	// header (Uppy's Companion routes); nothing else is accepted there.
+	uploadPath
 )
 
 // maxJSONBody bounds a request's JSON body; maxEventBody a webhook delivery.
@@ -110,11 +116,20 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, rt route) (err e
 	var p *Principal
 	if rt.access != public {
 		secret, ok := bearer(r)
+		if rt.access == uploadPath {
+			// Only an upload token may travel in a URL: a session or API key there would be
+			// refused even if valid, so that none is ever accepted from a log line.
+			secret = r.PathValue("token")
+			ok = strings.HasPrefix(secret, uploadTokenPrefix)
+		}
 		if !ok {
 			return errUnauthenticated
 		}
 		if p, err = s.Authenticate(r.Context(), secret); err != nil {
 			return err
+		}
+		if p.UploadToken != nil && rt.access != uploader && rt.access != uploadPath {
+			return errUploadOnly
 		}
 		if rt.access == admin && !p.User.Admin {
 			return errForbidden
@@ -141,12 +156,12 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		var se *StorageError
 		switch {
 		case errors.As(err, &se):
-			s.log.WarnContext(r.Context(), "object store failure", "method", r.Method, "path", r.URL.Path, "err", err)
+			s.log.WarnContext(r.Context(), "object store failure", "method", r.Method, "path", loggedPath(r), "err", err)
 			e = errorf(http.StatusBadGateway, CodeStorageUnavailable, "the object store failed to answer; try again")
 		case errors.Is(err, context.Canceled):
 			e = errorf(499, CodeInternal, "request cancelled")
 		default:
-			s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", loggedPath(r), "err", err)
 			e = errorf(http.StatusInternalServerError, CodeInternal, "internal error")
 		}
 	}
@@ -161,6 +176,15 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		Error   string `json:"error"`
 		Message string `json:"message"`
 	}{e.Code, e.Message})
+}
+
+// loggedPath is the request's path as logs may show it: an upload token in the path (Uppy's
+// Companion routes) is replaced by its route's placeholder.
+func loggedPath(r *http.Request) string {
+	if tok := r.PathValue("token"); tok != "" {
+		return strings.Replace(r.URL.Path, tok, "{token}", 1)
+	}
+	return r.URL.Path
 }
 
 // writeJSON answers v as JSON. URLs are written as they are: '&' is not escaped for HTML.
@@ -181,13 +205,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 // decode reads a JSON object body into v. Unknown fields are refused, so a misspelt field is
 // an error rather than silently ignored. An empty body leaves v as it is when optional.
 func decode(r *http.Request, v any, optional bool) error {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxJSONBody))
+	body, err := readBody(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return invalid("the request body is larger than %d bytes", maxJSONBody)
-		}
-		return fmt.Errorf("read body: %w", err)
+		return err
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		if optional {
@@ -204,6 +224,19 @@ func decode(r *http.Request, v any, optional bool) error {
 		return invalid("request body: one JSON object expected")
 	}
 	return nil
+}
+
+// readBody reads a request's JSON body, at most maxJSONBody bytes.
+func readBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxJSONBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, invalid("the request body is larger than %d bytes", maxJSONBody)
+		}
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	return body, nil
 }
 
 // clientAddr is the client's IP address, as the audit log and login throttling key it: the

@@ -134,6 +134,27 @@ type Upload struct {
 	Completed   time.Time // zero unless completed
 	ETag        string    // the object's ETag, once completed
 	FailReason  string    // why it failed or expired
+	// MaxSize, when positive, says the size was not declared: Size is 0 until the upload
+	// completes with its object's size, which may be 1..MaxSize. Until it ends the upload holds
+	// MaxSize of the quota (see Held).
+	MaxSize int64
+	TokenID string // the upload token that created it; empty for a session or API key
+	Subject string // the upload token's subject, kept on the file
+}
+
+// Held is what an active upload holds against its owner's quota (and its token's bytes): its
+// declared size, or its maximum when the size was not declared.
+func (u *Upload) Held() int64 {
+	if u.MaxSize > 0 {
+		return u.MaxSize
+	}
+	return u.Size
+}
+
+// ClientChunked reports whether u is a multipart upload in the client's own parts (its size was
+// not declared, so there is no plan): any part numbers 1..MaxParts, checked at completion.
+func (u *Upload) ClientChunked() bool {
+	return u.MaxSize > 0 && u.PartCount == 0 && u.MultipartID != ""
 }
 
 // Limits are checked atomically with the insertion of a new upload. A zero field is no limit.
@@ -142,12 +163,16 @@ type Limits struct {
 	QuotaBytes int64
 	// MaxPending bounds Usage.Pending after the new upload is counted.
 	MaxPending int
+	// TokenFiles and TokenBytes bound the uploads of the upload's token (Upload.TokenID) after
+	// the new one is counted: how many are active or completed, and what they hold.
+	TokenFiles int
+	TokenBytes int64
 }
 
 // Usage is what counts against a user's quota.
 type Usage struct {
-	// Bytes is the sizes of the user's live (not deleted) files plus the declared sizes of
-	// their active uploads.
+	// Bytes is the sizes of the user's live (not deleted) files plus what their active uploads
+	// hold (Upload.Held).
 	Bytes int64
 	// Pending is the number of the user's active (pending or uploading) uploads.
 	Pending int
@@ -161,6 +186,8 @@ type Change struct {
 	Expires     time.Time // a new ticket deadline, e.g. when part URLs are signed
 	ETag        string
 	FailReason  string
+	// Size is the object's size, set when an upload whose size was not declared completes.
+	Size int64
 	// Audit, when set, is the entry the change leaves in the audit log, written in the same
 	// transaction so that an upload's ending is never without its entry (its At defaults to
 	// the change's).
@@ -178,6 +205,7 @@ type File struct {
 	Size        int64
 	SHA256      string
 	ETag        string
+	Subject     string    // the upload token's subject, when one made it
 	Created     time.Time // when the upload completed
 }
 

@@ -75,8 +75,9 @@ type PartURL struct {
 }
 
 // SignParts signs PUT URLs for parts of the caller's multipart upload, just in time: each URL
-// lives for the policy's TTL from now, and the upload's deadline moves to the URLs' expiry, so
-// a long upload that keeps asking for parts never meets an expired URL nor the reconciler.
+// lives until the upload's deadline, which moves a policy's TTL ahead whenever less than half
+// of it is left, so a long upload that keeps asking for parts never meets an expired URL nor
+// the reconciler.
 // Each URL caps its body at the part's planned size.
 //
 // crc32c, when given, holds the base64 CRC-32C of each part, in the order of numbers. On a
@@ -84,12 +85,22 @@ type PartURL struct {
 // client must then send), so the node refuses other bytes — a check far cheaper for the client
 // than Content-MD5. On other stores the checksums are not signed and the URLs come without the
 // header: the client falls back to Content-MD5.
+//
+// A multipart upload in the client's own parts (Upload.ClientChunked) takes any part numbers
+// 1..10,000; part n's URL is capped at what the upload's maximum leaves after n-1 parts of at
+// least 5 MiB (partCap), and at S3's 5 GiB, and refused (413) when nothing is left.
 func (s *Service) SignParts(ctx context.Context, p *Principal, id string, numbers []int, crc32c []string, addr string) (*PartURLs, error) {
 	u, err := s.ownUpload(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}
-	if u.PartCount == 0 {
+	return s.signParts(ctx, p, u, numbers, crc32c, addr)
+}
+
+// signParts is SignParts of the caller's upload u.
+func (s *Service) signParts(ctx context.Context, p *Principal, u *Upload, numbers []int, crc32c []string, addr string) (*PartURLs, error) {
+	id := u.ID
+	if u.PartCount == 0 && !u.ClientChunked() {
 		return nil, errorf(http.StatusConflict, CodeStateConflict, "upload %s is a single PUT, not a multipart upload", id)
 	}
 	if u.State != StateUploading {
@@ -98,9 +109,17 @@ func (s *Service) SignParts(ctx context.Context, p *Principal, id string, number
 	if len(numbers) == 0 || len(numbers) > maxPartsPerRequest {
 		return nil, invalid("part_numbers must list 1 to %d parts", maxPartsPerRequest)
 	}
+	last := u.PartCount
+	if u.ClientChunked() {
+		last = MaxParts
+	}
 	for _, n := range numbers {
-		if n < 1 || n > u.PartCount {
-			return nil, invalid("part number %d is outside 1..%d of this upload's plan", n, u.PartCount)
+		if n < 1 || n > last {
+			return nil, invalid("part number %d is outside 1..%d of this upload", n, last)
+		}
+		if u.ClientChunked() && partCap(u.MaxSize, n) < 1 {
+			return nil, s.refuse("max_object_bytes", errorf(http.StatusRequestEntityTooLarge, CodeTooLarge,
+				"part %d would take the upload past its maximum of %d bytes (every part before it holds at least %d bytes)", n, u.MaxSize, int64(MinPartSize)))
 		}
 	}
 	if len(crc32c) > 0 && len(crc32c) != len(numbers) {
@@ -121,8 +140,15 @@ func (s *Service) SignParts(ctx context.Context, p *Principal, id string, number
 	}
 	now := s.now()
 	ttl := pol.urlTTL()
+	// URLs never outlive the upload's deadline, so that the reconciler never ends an upload
+	// whose URL still works. While at least half a TTL is left before it, the URLs are signed
+	// up to it and nothing is written; past that the deadline moves a whole TTL ahead (one
+	// write per upload every half TTL, not one per part).
 	deadline := now.Add(ttl)
-	if deadline.After(u.Expires) {
+	if left := u.Expires.Sub(now); left >= ttl/2 && left <= ttl {
+		ttl = left.Truncate(time.Second)
+		deadline = now.Add(ttl)
+	} else if deadline.After(u.Expires) {
 		if _, err := s.store.TransitionUpload(ctx, u.ID, []UploadState{StateUploading}, StateUploading,
 			Change{At: now, Expires: deadline}); err != nil {
 			if errors.Is(err, ErrStateConflict) {
@@ -139,7 +165,17 @@ func (s *Service) SignParts(ctx context.Context, p *Principal, id string, number
 	for i, n := range numbers {
 		size := partLength(u, n)
 		q := url.Values{"partNumber": {strconv.Itoa(n)}, "uploadId": {u.MultipartID}}
-		headers := partBinding(q, size, ext)
+		var headers map[string]string
+		if u.ClientChunked() {
+			// A part of unknown size: capped where the store can cap it, otherwise checked at
+			// completion (a signed Content-Length would fix its size).
+			size = partCap(u.MaxSize, n)
+			if ext {
+				headers = partBinding(q, size, ext)
+			}
+		} else {
+			headers = partBinding(q, size, ext)
+		}
 		revocable(q, u.ID, u.UserID, ext)
 		if ext && len(crc32c) > 0 {
 			headers = map[string]string{sigv4.ChecksumHeader(sigv4.ChecksumCRC32C): crc32c[i]}
@@ -172,6 +208,9 @@ func joinInts(ns []int) string {
 // assembleParts returns the parts to complete the upload with: those the client listed, checked
 // against the plan, or, when it listed none, those the store holds.
 func (s *Service) assembleParts(ctx context.Context, u *Upload, given []Part) ([]Part, error) {
+	if u.ClientChunked() {
+		return s.assembleChunked(ctx, u, given)
+	}
 	parts := given
 	if len(parts) == 0 {
 		var err error
@@ -201,7 +240,13 @@ func (s *Service) StoredParts(ctx context.Context, p *Principal, id string) ([]P
 	if err != nil {
 		return nil, err
 	}
-	if u.PartCount == 0 {
+	return s.storedParts(ctx, u)
+}
+
+// storedParts is StoredParts of the caller's upload u.
+func (s *Service) storedParts(ctx context.Context, u *Upload) ([]Part, error) {
+	id := u.ID
+	if u.PartCount == 0 && !u.ClientChunked() {
 		return nil, errorf(http.StatusConflict, CodeStateConflict, "upload %s is a single PUT, not a multipart upload", id)
 	}
 	if u.State != StateUploading {
@@ -218,4 +263,56 @@ func (s *Service) StoredParts(ctx context.Context, p *Principal, id string) ([]P
 		parts = []Part{}
 	}
 	return parts, nil
+}
+
+// assembleChunked checks the parts the client lists for an upload in its own parts against
+// those the store holds: numbered in increasing order within 1..10,000, each stored with that
+// ETag, every one but the last at least 5 MiB, together 1..MaxSize bytes. Without a list, the
+// store's parts are taken. A total above the maximum fails the upload (its parts are removed)
+// and answers 413: the token, policy and quota were reserved for no more.
+func (s *Service) assembleChunked(ctx context.Context, u *Upload, given []Part) ([]Part, error) {
+	stored, err := s.objects.ListParts(ctx, u.Key, u.MultipartID)
+	if err != nil {
+		return nil, err
+	}
+	parts := given
+	if len(parts) == 0 {
+		parts = stored
+	}
+	if len(parts) == 0 {
+		return nil, errorf(http.StatusConflict, CodeNotUploaded, "upload %s: no part has arrived in storage yet", u.ID)
+	}
+	byNumber := make(map[int]Part, len(stored))
+	for _, pt := range stored {
+		byNumber[pt.Number] = pt
+	}
+	var total int64
+	out := make([]Part, len(parts))
+	for i, pt := range parts {
+		if pt.Number < 1 || pt.Number > MaxParts || (i > 0 && pt.Number <= parts[i-1].Number) || pt.ETag == "" {
+			return nil, invalid("parts must be listed in increasing order of part number (1..%d), each with its etag", MaxParts)
+		}
+		have, ok := byNumber[pt.Number]
+		if !ok || strings.Trim(have.ETag, `"`) != strings.Trim(pt.ETag, `"`) {
+			return nil, errorf(http.StatusConflict, CodeNotUploaded, "upload %s: storage holds no part %d with etag %s; upload it again", u.ID, pt.Number, pt.ETag)
+		}
+		if i < len(parts)-1 && have.Size < MinPartSize {
+			return nil, invalid("part %d holds %d bytes: every part but the last needs at least %d", pt.Number, have.Size, int64(MinPartSize))
+		}
+		total += have.Size
+		out[i] = have
+	}
+	if total > u.MaxSize {
+		if _, err := s.store.TransitionUpload(ctx, u.ID, []UploadState{StateUploading}, StateFailed,
+			Change{At: s.now(), FailReason: fmt.Sprintf("the parts hold %d bytes, more than the %d allowed", total, u.MaxSize),
+				Audit: &AuditEntry{UserID: u.UserID, Action: "upload.fail", UploadID: u.ID, Key: u.Key,
+					Details: map[string]string{"source": sourceClient, "reason": "too large"}}}); err != nil && !errors.Is(err, ErrStateConflict) {
+			return nil, fmt.Errorf("fail upload: %w", err)
+		}
+		s.discard(ctx, u)
+		s.metrics.completions.WithLabelValues(sourceClient, string(StateFailed)).Inc()
+		return nil, s.refuse("max_object_bytes", errorf(http.StatusRequestEntityTooLarge, CodeTooLarge,
+			"upload %s failed: its parts hold %d bytes, more than the %d it may hold (the token's, your policy's and the quota's reservation)", u.ID, total, u.MaxSize))
+	}
+	return out, nil
 }

@@ -12,6 +12,11 @@ import (
 
 // routes lists every operation of the API.
 func (s *Service) routes(metricsHandler http.Handler) []route {
+	return append(s.apiRoutes(metricsHandler), s.companionRoutes()...)
+}
+
+// apiRoutes lists the operations of the JSON API.
+func (s *Service) apiRoutes(metricsHandler http.Handler) []route {
 	return []route{
 		{"POST", "/v1/login", public, s.handleLogin},
 		{"POST", "/v1/logout", user, s.handleLogout},
@@ -19,12 +24,15 @@ func (s *Service) routes(metricsHandler http.Handler) []route {
 		{"POST", "/v1/apikeys", user, s.handleCreateAPIKey},
 		{"GET", "/v1/apikeys", user, s.handleListAPIKeys},
 		{"DELETE", "/v1/apikeys/{id}", user, s.handleRevokeAPIKey},
-		{"POST", "/v1/uploads", user, s.handleIssueTicket},
-		{"GET", "/v1/uploads/{id}", user, s.handleGetUpload},
-		{"DELETE", "/v1/uploads/{id}", user, s.handleAbortUpload},
-		{"POST", "/v1/uploads/{id}/parts", user, s.handleSignParts},
-		{"GET", "/v1/uploads/{id}/parts", user, s.handleStoredParts},
-		{"POST", "/v1/uploads/{id}/complete", user, s.handleComplete},
+		{"POST", "/v1/upload-tokens", user, s.handleMintUploadToken},
+		{"GET", "/v1/upload-tokens", user, s.handleListUploadTokens},
+		{"DELETE", "/v1/upload-tokens/{id}", user, s.handleRevokeUploadToken},
+		{"POST", "/v1/uploads", uploader, s.handleIssueTicket},
+		{"GET", "/v1/uploads/{id}", uploader, s.handleGetUpload},
+		{"DELETE", "/v1/uploads/{id}", uploader, s.handleAbortUpload},
+		{"POST", "/v1/uploads/{id}/parts", uploader, s.handleSignParts},
+		{"GET", "/v1/uploads/{id}/parts", uploader, s.handleStoredParts},
+		{"POST", "/v1/uploads/{id}/complete", uploader, s.handleComplete},
 		{"POST", "/v1/uploads/{id}/revoke", user, s.handleRevokeUpload},
 		{"GET", "/v1/files", user, s.handleListFiles},
 		{"GET", "/v1/files/{id}", user, s.handleGetFile},

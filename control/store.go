@@ -19,6 +19,9 @@ var (
 	ErrQuotaExceeded = errors.New("control: storage quota exceeded")
 	// ErrTooManyPending: the owner already has Limits.MaxPending active uploads.
 	ErrTooManyPending = errors.New("control: too many pending uploads")
+	// ErrTokenExhausted: the new upload would take its upload token past Limits.TokenFiles or
+	// Limits.TokenBytes.
+	ErrTokenExhausted = errors.New("control: upload token limit reached")
 	// ErrInvalid: the arguments break the store's rules (missing id, illegal transition, bad
 	// cursor); nothing was changed.
 	ErrInvalid = errors.New("control: invalid argument")
@@ -34,6 +37,7 @@ var (
 type Store interface {
 	UserStore
 	TokenStore
+	UploadTokenStore
 	UploadStore
 	LogStore
 
@@ -97,13 +101,31 @@ type TokenUserStore interface {
 	TokenUser(ctx context.Context, hash []byte) (*Token, *User, error)
 }
 
+// UploadTokenStore keeps upload tokens, by the hash of their secret. What a token's uploads
+// hold (UploadToken.Files and Bytes) is kept by CreateUpload and TransitionUpload.
+type UploadTokenStore interface {
+	// CreateUploadToken adds t. ErrConflict if its id or hash is taken; ErrNotFound if its user
+	// does not exist; ErrInvalid if a field is missing.
+	CreateUploadToken(ctx context.Context, t *UploadToken) error
+	// UploadTokenUser returns the upload token whose secret hashes to hash, revoked or expired
+	// ones included (check UploadToken.Active), and its user. ErrNotFound.
+	UploadTokenUser(ctx context.Context, hash []byte) (*UploadToken, *User, error)
+	// ListUploadTokens returns the user's upload tokens, newest first, until Prune removes them.
+	ListUploadTokens(ctx context.Context, userID string) ([]UploadToken, error)
+	// RevokeUploadToken revokes the user's upload token with the id at at (an earlier
+	// revocation stands). ErrNotFound if the user has no such token.
+	RevokeUploadToken(ctx context.Context, userID, id string, at time.Time) error
+}
+
 // UploadStore keeps uploads, their files, and the usage they add up to.
 type UploadStore interface {
 	// CreateUpload records u (see Upload.Validate) if the owner's usage with u added stays
 	// within lim, checked and changed atomically with the insert: concurrent calls (on any
-	// replica) can never together exceed lim. ErrQuotaExceeded, ErrTooManyPending (which is
-	// reported first when both apply), ErrConflict (id or key taken), ErrNotFound (no such
-	// user), ErrInvalid.
+	// replica) can never together exceed lim. u holds Held() bytes. When u.TokenID is set, its
+	// upload token counts u too, within lim's token limits, in the same transaction.
+	// ErrQuotaExceeded, ErrTooManyPending (which is reported first when both apply),
+	// ErrTokenExhausted, ErrConflict (id or key taken), ErrNotFound (no such user, or no such
+	// token), ErrInvalid.
 	CreateUpload(ctx context.Context, u *Upload, lim Limits) error
 	// Upload returns the upload with the id. ErrNotFound.
 	Upload(ctx context.Context, id string) (*Upload, error)
@@ -113,8 +135,9 @@ type UploadStore interface {
 	// recording c, and returns it as changed. It is a compare-and-set: of several concurrent
 	// calls that expect the same state, exactly one succeeds and the others get
 	// ErrStateConflict, as does a call when the upload is in none of the from states.
-	// In the same transaction it keeps Usage, creates the File when to is completed, and
-	// hides the File when a completed upload goes to deleted. It clears any ClaimOverdue lease.
+	// In the same transaction it keeps Usage (UsageDelta) and the counts of the upload's token
+	// (TokenDelta), creates the File when to is completed (with c.Size as its size when the
+	// upload had a maximum instead), and hides the File when a completed upload goes to deleted. It clears any ClaimOverdue lease.
 	// ErrNotFound; ErrInvalid when c.At is zero or CanTransition(f, to) is false for some f
 	// in from.
 	TransitionUpload(ctx context.Context, id string, from []UploadState, to UploadState, c Change) (*Upload, error)

@@ -68,21 +68,51 @@ func ApplyChange(u Upload, to UploadState, c Change) Upload {
 	if c.FailReason != "" {
 		u.FailReason = c.FailReason
 	}
+	if to == StateCompleted && u.MaxSize > 0 && c.Size > 0 {
+		u.Size = c.Size
+	}
 	return u
 }
 
-// UsageDelta is how an upload of the size moving from state from to state to changes its
-// owner's Usage. An active upload holds its declared size and one pending slot; completing it
-// frees the slot and keeps the bytes (now the file's, which has the declared size); failing or
-// expiring it frees both; deleting a completed upload frees the file's bytes.
-func UsageDelta(from, to UploadState, size int64) (bytes int64, pending int) {
+// CheckTokenLimits reports whether an upload token's counts, with a new upload counted, are
+// within lim's token limits. It wraps ErrTokenExhausted.
+func CheckTokenLimits(files int, bytes int64, lim Limits) error {
 	switch {
-	case from.Active() && to == StateCompleted:
-		return 0, -1
-	case from.Active() && !to.Active():
-		return -size, -1
-	case from == StateCompleted && to == StateDeleted:
-		return -size, 0
+	case lim.TokenFiles > 0 && files > lim.TokenFiles:
+		return fmt.Errorf("%w: max_files %d", ErrTokenExhausted, lim.TokenFiles)
+	case lim.TokenBytes > 0 && bytes > lim.TokenBytes:
+		return fmt.Errorf("%w: max_total_bytes %d", ErrTokenExhausted, lim.TokenBytes)
+	}
+	return nil
+}
+
+// UsageDelta is how an upload moving from cur to next (as TransitionUpload leaves it) changes
+// its owner's Usage. An active upload holds Held() bytes and one pending slot; completing it
+// frees the slot and turns what it held into the file's size (the same, unless the size was
+// not declared); failing or expiring it frees both; deleting a completed upload frees the
+// file's bytes.
+func UsageDelta(cur, next *Upload) (bytes int64, pending int) {
+	switch {
+	case cur.State.Active() && next.State == StateCompleted:
+		return next.Size - cur.Held(), -1
+	case cur.State.Active() && !next.State.Active():
+		return -cur.Held(), -1
+	case cur.State == StateCompleted && next.State == StateDeleted:
+		return -cur.Size, 0
+	}
+	return 0, 0
+}
+
+// TokenDelta is how an upload moving from cur to next changes what its upload token counts
+// (UploadToken.Files and Bytes): an active or completed upload is one file holding Held() or its
+// size; one that fails or expires frees both. Deleting a file later gives the token nothing
+// back: the token bounds what was uploaded through it.
+func TokenDelta(cur, next *Upload) (files int, bytes int64) {
+	switch {
+	case cur.State.Active() && next.State == StateCompleted:
+		return 0, next.Size - cur.Held()
+	case cur.State.Active() && !next.State.Active():
+		return -1, -cur.Held()
 	}
 	return 0, 0
 }
@@ -105,8 +135,10 @@ func (u *Upload) Validate() error {
 	switch {
 	case u.ID == "" || u.UserID == "" || u.Key == "":
 		return fmt.Errorf("%w: upload needs id, user id and key", ErrInvalid)
-	case u.Size < 0 || u.PartSize < 0 || u.PartCount < 0:
+	case u.Size < 0 || u.PartSize < 0 || u.PartCount < 0 || u.MaxSize < 0:
 		return fmt.Errorf("%w: upload size and parts must not be negative", ErrInvalid)
+	case u.MaxSize > 0 && u.Size != 0:
+		return fmt.Errorf("%w: an upload with a maximum has no size until it completes", ErrInvalid)
 	case !u.State.Active():
 		return fmt.Errorf("%w: a new upload is pending or uploading, not %q", ErrInvalid, u.State)
 	case u.Created.IsZero() || u.Expires.IsZero():

@@ -29,28 +29,57 @@ func TestLifecycleAllowsOnlyTheDocumentedMoves(t *testing.T) {
 	}
 }
 
+// TestUsageDeltaKeepsQuotaBalanced: for a declared size (10) and for a maximum (100) whose
+// object turned out to hold 7 bytes, what an upload takes and gives back adds up to its file's
+// size while the file lives and to nothing once it is gone; its token counts likewise, except
+// that deleting the file gives the token nothing back.
 func TestUsageDeltaKeepsQuotaBalanced(t *testing.T) {
 	tests := []struct {
-		from, to UploadState
-		bytes    int64
-		pending  int
+		from, to            UploadState
+		maxSize             int64
+		bytes               int64
+		pending             int
+		tokenFiles          int
+		tokenBytes, created int64
 	}{
-		{StatePending, StateUploading, 0, 0},
-		{StateUploading, StateUploading, 0, 0},
-		{StatePending, StateCompleted, 0, -1},
-		{StateUploading, StateCompleted, 0, -1},
-		{StatePending, StateFailed, -10, -1},
-		{StateUploading, StateExpired, -10, -1},
-		{StatePending, StateDeleted, -10, -1},
-		{StateCompleted, StateDeleted, -10, 0},
-		{StateFailed, StateDeleted, 0, 0},
-		{StateExpired, StateDeleted, 0, 0},
+		{StatePending, StateUploading, 0, 0, 0, 0, 0, 10},
+		{StateUploading, StateUploading, 0, 0, 0, 0, 0, 10},
+		{StatePending, StateCompleted, 0, 0, -1, 0, 0, 10},
+		{StateUploading, StateCompleted, 0, 0, -1, 0, 0, 10},
+		{StatePending, StateFailed, 0, -10, -1, -1, -10, 10},
+		{StateUploading, StateExpired, 0, -10, -1, -1, -10, 10},
+		{StatePending, StateDeleted, 0, -10, -1, -1, -10, 10},
+		{StateCompleted, StateDeleted, 0, -10, 0, 0, 0, 10},
+		{StateFailed, StateDeleted, 0, 0, 0, 0, 0, 10},
+		{StateExpired, StateDeleted, 0, 0, 0, 0, 0, 10},
+		{StatePending, StateCompleted, 100, -93, -1, 0, -93, 100},
+		{StateUploading, StateCompleted, 100, -93, -1, 0, -93, 100},
+		{StateUploading, StateFailed, 100, -100, -1, -1, -100, 100},
+		{StatePending, StateExpired, 100, -100, -1, -1, -100, 100},
 	}
 	for _, tc := range tests {
-		t.Run(fmt.Sprintf("%s-%s", tc.from, tc.to), func(t *testing.T) {
-			b, p := UsageDelta(tc.from, tc.to, 10)
+		t.Run(fmt.Sprintf("%s-%s-max%d", tc.from, tc.to, tc.maxSize), func(t *testing.T) {
+			cur := Upload{State: tc.from, Size: 10}
+			if tc.maxSize > 0 {
+				cur.Size, cur.MaxSize = 0, tc.maxSize
+			}
+			if tc.from == StateCompleted {
+				cur.Size = 10
+			}
+			if got := cur.Held(); tc.from.Active() && got != tc.created {
+				t.Fatalf("Held = %d, want %d", got, tc.created)
+			}
+			next := ApplyChange(cur, tc.to, Change{At: time.Now(), Size: 7})
+			if tc.maxSize == 0 && next.Size != cur.Size {
+				t.Fatalf("a declared size changed to %d", next.Size)
+			}
+			b, p := UsageDelta(&cur, &next)
 			if b != tc.bytes || p != tc.pending {
 				t.Fatalf("UsageDelta = %d, %d; want %d, %d", b, p, tc.bytes, tc.pending)
+			}
+			f, tb := TokenDelta(&cur, &next)
+			if f != tc.tokenFiles || tb != tc.tokenBytes {
+				t.Fatalf("TokenDelta = %d, %d; want %d, %d", f, tb, tc.tokenFiles, tc.tokenBytes)
 			}
 		})
 	}

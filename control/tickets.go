@@ -20,15 +20,29 @@ import (
 
 // TicketRequest asks for an upload ticket.
 type TicketRequest struct {
-	Filename    string `json:"filename"`
-	Size        *int64 `json:"size"`
+	Filename string `json:"filename"`
+	// Size is the file's exact size. A client that does not know it gives MaxSize instead.
+	Size *int64 `json:"size,omitempty"`
+	// MaxSize is the most the file may hold, when its size is not declared: the object may have
+	// 1..MaxSize bytes, checked at completion, and the upload holds MaxSize of the quota until
+	// it ends. It needs Form or Multipart (or a presign storage node, for a PUT).
+	MaxSize     *int64 `json:"max_size,omitempty"`
 	ContentType string `json:"content_type"`
 	// SHA256 of the whole file, hex or base64; optional. When given, a single PUT must carry
 	// it (x-amz-checksum-sha256 is signed) and the storage node rejects other bytes.
 	SHA256 string `json:"sha256,omitempty"`
-	// Form asks for a POST-policy form (browsers) instead of a PUT URL.
+	// Form asks for a POST-policy form (browsers) instead of a PUT URL, whatever the size up
+	// to S3's 5 GiB.
 	Form bool `json:"form,omitempty"`
+	// Multipart asks for a multipart upload whatever the size: with Size, in the parts of a
+	// plan; with MaxSize, in the client's own parts.
+	Multipart bool `json:"multipart,omitempty"`
+	// route is the API the request came through, for the audit log ("" for /v1/uploads).
+	route string
 }
+
+// routeCompanion marks the tickets of the Companion-compatible routes.
+const routeCompanion = "companion"
 
 // Ticket is what a client needs to upload: one presigned PUT (Method, URL, Headers), a form
 // (URL, Fields), or a multipart plan whose part URLs come from SignParts.
@@ -44,11 +58,13 @@ type Ticket struct {
 	Multipart bool              `json:"multipart"`
 	PartSize  int64             `json:"part_size,omitempty"`
 	PartCount int               `json:"part_count,omitempty"`
+	// MaxSize is the most the object may hold when its size was not declared.
+	MaxSize int64 `json:"max_size,omitempty"`
 }
 
-// IssueTicket checks the request against the caller's policy, records a pending upload (its
-// declared size counts against the quota from now on) and the audit entry, both durably, and
-// only then signs the URL.
+// IssueTicket checks the request against the caller's policy (and upload token), records a
+// pending upload (what it holds counts against the quota from now on) and the audit entry, both
+// durably, and only then signs the URL.
 func (s *Service) IssueTicket(ctx context.Context, p *Principal, req TicketRequest, addr string) (*Ticket, error) {
 	now := s.now()
 	u, sha, err := s.checkTicket(req)
@@ -62,45 +78,80 @@ func (s *Service) IssueTicket(ctx context.Context, p *Principal, req TicketReque
 	if err := s.checkAgainstPolicy(u, pol); err != nil {
 		return nil, err
 	}
-	multipart := u.Size >= s.cfg.MultipartThreshold
-	if multipart && req.Form {
-		return nil, s.refuse("form", invalid("a form upload is for files under %d bytes; larger files upload in parts", s.cfg.MultipartThreshold))
+	var tok *UploadLimits
+	if p.UploadToken != nil {
+		tok = &p.UploadToken.Limits
+		if err := s.checkAgainstToken(u, tok); err != nil {
+			return nil, err
+		}
+	}
+	kind, err := s.ticketKind(req, u)
+	if err != nil {
+		return nil, err
+	}
+	if u.Size < 0 {
+		limit := unknownSizeMax(kind == "multipart", pol, tok)
+		u.Size, u.MaxSize = 0, limit
+		if req.MaxSize != nil {
+			if *req.MaxSize > limit {
+				return nil, s.refuse("max_object_bytes", errorf(http.StatusRequestEntityTooLarge, CodeTooLarge,
+					"max_size %d is above the %d bytes this upload may hold (the smallest of the route's, your policy's and the upload token's limits)", *req.MaxSize, limit))
+			}
+			u.MaxSize = *req.MaxSize
+		}
 	}
 	// Before anything is counted or recorded: without the answer no URL can be signed.
 	ext, err := s.extensions(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkTicketRate(ctx, p.User.ID, now); err != nil {
+	if kind == "put" && u.MaxSize > 0 && !ext {
+		return nil, invalid("this object store cannot cap a PUT of unknown size: ask for a form or a multipart upload with max_size")
+	}
+	rateKey := p.User.ID
+	if p.UploadToken != nil {
+		rateKey = "token:" + p.UploadToken.ID
+	}
+	if err := s.checkTicketRate(ctx, rateKey, now); err != nil {
 		return nil, err
 	}
 	ttl := pol.urlTTL()
 	u.ID = newID(now)
 	u.UserID = p.User.ID
-	u.Key = objectKey(p.User.ID, u.ID, u.Filename)
+	prefix := ""
+	if p.UploadToken != nil {
+		u.TokenID, u.Subject, prefix = p.UploadToken.ID, p.UploadToken.Subject, p.UploadToken.Limits.KeyPrefix
+	}
+	u.Key = objectKey(p.User.ID, prefix, u.ID, u.Filename)
 	u.State = StatePending
 	u.Created, u.Expires = now, now.Add(ttl)
-	if multipart {
+	if kind == "multipart" && u.MaxSize == 0 {
 		u.PartSize, u.PartCount = partPlan(u.Size, s.cfg.PartSize)
-	} else if ext {
+	} else if kind != "multipart" && ext {
 		u.Nonce = newNonce() // a PUT URL or a form: single-use either way
 	}
-	if err := s.store.CreateUpload(ctx, u, pol.limits()); err != nil {
-		return nil, s.createRefusal(err, pol, u.Size)
+	lim := pol.limits()
+	if tok != nil {
+		lim.TokenFiles, lim.TokenBytes = tok.MaxFiles, tok.MaxTotalBytes
 	}
-	kind := "put"
-	switch {
-	case multipart:
-		kind = "multipart"
-	case req.Form:
-		kind = "form"
+	if err := s.store.CreateUpload(ctx, u, lim); err != nil {
+		return nil, s.createRefusal(err, pol, tok, u)
+	}
+	details := map[string]string{"kind": kind, "size": strconv.FormatInt(u.Size, 10), "expires": u.Expires.UTC().Format(time.RFC3339)}
+	if u.MaxSize > 0 {
+		details["max_size"] = strconv.FormatInt(u.MaxSize, 10)
+	}
+	if p.UploadToken != nil {
+		details["token_id"], details["subject"] = p.UploadToken.ID, p.UploadToken.Subject
+	}
+	if req.route != "" {
+		details["route"] = req.route
 	}
 	if err := s.audit(ctx, AuditEntry{At: now, UserID: p.User.ID, Action: "ticket.issue", UploadID: u.ID, Key: u.Key,
-		RemoteAddr: addr, Details: map[string]string{"kind": kind, "size": strconv.FormatInt(u.Size, 10),
-			"expires": u.Expires.UTC().Format(time.RFC3339)}}); err != nil {
+		RemoteAddr: addr, Details: details}); err != nil {
 		return nil, err
 	}
-	t := &Ticket{ID: u.ID, Key: u.Key, State: u.State, Expires: u.Expires.UTC().Truncate(time.Microsecond)}
+	t := &Ticket{ID: u.ID, Key: u.Key, State: u.State, Expires: u.Expires.UTC().Truncate(time.Microsecond), MaxSize: u.MaxSize}
 	switch kind {
 	case "multipart":
 		if err := s.startMultipart(ctx, u); err != nil {
@@ -121,18 +172,47 @@ func (s *Service) IssueTicket(ctx context.Context, p *Principal, req TicketReque
 	return t, nil
 }
 
+// ticketKind is how the upload goes: the route the client chose (a form, or multipart), or,
+// for a declared size, multipart from the threshold on and one PUT below it.
+func (s *Service) ticketKind(req TicketRequest, u *Upload) (string, error) {
+	switch {
+	case req.Form && req.Multipart:
+		return "", invalid("form and multipart exclude each other")
+	case req.Form:
+		if u.Size > MaxSinglePutSize {
+			return "", s.refuse("form", invalid("a form upload holds at most %d bytes; larger files upload in parts (multipart)", int64(MaxSinglePutSize)))
+		}
+		return "form", nil
+	case req.Multipart:
+		return "multipart", nil
+	case u.Size >= 0 && u.Size >= s.cfg.MultipartThreshold:
+		return "multipart", nil
+	}
+	return "put", nil
+}
+
 // checkTicket validates the request on its own and returns the upload it describes (without
 // ids and times) and the declared checksum in base64.
 func (s *Service) checkTicket(req TicketRequest) (*Upload, string, error) {
 	if req.Filename == "" || len(req.Filename) > 255 || !utf8.ValidString(req.Filename) || hasControl(req.Filename) {
 		return nil, "", invalid("filename is required: 1 to 255 bytes of UTF-8 without control characters")
 	}
-	if req.Size == nil || *req.Size < 0 {
-		return nil, "", invalid("size is required: the file's exact size in bytes")
+	size := int64(-1) // not declared
+	switch {
+	case req.Size != nil && req.MaxSize != nil:
+		return nil, "", invalid("give size (the exact size) or max_size (a maximum), not both")
+	case req.Size != nil && *req.Size < 0:
+		return nil, "", invalid("size must be the file's exact size in bytes")
+	case req.Size != nil:
+		size = *req.Size
+	case req.MaxSize != nil && *req.MaxSize < 1:
+		return nil, "", invalid("max_size must be at least 1 byte")
+	case req.MaxSize == nil && req.route == "":
+		return nil, "", invalid("size is required: the file's exact size in bytes (or max_size, a maximum, with form or multipart)")
 	}
-	if *req.Size > MaxObjectSize {
+	if size > MaxObjectSize {
 		return nil, "", s.refuse("max_object_bytes", errorf(http.StatusRequestEntityTooLarge, CodeTooLarge,
-			"size %d exceeds the largest object the store can hold, %d bytes", *req.Size, int64(MaxObjectSize)))
+			"size %d exceeds the largest object the store can hold, %d bytes", size, int64(MaxObjectSize)))
 	}
 	ct := strings.TrimSpace(req.ContentType)
 	if ct == "" {
@@ -141,7 +221,8 @@ func (s *Service) checkTicket(req TicketRequest) (*Upload, string, error) {
 	if _, err := parseContentType(ct); err != nil {
 		return nil, "", err
 	}
-	u := &Upload{Filename: req.Filename, ContentType: ct, Size: *req.Size}
+	// Size -1 until IssueTicket settles the maximum of an undeclared size.
+	u := &Upload{Filename: req.Filename, ContentType: ct, Size: size}
 	var sha string
 	if req.SHA256 != "" {
 		sum, err := decodeSHA256(req.SHA256)
@@ -154,7 +235,8 @@ func (s *Service) checkTicket(req TicketRequest) (*Upload, string, error) {
 	return u, sha, nil
 }
 
-// checkAgainstPolicy applies the size and type rules of the policy.
+// checkAgainstPolicy applies the size and type rules of the policy (an undeclared size is
+// bounded by the policy when its maximum is set).
 func (s *Service) checkAgainstPolicy(u *Upload, pol Policy) error {
 	if pol.MaxObjectBytes > 0 && u.Size > pol.MaxObjectBytes {
 		return s.refuse("max_object_bytes", errorf(http.StatusRequestEntityTooLarge, CodeTooLarge,
@@ -168,13 +250,28 @@ func (s *Service) checkAgainstPolicy(u *Upload, pol Policy) error {
 	return nil
 }
 
-// checkTicketRate counts the ticket in the caller's one-minute window. The counter is in the
-// store, so the limit holds across replicas.
-func (s *Service) checkTicketRate(ctx context.Context, userID string, now time.Time) error {
+// checkAgainstToken applies the size and type limits of an upload token.
+func (s *Service) checkAgainstToken(u *Upload, tok *UploadLimits) error {
+	if tok.MaxFileBytes > 0 && u.Size > tok.MaxFileBytes {
+		return s.refuse("token", errorf(http.StatusRequestEntityTooLarge, CodeTooLarge,
+			"size %d exceeds max_file_bytes %d of the upload token", u.Size, tok.MaxFileBytes))
+	}
+	mt, _ := parseContentType(u.ContentType)
+	if !typeAllowed(mt, tok.AllowedContentTypes) {
+		return s.refuse("token", errorf(http.StatusUnsupportedMediaType, CodeTypeNotAllowed,
+			"content type %s is not in allowed_content_types %v of the upload token", mt, tok.AllowedContentTypes))
+	}
+	return nil
+}
+
+// checkTicketRate counts the ticket in the caller's one-minute window: the user's, or for an
+// upload token the token's own (one browser must not spend its application's whole rate). The
+// counter is in the store, so the limit holds across replicas.
+func (s *Service) checkTicketRate(ctx context.Context, who string, now time.Time) error {
 	if s.cfg.TicketsPerMinute < 0 {
 		return nil
 	}
-	n, err := s.store.Hit(ctx, "tickets:"+userID, time.Minute, now)
+	n, err := s.store.Hit(ctx, "tickets:"+who, time.Minute, now)
 	if err != nil {
 		return fmt.Errorf("ticket rate: %w", err)
 	}
@@ -188,14 +285,21 @@ func (s *Service) checkTicketRate(ctx context.Context, userID string, now time.T
 }
 
 // createRefusal turns the store's limit errors into the API's.
-func (s *Service) createRefusal(err error, pol Policy, size int64) error {
+func (s *Service) createRefusal(err error, pol Policy, tok *UploadLimits, u *Upload) error {
+	held := fmt.Sprintf("size %d", u.Size)
+	if u.MaxSize > 0 {
+		held = fmt.Sprintf("an upload of undeclared size holds its maximum, %d bytes, until it ends; it", u.MaxSize)
+	}
 	switch {
 	case errors.Is(err, ErrTooManyPending):
 		return s.refuse("max_pending_uploads", errorf(http.StatusConflict, CodeTooManyPending,
 			"max_pending_uploads %d of your policy reached: complete or abort an upload first", pol.MaxPendingUploads))
 	case errors.Is(err, ErrQuotaExceeded):
 		return s.refuse("quota_bytes", errorf(http.StatusForbidden, CodeQuotaExceeded,
-			"size %d would exceed quota_bytes %d of your policy (pending uploads count at their declared size)", size, pol.QuotaBytes))
+			"%s would exceed quota_bytes %d of your policy (pending uploads count at what they hold)", held, pol.QuotaBytes))
+	case errors.Is(err, ErrTokenExhausted) && tok != nil:
+		return s.refuse("token", errorf(http.StatusForbidden, CodeTokenExhausted,
+			"the upload token's limits are reached (max_files %d, max_total_bytes %d; %s)", tok.MaxFiles, tok.MaxTotalBytes, held))
 	}
 	return fmt.Errorf("record upload: %w", err)
 }
@@ -232,6 +336,9 @@ func (s *Service) signForm(u *Upload, sha string, ext bool, now time.Time, ttl t
 		fields[sigv4.ChecksumHeader(sigv4.ChecksumSHA256)] = sha
 	}
 	conds := []sigv4.PolicyCondition{{Op: sigv4.OpContentLengthRange, Min: u.Size, Max: u.Size}}
+	if u.MaxSize > 0 {
+		conds[0].Min, conds[0].Max = 1, u.MaxSize
+	}
 	out, err := s.signer.SignPost(fields, conds, now.Add(ttl), now)
 	if err != nil {
 		return "", nil, fmt.Errorf("sign form: %w", err)
@@ -271,10 +378,11 @@ func (s *Service) objectURL(key string) url.URL {
 	return u
 }
 
-// objectKey is where an upload's object lives: in its owner's namespace, under its own id, with
-// a name that needs no escaping anywhere.
-func objectKey(userID, uploadID, filename string) string {
-	return "u/" + userID + "/" + uploadID + "/" + safeName(filename)
+// objectKey is where an upload's object lives: in its owner's namespace, under the upload
+// token's key prefix (checked by checkKeyPrefix: safe segments, each ending in '/'), under its
+// own id, with a name that needs no escaping anywhere.
+func objectKey(userID, prefix, uploadID, filename string) string {
+	return "u/" + userID + "/" + prefix + uploadID + "/" + safeName(filename)
 }
 
 // safeName reduces a client's file name to [A-Za-z0-9._-], at most 100 bytes, keeping its

@@ -109,6 +109,8 @@ func TestPolicyTTLSetsTheURLLifetime(t *testing.T) {
 	verifyTicket(t, "PUT", tk.URL, tk.Headers, e.clock.Now().Add(7*24*time.Hour-time.Second))
 }
 
+// TestFormTicketPinsKeyTypeAndExactSize: a form fixes the key, the type and the exact size, and
+// the client, not a threshold of presign's, chooses a form over parts up to S3's 5 GiB.
 func TestFormTicketPinsKeyTypeAndExactSize(t *testing.T) {
 	e := newEnv(t, nil)
 	_, tok := e.user("carol", nil)
@@ -137,10 +139,18 @@ func TestFormTicketPinsKeyTypeAndExactSize(t *testing.T) {
 	if _, err := verifier.VerifyPost(forged, testBucket, e.clock.Now()); err == nil {
 		t.Fatal("the form verifies with another key")
 	}
-	big := ticketReq("big.bin", control.DefaultMultipartThreshold, "")
-	big.Form = true
-	if st, code := e.call("POST", "/v1/uploads", tok, big, nil); st != 400 || code != "invalid_request" {
-		t.Fatalf("a multipart-sized form: %d %s", st, code)
+	// The client chooses the route: a form at the multipart threshold is still a form (Uppy
+	// sends files of up to 100 MiB in one), up to S3's 5 GiB for one POST.
+	atThreshold := ticketReq("big.bin", control.DefaultMultipartThreshold, "")
+	atThreshold.Form = true
+	e.must(201, "POST", "/v1/uploads", tok, atThreshold, &tk)
+	if tk.Method != "POST" || tk.Multipart {
+		t.Fatalf("a form at the multipart threshold became %+v", tk)
+	}
+	tooBig := ticketReq("huge.bin", control.MaxSinglePutSize+1, "")
+	tooBig.Form = true
+	if st, code := e.call("POST", "/v1/uploads", tok, tooBig, nil); st != 400 || code != "invalid_request" {
+		t.Fatalf("a form over 5 GiB: %d %s", st, code)
 	}
 }
 

@@ -3,6 +3,10 @@
 // and list, download and delete them. It is plain HTML, CSS and JavaScript modules embedded in
 // the binary, so there is no build step and nothing is fetched from elsewhere.
 //
+// The page's upload code is one module, static/presign.js, which is also served at
+// ModulePath for any other page that holds a token (an application's page with an upload
+// token): one implementation of browser uploads.
+//
 // The page talks to the control plane's JSON API (/v1) for metadata only; file bytes go from
 // the browser to the storage URLs of the tickets. The Content-Security-Policy therefore lets
 // scripts connect to the page's own origin and to the storage origins, and nowhere else.
@@ -34,6 +38,12 @@ var contentTypes = map[string]string{
 	".svg":  "image/svg+xml",
 }
 
+// ModulePath is where the browser upload module is served for other pages.
+const ModulePath = "/v1/presign.js"
+
+// moduleAsset is the embedded file served at ModulePath.
+const moduleAsset = "presign.js"
+
 // asset is one embedded file, ready to serve.
 type asset struct {
 	body        []byte
@@ -47,8 +57,8 @@ type page struct {
 	headers http.Header
 }
 
-// Handler returns the page: GET / is index.html and GET /static/NAME its assets; anything else
-// is 404. storageURLs are where tickets point (scheme://host[:port], any path ignored): their
+// Handler returns the page: GET / is index.html, GET /static/NAME its assets and GET
+// ModulePath the upload module; anything else is 404. storageURLs are where tickets point (scheme://host[:port], any path ignored): their
 // origins are the only ones besides the page's own that its scripts may connect to. An entry
 // that is not an absolute http or https URL adds nothing, and uploads to it are then refused by
 // the browser.
@@ -75,7 +85,7 @@ func Handler(storageURLs ...string) http.Handler {
 	return p
 }
 
-// Mount returns a handler that serves the page (GET and HEAD of / and /static/...) and hands
+// Mount returns a handler that serves the page (GET and HEAD of /, /static/... and ModulePath) and hands
 // every other request to api, so the JSON API, probes and metrics keep their paths.
 func Mount(api http.Handler, storageURLs ...string) http.Handler {
 	pg := Handler(storageURLs...)
@@ -88,13 +98,13 @@ func Mount(api http.Handler, storageURLs ...string) http.Handler {
 	})
 }
 
-// isPagePath reports whether r is for the page rather than the API: a GET or HEAD of / or of a
-// path under /static/.
+// isPagePath reports whether r is for the page rather than the API: a GET or HEAD of /, of a
+// path under /static/, or of ModulePath.
 func isPagePath(r *http.Request) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false
 	}
-	return r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, "/static/")
+	return r.URL.Path == "/" || r.URL.Path == ModulePath || strings.HasPrefix(r.URL.Path, "/static/")
 }
 
 func (p *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -114,6 +124,11 @@ func (p *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(r.URL.Path, "/static/"):
 		name = strings.TrimPrefix(r.URL.Path, "/static/")
 		ok = name != "index.html" // the page has one address
+	case r.URL.Path == ModulePath:
+		name, ok = moduleAsset, true
+		// Other origins' pages import it (a CORS request, answered by the control plane's
+		// CORS rules); the page's same-origin resource policy is not for this file.
+		h.Set("Cross-Origin-Resource-Policy", "cross-origin")
 	}
 	a, found := p.assets[name]
 	if !ok || !found {

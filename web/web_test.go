@@ -54,6 +54,10 @@ func TestMountServesThePageAndLeavesEverythingElseToTheAPI(t *testing.T) {
 		{"HEAD", "/static/style.css", true, 200},
 		{"GET", "/static/missing.js", true, 404},
 		{"GET", "/static/index.html", true, 404},
+		{"GET", "/v1/presign.js", true, 200},
+		{"HEAD", "/v1/presign.js", true, 200},
+		{"POST", "/v1/presign.js", false, http.StatusTeapot},
+		{"GET", "/v1/presign.jsx", false, http.StatusTeapot},
 		{"POST", "/", false, http.StatusTeapot},
 		{"DELETE", "/static/app.js", false, http.StatusTeapot},
 		{"GET", "/v1/me", false, http.StatusTeapot},
@@ -124,7 +128,7 @@ func TestAssetsHaveTheirTypesAndRevalidate(t *testing.T) {
 	defer srv.Close()
 	for name, ct := range map[string]string{
 		"app.js": "text/javascript; charset=utf-8", "api.js": "text/javascript; charset=utf-8",
-		"transfer.js": "text/javascript; charset=utf-8", "files.js": "text/javascript; charset=utf-8",
+		"presign.js": "text/javascript; charset=utf-8", "files.js": "text/javascript; charset=utf-8",
 		"dom.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8", "icon.svg": "image/svg+xml",
 	} {
 		resp, body := get(t, srv.Client(), "GET", srv.URL+"/static/"+name, nil)
@@ -261,6 +265,33 @@ func TestOrigin(t *testing.T) {
 	} {
 		if got := origin(tc.in); got != tc.want {
 			t.Errorf("origin(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestModuleIsThePagesOwnUploadCode: /v1/presign.js, the module other pages import, is byte
+// for byte the file the page's own scripts import, served as JavaScript that other origins
+// may load.
+func TestModuleIsThePagesOwnUploadCode(t *testing.T) {
+	srv := httptest.NewServer(Handler())
+	defer srv.Close()
+	resp, body := get(t, srv.Client(), "GET", srv.URL+ModulePath, nil)
+	want, _ := fs.ReadFile(static, "static/"+moduleAsset)
+	if resp.StatusCode != 200 || body != string(want) || resp.Header.Get("Content-Type") != "text/javascript; charset=utf-8" {
+		t.Fatalf("%s: %d %q, %d bytes; want the %d bytes of %s", ModulePath, resp.StatusCode, resp.Header.Get("Content-Type"), len(body), len(want), moduleAsset)
+	}
+	if got := resp.Header.Get("Cross-Origin-Resource-Policy"); got != "cross-origin" {
+		t.Errorf("Cross-Origin-Resource-Policy %q: other origins' pages could not import the module", got)
+	}
+	for _, name := range []string{"api.js", "app.js"} {
+		src, _ := fs.ReadFile(static, "static/"+name)
+		if !strings.Contains(string(src), "from './"+moduleAsset+"';") {
+			t.Errorf("%s does not import the module: the page would have an upload implementation of its own", name)
+		}
+	}
+	for _, export := range []string{"export function upload(", "export class Transfer", "export class Client", "export class ResumeBook"} {
+		if !strings.Contains(string(want), export) {
+			t.Errorf("the module lacks %q", export)
 		}
 	}
 }

@@ -8,6 +8,13 @@
 //
 // Every ticket answered 201 has been recorded durably by the control plane before the answer.
 //
+// With -route companion the clients ask what Uppy's S3 plugin asks of presign's
+// Companion-compatible routes, each with an upload token of its own user: form parameters for
+// a small file (GET s3/params, which records an upload of unknown size) and part URLs of a
+// multipart upload (GET s3/multipart/{id}/{n}), alternately. Answers of both kinds count.
+//
+//	go run ./bench/ticketbench -route companion -url http://127.0.0.1:8080
+//
 // Several replicas of one control plane (sharing a PostgreSQL database) are measured together
 // by giving their URLs separated by commas: the clients are spread over them in turn.
 //
@@ -40,8 +47,13 @@ func main() {
 	clients := flag.Int("clients", 64, "concurrent clients, one user each")
 	duration := flag.Duration("duration", 10*time.Second, "length of one round")
 	rounds := flag.Int("rounds", 3, "rounds; medians are printed at the end")
+	route := flag.String("route", "tickets", "what the clients ask for: tickets (POST /v1/uploads) or companion (Uppy's s3/params and part URLs, with upload tokens)")
 	flag.Parse()
-	if err := run(strings.Split(*base, ","), *adminPassword, *clients, *duration, *rounds); err != nil {
+	if *route != "tickets" && *route != "companion" {
+		fmt.Fprintln(os.Stderr, "ticketbench: -route must be tickets or companion")
+		os.Exit(2)
+	}
+	if err := run(strings.Split(*base, ","), *adminPassword, *route, *clients, *duration, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "ticketbench:", err)
 		os.Exit(1)
 	}
@@ -50,9 +62,11 @@ func main() {
 type round struct {
 	tickets          int
 	perSec, p50, p99 float64
+	// p99Params and p99Parts are the p99 of each kind of answer of -route companion.
+	p99Params, p99Parts float64
 }
 
-func run(bases []string, adminPassword string, clients int, duration time.Duration, rounds int) error {
+func run(bases []string, adminPassword, route string, clients int, duration time.Duration, rounds int) error {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}, Timeout: time.Minute}
 	base := bases[0]
 	admin, err := login(hc, base, "admin", adminPassword)
@@ -79,17 +93,32 @@ func run(bases []string, adminPassword string, clients int, duration time.Durati
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("creating the users: %w", err)
 	}
+	var cc []companionClient
+	if route == "companion" {
+		if cc, err = prepareCompanion(hc, bases, tokens); err != nil {
+			return fmt.Errorf("minting upload tokens: %w", err)
+		}
+	}
 	var results []round
 	for r := range rounds {
-		res, err := measure(hc, bases, tokens, duration)
+		var res round
+		if route == "companion" {
+			res, err = measureCompanion(hc, cc, duration)
+		} else {
+			res, err = measure(hc, bases, tokens, duration)
+		}
 		if err != nil {
 			return err
 		}
-		fmt.Printf("round %d: %d tickets, %.0f tickets/s, p50 %.2f ms, p99 %.2f ms\n", r+1, res.tickets, res.perSec, res.p50, res.p99)
+		fmt.Printf("round %d: %d answers, %.0f answers/s, p50 %.2f ms, p99 %.2f ms", r+1, res.tickets, res.perSec, res.p50, res.p99)
+		if route == "companion" {
+			fmt.Printf(" (p99 s3/params %.2f ms, part URLs %.2f ms)", res.p99Params, res.p99Parts)
+		}
+		fmt.Println()
 		results = append(results, res)
 	}
 	med := func(f func(round) float64) float64 { return stats.Median(results, f) }
-	fmt.Printf("median of %d rounds, %d clients on %d replica(s): %.0f tickets/s, p50 %.2f ms, p99 %.2f ms\n", rounds, clients, len(bases),
+	fmt.Printf("median of %d rounds, %s, %d clients on %d replica(s): %.0f answers/s, p50 %.2f ms, p99 %.2f ms\n", rounds, route, clients, len(bases),
 		med(func(r round) float64 { return r.perSec }), med(func(r round) float64 { return r.p50 }), med(func(r round) float64 { return r.p99 }))
 	return nil
 }

@@ -31,6 +31,9 @@ type controlFlags struct {
 	multipartThreshold, partSize                  byteSize
 	loginFailuresPerUser, loginFailuresPerAddress int
 	trustedProxies                                prefixList
+	// corsOrigins are the web origins whose pages may call the API (--cors-origin: control's
+	// own flag; serve shares the storage node's).
+	corsOrigins stringList
 }
 
 func (f *controlFlags) register(fs *flag.FlagSet) {
@@ -56,6 +59,8 @@ type controlPlane struct {
 	objects *bucket.Bucket
 	// storageURL is where tickets point: the web page may connect there.
 	storageURL string
+	// cors answers other origins' pages (application pages with upload tokens); nil: none.
+	cors *control.CORS
 }
 
 func (c *controlPlane) close() error { return c.store.Close() }
@@ -80,6 +85,10 @@ type controlSetup struct {
 // openControl opens the metadata store, makes sure the administrator exists and builds the
 // service. It contacts no object store: the bucket is checked and created by ensureBucket.
 func (m *Main) openControl(ctx context.Context, cs controlSetup, log *slog.Logger) (*controlPlane, error) {
+	cors, err := control.NewCORS(cs.flags.corsOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("--cors-origin: %w", err)
+	}
 	store, err := openStore(ctx, cs.flags.db, cs.dataDir)
 	if err != nil {
 		return nil, err
@@ -124,7 +133,7 @@ func (m *Main) openControl(ctx context.Context, cs controlSetup, log *slog.Logge
 		store.Close()
 		return nil, err
 	}
-	return &controlPlane{svc: svc, store: store, objects: objects, storageURL: ticketBase(public, cs.bucket, cs.virtualHost)}, nil
+	return &controlPlane{svc: svc, store: store, objects: objects, storageURL: ticketBase(public, cs.bucket, cs.virtualHost), cors: cors}, nil
 }
 
 // openStore opens the metadata store the --db flag names.
@@ -180,7 +189,7 @@ func (c *controlPlane) start(ctx context.Context, m *Main, addr string, log *slo
 	if m.registry != nil {
 		metrics = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 	}
-	return service{name: "control plane", addr: addr, handler: web.Mount(c.svc.Handler(metrics), c.storageURL)}
+	return service{name: "control plane", addr: addr, handler: c.cors.Wrap(web.Mount(c.svc.Handler(metrics), c.storageURL))}
 }
 
 // ensureBucket creates the bucket when missing, retrying while the object store is unreachable
@@ -215,6 +224,7 @@ func (m *Main) control(ctx context.Context, args []string) error {
 	var endpoint, bucketName, region, dataDir, secret string
 	var pathStyle bool
 	var revokeNodes stringList
+	fs.Var(&cf.corsOrigins, "cors-origin", "web origin whose pages may call the API (an application's page uploading with an upload token), e.g. https://app.example.com; '*' or one '*' in a pattern allowed (repeatable; no credentials mode)")
 	ext := extensionsFlag(control.ExtensionsAuto)
 	var srv serverFlags
 	fs.StringVar(&endpoint, "s3-endpoint", "", "the S3 API of the storage (required), e.g. http://127.0.0.1:9000")

@@ -146,3 +146,19 @@ func TestWildcardListenersAreDialedOnLoopback(t *testing.T) {
 		}
 	}
 }
+
+// TestAControlCORSOriginThatNamesNoOriginFailsTheStart: --cors-origin of presign control is
+// checked before anything is opened, so a typo is an error rather than a page that cannot call
+// the API.
+func TestAControlCORSOriginThatNamesNoOriginFailsTheStart(t *testing.T) {
+	data := t.TempDir()
+	m, _, _ := testMain(map[string]string{"PRESIGN_ACCESS_KEY": "AK", "PRESIGN_SECRET_KEY": "secret-key-0123456789"})
+	err := m.Run(context.Background(), []string{"control", "--data", data, "--addr", "127.0.0.1:0",
+		"--s3-endpoint", "http://127.0.0.1:1", "--s3-bucket", "b", "--cors-origin", "app.example.com/upload"})
+	if err == nil || !strings.Contains(err.Error(), "--cors-origin") {
+		t.Fatalf("got %v, want an error naming --cors-origin", err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "control.db")); !os.IsNotExist(err) {
+		t.Errorf("the metadata store was opened before the flag was checked: %v", err)
+	}
+}

@@ -66,6 +66,9 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		sf.notify.addTarget(ctlURL+"/v1/storage-events", secret, m.Getenv("PRESIGN_NOTIFY_SECRET"))
 		secrets = [][]byte{[]byte(secret)}
 	}
+	// One --cors-origin list serves both planes: an application's page calls the control plane
+	// and then storage. The page of serve's own control plane is added for storage.
+	cf.corsOrigins = sf.corsOrigins
 	sf.corsOrigins = append(sf.corsOrigins, origins(st.scheme(), ctlLn.Addr())...)
 	node, err := m.openStorage(ctx, sf, log)
 	if err != nil {

@@ -42,7 +42,7 @@ func (f *storageFlags) register(fs *flag.FlagSet, addrFlag string) {
 	fs.DurationVar(&f.multipartExpiry, "multipart-expiry", disk.DefaultMultipartExpiry, "multipart uploads left incomplete this long are aborted and their parts removed")
 	f.notify.register(fs)
 	f.backend.register(fs)
-	fs.Var(&f.corsOrigins, "cors-origin", "web origin allowed to upload and download from a browser in buckets without a CORS configuration of their own, e.g. https://app.example.com; one '*' allowed (repeatable)")
+	fs.Var(&f.corsOrigins, "cors-origin", "web origin allowed to upload and download from a browser in buckets without a CORS configuration of their own (serve: also to call the control plane's API), e.g. https://app.example.com; one '*' allowed (repeatable)")
 }
 
 func (m *Main) storage(ctx context.Context, args []string) error {

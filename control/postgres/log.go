@@ -120,7 +120,8 @@ func scanAudit(r pgx.Row) (*control.AuditEntry, error) {
 	return &e, nil
 }
 
-// Prune removes expired tokens, old seen-event ids and ended rate windows, in one transaction.
+// Prune removes expired tokens and upload tokens, old seen-event ids and ended rate windows, in
+// one transaction.
 func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
 	b := ts(before)
@@ -128,6 +129,7 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 		total = 0
 		for _, q := range []string{
 			"DELETE FROM tokens WHERE expires < $1",
+			"DELETE FROM upload_tokens WHERE expires < $1",
 			"DELETE FROM events_seen WHERE seen < $1",
 		} {
 			tag, err := tx.Exec(ctx, q, b)

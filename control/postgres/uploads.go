@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"presign/control"
 )
 
 const uploadCols = "id, user_id, object_key, filename, content_type, size, sha256, state, multipart_id, " +
-	"part_size, part_count, nonce, expires, created, updated, completed, etag, fail_reason"
+	"part_size, part_count, nonce, expires, created, updated, completed, etag, fail_reason, max_size, token_id, subject"
 
 // createUpload adds the upload and its usage in one statement, so in one implicit transaction
 // and one round trip. The UPDATE admits the upload only if the usage row, with it counted,
@@ -21,14 +22,24 @@ const uploadCols = "id, user_id, object_key, filename, content_type, size, sha25
 // wait for the row lock and re-check against the newest row, so concurrent tickets can never
 // together pass a limit. The INSERT runs only if the UPDATE admitted; a unique or foreign-key
 // violation there fails the statement and so undoes the UPDATE too.
+//
+// An upload of an upload token also counts in the token's row ($24: its id), within the token's
+// limits ($25 files, $26 bytes). The usage UPDATE has then already run when the token's is
+// refused (the sub-statements of a WITH all take effect), so CreateUpload runs the statement
+// in a transaction it rolls back when nothing was inserted.
 const createUpload = `WITH admitted AS (
-	UPDATE usage SET bytes = bytes + $6, pending = pending + 1
-	WHERE user_id = $2 AND ($19::bigint <= 0 OR bytes + $6::bigint <= $19::bigint)
-		AND ($20::bigint <= 0 OR pending + 1 <= $20::bigint)
+	UPDATE usage SET bytes = bytes + $22, pending = pending + 1
+	WHERE user_id = $2 AND ($23::bigint <= 0 OR bytes + $22::bigint <= $23::bigint)
+		AND ($27::bigint <= 0 OR pending + 1 <= $27::bigint)
+	RETURNING 1
+), counted AS (
+	UPDATE upload_tokens SET files = files + 1, bytes = bytes + $22
+	WHERE id = $24 AND ($25::bigint <= 0 OR files + 1 <= $25::bigint) AND ($26::bigint <= 0 OR bytes + $22::bigint <= $26::bigint)
 	RETURNING 1
 )
 INSERT INTO uploads (` + uploadCols + `)
-SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18 FROM admitted`
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21 FROM admitted
+WHERE $24 = '' OR EXISTS (SELECT 1 FROM counted)`
 
 // CreateUpload records u if the owner's usage with u added stays within lim.
 func (s *Store) CreateUpload(ctx context.Context, u *control.Upload, lim control.Limits) error {
@@ -39,20 +50,39 @@ func (s *Store) CreateUpload(ctx context.Context, u *control.Upload, lim control
 	if updated.IsZero() {
 		updated = u.Created
 	}
-	tag, err := s.pool.Exec(ctx, createUpload, u.ID, u.UserID, u.Key, u.Filename, u.ContentType, u.Size, u.SHA256,
+	args := []any{u.ID, u.UserID, u.Key, u.Filename, u.ContentType, u.Size, u.SHA256,
 		string(u.State), u.MultipartID, u.PartSize, u.PartCount, u.Nonce, ts(u.Expires), ts(u.Created), ts(updated),
-		nil, "", "", lim.QuotaBytes, lim.MaxPending)
-	switch {
-	case isUnique(err):
+		nil, "", "", u.MaxSize, u.TokenID, u.Subject, u.Held(), lim.QuotaBytes, u.TokenID, lim.TokenFiles, lim.TokenBytes, lim.MaxPending}
+	var err error
+	if u.TokenID == "" {
+		var tag pgconn.CommandTag
+		tag, err = s.pool.Exec(ctx, createUpload, args...)
+		if err == nil && tag.RowsAffected() == 0 {
+			err = s.refusal(ctx, u, lim)
+		}
+	} else {
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			tag, err := tx.Exec(ctx, createUpload, args...)
+			if err == nil && tag.RowsAffected() == 0 {
+				return errRefused
+			}
+			return err
+		})
+		if errors.Is(err, errRefused) {
+			err = s.refusal(ctx, u, lim)
+		}
+	}
+	if isUnique(err) {
 		err = control.ErrConflict
-	case err == nil && tag.RowsAffected() == 0:
-		err = s.refusal(ctx, u, lim)
 	}
 	if err != nil {
 		return fmt.Errorf("create upload %s: %w", u.ID, err)
 	}
 	return nil
 }
+
+// errRefused rolls back a token upload's transaction that admitted nothing.
+var errRefused = errors.New("refused")
 
 // refusal tells why createUpload admitted nothing: no such user, or which limit. It reads the
 // usage after the fact, so under a race the reason given can be the other limit; the refusal
@@ -66,10 +96,24 @@ func (s *Store) refusal(ctx context.Context, u *control.Upload, lim control.Limi
 	if err != nil {
 		return err
 	}
-	use.Bytes += u.Size
+	use.Bytes += u.Held()
 	use.Pending++
 	if err := checkLimits(use, lim); err != nil {
 		return err
+	}
+	if u.TokenID != "" {
+		var files int
+		var bytes int64
+		err := s.pool.QueryRow(ctx, "SELECT files, bytes FROM upload_tokens WHERE id = $1", u.TokenID).Scan(&files, &bytes)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("upload token %s: %w", u.TokenID, control.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if err := control.CheckTokenLimits(files+1, bytes+u.Held(), lim); err != nil {
+			return err
+		}
 	}
 	if lim.MaxPending > 0 && lim.QuotaBytes <= 0 {
 		return fmt.Errorf("%w: limit %d", control.ErrTooManyPending, lim.MaxPending)
@@ -125,19 +169,23 @@ func (s *Store) TransitionUpload(ctx context.Context, id string, from []control.
 		next := control.ApplyChange(*cur, to, c)
 		b := &pgx.Batch{}
 		b.Queue(`UPDATE uploads SET state = $1, multipart_id = $2, expires = $3, updated = $4, completed = $5,
-			etag = $6, fail_reason = $7, lease_until = '-infinity' WHERE id = $8`,
+			etag = $6, fail_reason = $7, size = $8, lease_until = '-infinity' WHERE id = $9`,
 			string(next.State), next.MultipartID, next.Expires, next.Updated, nullTS(next.Completed),
-			next.ETag, next.FailReason, id)
+			next.ETag, next.FailReason, next.Size, id)
 		switch {
 		case to == control.StateCompleted:
-			b.Queue(`INSERT INTO files (id, user_id, object_key, filename, content_type, size, sha256, etag, created)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, next.ID, next.UserID, next.Key, next.Filename,
-				next.ContentType, next.Size, next.SHA256, next.ETag, next.Completed)
+			b.Queue(`INSERT INTO files (id, user_id, object_key, filename, content_type, size, sha256, etag, created, subject)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, next.ID, next.UserID, next.Key, next.Filename,
+				next.ContentType, next.Size, next.SHA256, next.ETag, next.Completed, next.Subject)
 		case cur.State == control.StateCompleted && to == control.StateDeleted:
 			b.Queue("UPDATE files SET deleted = $1 WHERE id = $2", ts(c.At), id)
 		}
-		if db, dp := control.UsageDelta(cur.State, to, cur.Size); db != 0 || dp != 0 {
+		if db, dp := control.UsageDelta(cur, &next); db != 0 || dp != 0 {
 			b.Queue("UPDATE usage SET bytes = bytes + $1, pending = pending + $2 WHERE user_id = $3", db, dp, cur.UserID)
+		}
+		if tf, tb := control.TokenDelta(cur, &next); cur.TokenID != "" && (tf != 0 || tb != 0) {
+			// A pruned token has no row left to count in; nothing refers to its counts then.
+			b.Queue("UPDATE upload_tokens SET files = files + $1, bytes = bytes + $2 WHERE id = $3", tf, tb, cur.TokenID)
 		}
 		if e := control.TransitionAudit(c); e != nil {
 			if err := queueAudit(b, *e); err != nil {
@@ -193,7 +241,7 @@ func scanUpload(r pgx.Row) (*control.Upload, error) {
 	var completed *time.Time
 	if err := r.Scan(&u.ID, &u.UserID, &u.Key, &u.Filename, &u.ContentType, &u.Size, &u.SHA256, &state,
 		&u.MultipartID, &u.PartSize, &u.PartCount, &u.Nonce, &u.Expires, &u.Created, &u.Updated, &completed,
-		&u.ETag, &u.FailReason); err != nil {
+		&u.ETag, &u.FailReason, &u.MaxSize, &u.TokenID, &u.Subject); err != nil {
 		return nil, err
 	}
 	u.State = control.UploadState(state)

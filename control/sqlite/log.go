@@ -126,7 +126,7 @@ func (s *Store) ListAudit(ctx context.Context, q control.AuditQuery) ([]control.
 	return out, nil
 }
 
-// Prune removes expired tokens, old seen-event ids and ended rate windows.
+// Prune removes expired tokens and upload tokens, old seen-event ids and ended rate windows.
 func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
 	b := micros(before)
@@ -134,6 +134,7 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 		total = 0
 		for _, q := range []string{
 			"DELETE FROM tokens WHERE expires < ?",
+			"DELETE FROM upload_tokens WHERE expires < ?",
 			"DELETE FROM events_seen WHERE seen < ?",
 			"DELETE FROM rate_counters WHERE start_us + window_us < ?",
 		} {

@@ -11,9 +11,9 @@ import (
 )
 
 const uploadCols = "id, user_id, object_key, filename, content_type, size, sha256, state, multipart_id, " +
-	"part_size, part_count, nonce, expires, created, updated, completed, etag, fail_reason"
+	"part_size, part_count, nonce, expires, created, updated, completed, etag, fail_reason, max_size, token_id, subject"
 
-const insertUpload = "INSERT INTO uploads (" + uploadCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+const insertUpload = "INSERT INTO uploads (" + uploadCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 // CreateUpload records u if the owner's usage with u added stays within lim. The insert and the
 // usage change run in one savepoint of the writer's transaction: being the only writer, nothing
@@ -29,7 +29,7 @@ func (s *Store) CreateUpload(ctx context.Context, u *control.Upload, lim control
 	err := s.w.do(ctx, func(t *tx) error {
 		_, err := t.exec(insertUpload, u.ID, u.UserID, u.Key, u.Filename, u.ContentType, u.Size, u.SHA256,
 			string(u.State), u.MultipartID, u.PartSize, u.PartCount, u.Nonce, micros(u.Expires),
-			micros(u.Created), micros(updated), nil, "", "")
+			micros(u.Created), micros(updated), nil, "", "", u.MaxSize, u.TokenID, u.Subject)
 		switch {
 		case isUnique(err):
 			return control.ErrConflict
@@ -40,10 +40,22 @@ func (s *Store) CreateUpload(ctx context.Context, u *control.Upload, lim control
 		}
 		var use control.Usage
 		if err := t.queryRow("UPDATE usage SET bytes = bytes + ?, pending = pending + 1 WHERE user_id = ? RETURNING bytes, pending",
-			u.Size, u.UserID).Scan(&use.Bytes, &use.Pending); err != nil {
+			u.Held(), u.UserID).Scan(&use.Bytes, &use.Pending); err != nil {
 			return notFound(err)
 		}
-		return checkLimits(use, lim)
+		if err := checkLimits(use, lim); err != nil {
+			return err
+		}
+		if u.TokenID == "" {
+			return nil
+		}
+		var files int
+		var bytes int64
+		if err := t.queryRow("UPDATE upload_tokens SET files = files + 1, bytes = bytes + ? WHERE id = ? RETURNING files, bytes",
+			u.Held(), u.TokenID).Scan(&files, &bytes); err != nil {
+			return fmt.Errorf("upload token %s: %w", u.TokenID, notFound(err))
+		}
+		return control.CheckTokenLimits(files, bytes, lim)
 	})
 	if err != nil {
 		return fmt.Errorf("create upload %s: %w", u.ID, err)
@@ -97,16 +109,16 @@ func (s *Store) TransitionUpload(ctx context.Context, id string, from []control.
 		}
 		next := control.ApplyChange(*cur, to, c)
 		if _, err := t.exec(`UPDATE uploads SET state = ?, multipart_id = ?, expires = ?, updated = ?, completed = ?,
-			etag = ?, fail_reason = ?, lease_until = 0 WHERE id = ?`,
+			etag = ?, fail_reason = ?, size = ?, lease_until = 0 WHERE id = ?`,
 			string(next.State), next.MultipartID, micros(next.Expires), micros(next.Updated),
-			nullMicros(next.Completed), next.ETag, next.FailReason, id); err != nil {
+			nullMicros(next.Completed), next.ETag, next.FailReason, next.Size, id); err != nil {
 			return err
 		}
 		switch {
 		case to == control.StateCompleted:
-			if _, err := t.exec(`INSERT INTO files (id, user_id, object_key, filename, content_type, size, sha256, etag, created)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, next.ID, next.UserID, next.Key, next.Filename, next.ContentType,
-				next.Size, next.SHA256, next.ETag, micros(next.Completed)); err != nil {
+			if _, err := t.exec(`INSERT INTO files (id, user_id, object_key, filename, content_type, size, sha256, etag, created, subject)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, next.ID, next.UserID, next.Key, next.Filename, next.ContentType,
+				next.Size, next.SHA256, next.ETag, micros(next.Completed), next.Subject); err != nil {
 				return err
 			}
 		case cur.State == control.StateCompleted && to == control.StateDeleted:
@@ -114,9 +126,16 @@ func (s *Store) TransitionUpload(ctx context.Context, id string, from []control.
 				return err
 			}
 		}
-		if db, dp := control.UsageDelta(cur.State, to, cur.Size); db != 0 || dp != 0 {
+		if db, dp := control.UsageDelta(cur, &next); db != 0 || dp != 0 {
 			if _, err := t.exec("UPDATE usage SET bytes = bytes + ?, pending = pending + ? WHERE user_id = ?",
 				db, dp, cur.UserID); err != nil {
+				return err
+			}
+		}
+		if tf, tb := control.TokenDelta(cur, &next); cur.TokenID != "" && (tf != 0 || tb != 0) {
+			// A pruned token has no row left to count in; nothing refers to its counts then.
+			if _, err := t.exec("UPDATE upload_tokens SET files = files + ?, bytes = bytes + ? WHERE id = ?",
+				tf, tb, cur.TokenID); err != nil {
 				return err
 			}
 		}
@@ -184,7 +203,7 @@ func scanUpload(r rowScanner) (*control.Upload, error) {
 	var completed sql.NullInt64
 	if err := r.Scan(&u.ID, &u.UserID, &u.Key, &u.Filename, &u.ContentType, &u.Size, &u.SHA256, &state,
 		&u.MultipartID, &u.PartSize, &u.PartCount, &u.Nonce, &expires, &created, &updated, &completed,
-		&u.ETag, &u.FailReason); err != nil {
+		&u.ETag, &u.FailReason, &u.MaxSize, &u.TokenID, &u.Subject); err != nil {
 		return nil, err
 	}
 	u.State = control.UploadState(state)

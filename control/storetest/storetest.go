@@ -28,6 +28,7 @@ func Run(t *testing.T, fresh Fresh) {
 	}{
 		{"Users", userTests},
 		{"Tokens", tokenTests},
+		{"UploadTokens", uploadTokenTests},
 		{"Uploads", uploadTests},
 		{"Transitions", transitionTests},
 		{"Races", raceTests},

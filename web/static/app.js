@@ -5,7 +5,7 @@
 import { API, APIError } from './api.js';
 import { $, announce, el, formatBytes, messageOf, showError } from './dom.js';
 import { FileTable } from './files.js';
-import { ResumeBook, State, Transfer } from './transfer.js';
+import { ResumeBook, State, Transfer } from './presign.js';
 
 const sessionKey = 'presign.session';
 const maxActiveFiles = 2; // each multipart file already sends 4 parts at once

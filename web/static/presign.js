@@ -1,13 +1,110 @@
-// One file's upload, straight from the browser to the storage node.
+// presign.js: uploads from a browser straight to storage, through a presign control plane.
+//
+// One ES module, served by the control plane at /v1/presign.js for any page and used by
+// presign's own page: a page that holds a token (a login session, or an upload token its
+// application server minted) uploads files with parallel parts, progress, pause and resume,
+// resume after a reload, and cancel.
+//
+//   import { upload } from 'https://presign.example.com/v1/presign.js';
+//   const t = upload(file, { token, onChange: (t) => bar.value = t.loaded / t.total });
+//   const record = await t.finished; // the file record once presign has verified the object
 //
 // The control plane hands out a ticket: either one presigned PUT (sent with exactly the
 // ticket's headers) or a multipart plan. A plan's parts go up in parallel; each part's URL is
 // asked for just before the part is sent, a part that fails on the network or with a 5xx is
 // retried with backoff (with a fresh URL), and pause aborts the parts in flight. Resume asks the
 // control plane which parts the store already holds and sends only the others, which also works
-// after the page was reloaded: the upload's id is remembered per file until it ends.
+// after the page was reloaded: the upload's id is remembered per file until it ends. The token
+// travels only in the Authorization header; file bytes go to storage, never to the control plane.
 
-import { APIError } from './api.js';
+/** An answer of the control plane that is not a success, or a failure to reach it. */
+export class APIError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.name = 'APIError';
+    this.status = status; // 0 when the server could not be reached
+    this.code = code;     // the API's error code, e.g. quota_exceeded
+  }
+}
+
+/** The control plane's upload API (its OpenAPI document, /openapi.json, is the contract). */
+export class Client {
+  /**
+   * @param {{token?: string, endpoint?: string, onUnauthenticated?: (e: APIError) => void}} opts
+   *   token: a session, API key or upload token ('' before signing in); endpoint: the control
+   *   plane's origin, by default the one this module was loaded from; onUnauthenticated: called
+   *   when the token stops working (expired or revoked).
+   */
+  constructor(opts = {}) {
+    this.token = opts.token || '';
+    this.endpoint = (opts.endpoint || new URL(import.meta.url).origin).replace(/\/+$/, '');
+    this.onUnauthenticated = opts.onUnauthenticated || null;
+  }
+
+  async request(method, path, body) {
+    const headers = { Accept: 'application/json' };
+    if (this.token) headers.Authorization = 'Bearer ' + this.token;
+    const init = { method, headers, cache: 'no-store', credentials: 'omit', redirect: 'error' };
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    let resp;
+    try {
+      resp = await fetch(this.endpoint + path, init);
+    } catch {
+      throw new APIError(0, 'network', 'The server could not be reached. Check the connection and try again.');
+    }
+    if (resp.status === 204) return null;
+    let data = null;
+    try {
+      data = await resp.json();
+    } catch {
+      data = null;
+    }
+    if (!resp.ok) {
+      const err = new APIError(resp.status, (data && data.error) || 'http_' + resp.status,
+        (data && data.message) || `The server answered ${resp.status}.`);
+      if (resp.status === 401 && this.token && err.code === 'unauthenticated' && this.onUnauthenticated) {
+        this.onUnauthenticated(err);
+      }
+      throw err;
+    }
+    return data;
+  }
+
+  /** Asks for a ticket: a presigned PUT, or a multipart plan for big files. */
+  ticket(file) {
+    return this.request('POST', '/v1/uploads', {
+      filename: file.name,
+      size: file.size,
+      content_type: file.type || 'application/octet-stream',
+    });
+  }
+
+  upload(id) {
+    return this.request('GET', `/v1/uploads/${encodeURIComponent(id)}`);
+  }
+
+  abort(id) {
+    return this.request('DELETE', `/v1/uploads/${encodeURIComponent(id)}`);
+  }
+
+  /** Part URLs, signed now: asked for just before each part is sent. */
+  signParts(id, numbers) {
+    return this.request('POST', `/v1/uploads/${encodeURIComponent(id)}/parts`, { part_numbers: numbers });
+  }
+
+  /** The parts the store already holds, each received whole: a resume sends only the others. */
+  storedParts(id) {
+    return this.request('GET', `/v1/uploads/${encodeURIComponent(id)}/parts`);
+  }
+
+  /** Completes an upload; parts may be omitted to use those the store holds. */
+  complete(id, parts) {
+    return this.request('POST', `/v1/uploads/${encodeURIComponent(id)}/complete`, parts ? { parts } : undefined);
+  }
+}
 
 /** States a transfer goes through. */
 export const State = Object.freeze({
@@ -24,8 +121,8 @@ export const State = Object.freeze({
 const maxAttempts = 6;   // per part (and per single PUT): the first try and five retries
 const baseBackoff = 500; // ms, doubled each retry, with jitter
 
-/** A request to the storage node that did not succeed. */
-class StorageError extends Error {
+/** A request to the storage node that did not succeed: its status and S3 error code and message. */
+export class StorageError extends Error {
   constructor(status, code, message, retryable) {
     super(message);
     this.name = 'StorageError';
@@ -37,6 +134,14 @@ class StorageError extends Error {
 
 /** Thrown when a request was aborted by pause or cancel. */
 class Stopped extends Error {}
+
+/** What finished rejects with when the transfer was cancelled. */
+export class CancelledError extends Error {
+  constructor() {
+    super('The upload was cancelled.');
+    this.name = 'CancelledError';
+  }
+}
 
 /**
  * PUTs body to url with XMLHttpRequest, which reports upload progress (fetch does not).
@@ -100,8 +205,9 @@ function retryableAPI(e) {
  * file fingerprints only, never a token or a URL.
  */
 export class ResumeBook {
-  constructor(userID) {
-    this.key = 'presign.resume.' + userID;
+  /** @param {string} scope whose uploads these are (a user id, or the application's own name) */
+  constructor(scope) {
+    this.key = 'presign.resume.' + scope;
   }
 
   static fingerprint(file) {
@@ -133,9 +239,10 @@ export class ResumeBook {
   }
 }
 
+/** One file's upload. Its state, loaded and total say where it is; onChange hears every change. */
 export class Transfer {
   /**
-   * @param {import('./api.js').API} api
+   * @param {Client} api
    * @param {File} file
    * @param {{concurrency?: number, book?: ResumeBook, onChange?: (t: Transfer) => void}} opts
    */
@@ -158,6 +265,19 @@ export class Transfer {
     this.singleLoaded = 0;
     this.run = 0;              // bumped by pause and cancel: workers of an older run stop
     this.recoveries = 0;       // resumes forced by a complete that found parts missing
+    this.waiters = [];         // {resolve, reject} of finished promises not yet settled
+  }
+
+  /**
+   * Settles when the transfer next ends: with the file record once completed, with the error
+   * when it fails (a multipart transfer can then be resumed, and finished asked for again), with a
+   * CancelledError when cancelled.
+   */
+  get finished() {
+    if (this.state === State.completed) return Promise.resolve(this.result);
+    if (this.state === State.cancelled) return Promise.reject(new CancelledError());
+    if (this.state === State.failed) return Promise.reject(this.error);
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
   get total() {
@@ -188,6 +308,13 @@ export class Transfer {
   #set(state) {
     this.state = state;
     this.onChange(this);
+    if (state !== State.completed && state !== State.failed && state !== State.cancelled) return;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) {
+      if (state === State.completed) w.resolve(this.result);
+      else w.reject(state === State.cancelled ? new CancelledError() : this.error);
+    }
   }
 
   #fail(e) {
@@ -419,4 +546,21 @@ export class Transfer {
       }
     }
   }
+}
+
+/**
+ * Uploads file with token and returns its Transfer, already started. Options: endpoint (the
+ * control plane's origin; by default this module's), concurrency (parts at once, 4), resume
+ * (a scope name under which unfinished multipart uploads are remembered in localStorage, so
+ * that choosing the same file again after a reload resumes it; none by default), onChange.
+ *
+ * @param {File} file
+ * @param {{token: string, endpoint?: string, concurrency?: number, resume?: string, onChange?: (t: Transfer) => void}} opts
+ */
+export function upload(file, opts) {
+  const client = new Client({ token: opts.token, endpoint: opts.endpoint });
+  const book = opts.resume ? new ResumeBook(opts.resume) : null;
+  const t = new Transfer(client, file, { concurrency: opts.concurrency, book, onChange: opts.onChange });
+  t.start();
+  return t;
 }

@@ -1,0 +1,25 @@
+-- Upload tokens: upload-only bearer tokens an application's server mints for a browser. files
+-- and bytes are what the token's uploads hold now (active ones at their reservation), changed
+-- in the same transaction as every upload of the token, so its limits hold under concurrency.
+CREATE TABLE upload_tokens (
+	id      TEXT PRIMARY KEY,
+	hash    BLOB NOT NULL UNIQUE,
+	user_id TEXT NOT NULL REFERENCES users (id),
+	subject TEXT NOT NULL DEFAULT '',
+	limits  TEXT NOT NULL DEFAULT '{}', -- control.UploadLimits as JSON
+	created INTEGER NOT NULL,
+	expires INTEGER NOT NULL,
+	revoked INTEGER,
+	files   INTEGER NOT NULL DEFAULT 0,
+	bytes   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX upload_tokens_user ON upload_tokens (user_id, created);
+CREATE INDEX upload_tokens_expires ON upload_tokens (expires);
+
+-- An upload made with a token names it (no foreign key: expired tokens are pruned, their
+-- uploads stay) and carries its subject, as its file does. max_size > 0: the size was not
+-- declared, size is 0 until completion, and max_size is what the upload holds of the quota.
+ALTER TABLE uploads ADD COLUMN token_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE uploads ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+ALTER TABLE uploads ADD COLUMN max_size INTEGER NOT NULL DEFAULT 0 CHECK (max_size >= 0);
+ALTER TABLE files ADD COLUMN subject TEXT NOT NULL DEFAULT '';

@@ -1,0 +1,29 @@
+// The application page of the Uppy tests: Uppy 6 as its documentation shows it, with the
+// Dashboard and the S3 plugin configured with nothing but the companionEndpoint that presign's
+// upload-token answer gave (read from ?companion=). Bundled by esbuild (see uppy.js); it records
+// Uppy's events in window.__events for the driver.
+import Uppy from '@uppy/core';
+import Dashboard from '@uppy/dashboard';
+import AwsS3 from '@uppy/aws-s3';
+import '@uppy/core/css/style.min.css';
+import '@uppy/dashboard/css/style.min.css';
+
+const companionEndpoint = new URLSearchParams(location.search).get('companion');
+const uppy = new Uppy({ autoProceed: false })
+  .use(Dashboard, { inline: true, target: '#uppy', height: 420 })
+  .use(AwsS3, { companionEndpoint });
+
+const events = [];
+const at = () => Date.now();
+uppy.on('upload-success', (file, response) => events.push({ type: 'upload-success', at: at(), name: file.name, body: response.body, uploadURL: response.uploadURL }));
+uppy.on('upload-error', (file, error) => events.push({
+  type: 'upload-error', at: at(), name: file && file.name, message: error.message, details: error.details || '',
+  cause: error.cause ? String(error.cause) : '', status: error.request ? error.request.status : 0,
+  responseText: error.request ? String(error.request.responseText || '') : '',
+}));
+uppy.on('s3-multipart:part-uploaded', (file, part) => events.push({ type: 'part', at: at(), name: file.name, part: part.PartNumber }));
+uppy.on('complete', (result) => events.push({ type: 'complete', at: at(), successful: result.successful.length, failed: result.failed.length }));
+uppy.on('file-removed', (file) => events.push({ type: 'file-removed', at: at(), name: file.name }));
+
+window.uppy = uppy;
+window.__events = events;
