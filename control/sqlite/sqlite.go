@@ -61,15 +61,20 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %q: want a plain file path", path)
 	}
 	bt := strconv.Itoa(int(busyTimeout / time.Millisecond))
-	wdb, err := sql.Open("sqlite", path+"?_pragma=busy_timeout("+bt+")&_pragma=journal_mode(WAL)"+
-		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)")
+	wdb, err := sql.Open("sqlite", path+"?_pragma=busy_timeout("+bt+")&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	wdb.SetMaxOpenConns(1)
 	wdb.SetConnMaxIdleTime(0)
 	conn, err := wdb.Conn(ctx)
+	if err == nil {
+		err = walMode(ctx, conn)
+	}
 	if err != nil {
+		if conn != nil {
+			conn.Close()
+		}
 		wdb.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -107,6 +112,30 @@ func (s *Store) Close() error {
 		s.closeErr = errors.Join(s.w.conn.Close(), s.wdb.Close(), s.rdb.Close())
 	})
 	return s.closeErr
+}
+
+// walMode switches the database to WAL. SQLite answers SQLITE_BUSY at once, without calling
+// the busy handler, when another connection is switching the same new file at the same moment
+// (Stores opening together), so the switch is retried here for up to busyTimeout.
+func walMode(ctx context.Context, conn *sql.Conn) error {
+	deadline := time.Now().Add(busyTimeout)
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		var mode string
+		err := conn.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode)
+		switch {
+		case err == nil && mode == "wal":
+			return nil
+		case err == nil:
+			return fmt.Errorf("journal mode is %q, not wal", mode)
+		case !busy(err) || time.Now().After(deadline):
+			return fmt.Errorf("set WAL journal mode: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 // migrate applies, in one write transaction, the embedded migrations newer than the recorded
@@ -191,6 +220,12 @@ func (r errRow) Scan(...any) error { return r.err }
 func constraint(err error, code int) bool {
 	var e *sqlite.Error
 	return errors.As(err, &e) && e.Code() == code
+}
+
+// busy reports whether err is SQLite's "database is locked" (SQLITE_BUSY, any extended code).
+func busy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // isUnique reports whether err is a UNIQUE or PRIMARY KEY violation.
