@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"presign/control/appevents"
 )
 
 // UploadState is where an upload is in its lifecycle:
@@ -197,6 +199,8 @@ type Change struct {
 	// transaction so that an upload's ending is never without its entry (its At defaults to
 	// the change's).
 	Audit *AuditEntry
+	// Reason is why an upload failed, as its application event says (see TransitionEvent).
+	Reason appevents.Reason
 }
 
 // File is the record of a completed upload, created with the transition to completed, exactly

@@ -36,6 +36,7 @@ type Store interface {
 	TokenStore
 	UploadStore
 	LogStore
+	AppEventStore
 
 	// Prune removes what is kept only for a while and ended before before: tokens that expired,
 	// seen event ids, and rate-limit windows. It returns how many rows it removed. Uploads,
@@ -113,8 +114,10 @@ type UploadStore interface {
 	// recording c, and returns it as changed. It is a compare-and-set: of several concurrent
 	// calls that expect the same state, exactly one succeeds and the others get
 	// ErrStateConflict, as does a call when the upload is in none of the from states.
-	// In the same transaction it keeps Usage, creates the File when to is completed, and
-	// hides the File when a completed upload goes to deleted. It clears any ClaimOverdue lease.
+	// In the same transaction it keeps Usage, creates the File when to is completed, hides the
+	// File when a completed upload goes to deleted, and writes the application event the
+	// transition emits (TransitionEvent, with c.Reason) with its deliveries. It clears any
+	// ClaimOverdue lease.
 	// ErrNotFound; ErrInvalid when c.At is zero or CanTransition(f, to) is false for some f
 	// in from.
 	TransitionUpload(ctx context.Context, id string, from []UploadState, to UploadState, c Change) (*Upload, error)
