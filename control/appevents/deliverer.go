@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"presign/internal/egress"
@@ -23,11 +24,12 @@ type DelivererOptions struct {
 	// never in flight from two replicas at once; a replica that dies holding claims delays
 	// their deliveries by at most the lease.
 	Lease time.Duration
-	// Concurrency bounds the attempts in flight (default 128); PerEndpoint bounds those to one
-	// endpoint (default 32), so that a slow endpoint leaves room for the others: a delivery
+	// Concurrency bounds the attempts in flight (default 512); PerEndpoint bounds those to one
+	// endpoint (default 128), so that a slow endpoint leaves room for the others: a delivery
 	// claimed for an endpoint at its bound is put back for a moment, not waited on.
 	Concurrency, PerEndpoint int
-	// Batch is how many deliveries one claim takes at most (default 256).
+	// Batch is how many deliveries one claim takes at most (default 512). Claims and outcomes
+	// are writes to the store, so the deliverer's rate is about Batch per store commit.
 	Batch int
 	// Poll is how often the outbox is read when nothing Kicks the deliverer (default 1 s): for
 	// retries that fall due, and for events other replicas wrote.
@@ -54,13 +56,13 @@ func (o DelivererOptions) withDefaults() DelivererOptions {
 		o.Lease = 2*o.Timeout + 10*time.Second
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 128
+		o.Concurrency = 512
 	}
 	if o.PerEndpoint <= 0 {
-		o.PerEndpoint = 32
+		o.PerEndpoint = 128
 	}
 	if o.Batch <= 0 {
-		o.Batch = 256
+		o.Batch = 512
 	}
 	if o.Poll <= 0 {
 		o.Poll = time.Second
@@ -132,18 +134,22 @@ func (d *Deliverer) Run(ctx context.Context) {
 	finisherDone := make(chan struct{})
 	go func() { defer close(finisherDone); d.finishLoop(outcomes) }()
 
-	slots := make(chan struct{}, d.o.Concurrency)
+	// A claim is a write to the store: under load the deliverer waits until a worthwhile batch
+	// of slots is free rather than claiming one delivery per freed slot.
+	low := max(1, min(d.o.Batch, d.o.Concurrency/2))
+	var inflight atomic.Int64
+	released := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	poll := time.NewTicker(d.o.Poll)
 	defer poll.Stop()
 	lastSweep := time.Now()
 	for ctx.Err() == nil {
-		free := cap(slots) - len(slots)
-		if free == 0 {
-			select { // every slot is busy: wait for one
+		busy := int(inflight.Load())
+		free := d.o.Concurrency - busy
+		if busy > 0 && free < low {
+			select {
 			case <-ctx.Done():
-			case slots <- struct{}{}:
-				<-slots
+			case <-released:
 			}
 			continue
 		}
@@ -154,9 +160,15 @@ func (d *Deliverer) Run(ctx context.Context) {
 		}
 		claimed := time.Now()
 		for _, dl := range ds {
-			slots <- struct{}{}
+			inflight.Add(1)
 			wg.Go(func() {
-				defer func() { <-slots }()
+				defer func() {
+					inflight.Add(-1)
+					select {
+					case released <- struct{}{}:
+					default:
+					}
+				}()
 				outcomes <- finished{dl, d.attempt(ctx, dl, claimed)}
 			})
 		}

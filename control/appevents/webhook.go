@@ -49,8 +49,8 @@ func NewHTTPClient(o Options) *http.Client {
 		ForceAttemptHTTP2:     true,
 		TLSHandshakeTimeout:   o.Timeout,
 		ResponseHeaderTimeout: o.Timeout,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   64,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   512, // as many as a deliverer has attempts in flight: no redials under load
 		IdleConnTimeout:       90 * time.Second,
 	}
 	return &http.Client{
