@@ -50,6 +50,9 @@ func (d *DNS) Queries(name string) int {
 	return d.hits[strings.ToLower(strings.TrimSuffix(name, "."))]
 }
 
+// Addr is the server's host:port, for a process to be pointed at.
+func (d *DNS) Addr() string { return d.conn.LocalAddr().String() }
+
 // Resolver returns a resolver that asks only this server. It does not cache, so every dial
 // resolves afresh.
 func (d *DNS) Resolver() *net.Resolver {
