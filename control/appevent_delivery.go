@@ -143,8 +143,21 @@ func (s *Service) newDeliverer() error {
 // application events until ctx ends. Several replicas may run it: each delivery is claimed by
 // one at a time.
 func (s *Service) RunDeliverer(ctx context.Context) error {
-	if err := s.store.ConfigureEndpoints(ctx, s.configured, s.now()); err != nil {
-		return fmt.Errorf("configure application event endpoints: %w", err)
+	// The store may not answer yet (a database starting beside this process): try until it does.
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 10*time.Second) {
+		err := s.store.ConfigureEndpoints(ctx, s.configured, s.now())
+		if err == nil {
+			break
+		}
+		if errors.Is(err, ErrInvalid) {
+			return fmt.Errorf("configure application event endpoints: %w", err)
+		}
+		s.log.WarnContext(ctx, "recording the configured application event endpoints; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
 	}
 	if s.cfg.AppEvents.Disabled {
 		<-ctx.Done()

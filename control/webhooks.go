@@ -89,6 +89,10 @@ func viewDelivery(d *DeliveryInfo) DeliveryView {
 // endpointPrefix marks the id of an endpoint registered through the API.
 const endpointPrefix = "whk_"
 
+// MaxWebhooksPerUser bounds the endpoints one user registers: each is a fan-out of every
+// ending of their uploads, and an attempt stream of its own.
+const MaxWebhooksPerUser = 20
+
 // CreateWebhook registers an endpoint for the caller's uploads (for everyone's, when an
 // administrator asks). The URL must be one appevents accepts and, unless the configuration
 // allows private addresses, resolve only to public ones; deliveries check again on every
@@ -115,6 +119,13 @@ func (s *Service) CreateWebhook(ctx context.Context, p *Principal, in WebhookReq
 		if err := s.egress.CheckHost(ctx, s.resolver(), h); err != nil {
 			return nil, invalid("url: %v (an administrator may allow private addresses)", err)
 		}
+	}
+	mine, err := s.store.ListEndpoints(ctx, p.User.ID)
+	if err != nil {
+		return nil, fmt.Errorf("create webhook: %w", err)
+	}
+	if len(mine) >= MaxWebhooksPerUser {
+		return nil, errorf(http.StatusConflict, CodeConflict, "a user has at most %d webhooks; delete one first", MaxWebhooksPerUser)
 	}
 	e := &Endpoint{ID: endpointPrefix + newID(s.now()), OwnerID: p.User.ID, AllUsers: in.AllUsers, URL: in.URL,
 		Events: mask, Secret: secret.Encode(), Created: s.now()}

@@ -103,6 +103,12 @@ func TestWebhooksBelongToWhoRegisteredThem(t *testing.T) {
 	}
 	e.must(204, "DELETE", "/v1/webhooks/"+created.ID, ann, nil, nil)
 	e.must(404, "GET", "/v1/webhooks/"+created.ID, ann, nil, nil)
+	for range control.MaxWebhooksPerUser - 1 { // bob has one
+		e.must(201, "POST", "/v1/webhooks", bob, map[string]any{"url": "https://hooks.example.test/more"}, nil)
+	}
+	if st, code := e.call("POST", "/v1/webhooks", bob, map[string]any{"url": "https://hooks.example.test/one-too-many"}, nil); st != 409 || code != "conflict" {
+		t.Fatalf("webhook %d: %d %s", control.MaxWebhooksPerUser+1, st, code)
+	}
 	var audit struct{ Entries []control.AuditEntry }
 	e.must(200, "GET", "/v1/audit", e.admin, nil, &audit)
 	actions := map[string]int{}
@@ -114,7 +120,7 @@ func TestWebhooksBelongToWhoRegisteredThem(t *testing.T) {
 			}
 		}
 	}
-	if actions["webhook.create"] != 3 || actions["webhook.delete"] != 1 {
+	if actions["webhook.create"] != 2+control.MaxWebhooksPerUser || actions["webhook.delete"] != 1 {
 		t.Fatalf("audit actions %v", actions)
 	}
 }
