@@ -179,7 +179,7 @@ func claimToken() string { return rand.Text() }
 
 // ClaimDeliveries leases due deliveries. Being the only writer (SQLite's file lock serialising
 // the writers of other Stores), the selection and the lease cannot interleave with another
-// claim; the batch's rows share one token, by which they are then read.
+// claim; the batch's rows share one token, and are read back by the ids the lease returned.
 func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]appevents.Delivery, error) {
 	if err := control.CheckClaim(limit, lease); err != nil {
 		return nil, err
@@ -189,22 +189,38 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.D
 	err := s.w.do(ctx, func(t *tx) error {
 		out = out[:0]
 		n := micros(now)
-		res, err := t.exec(`UPDATE app_deliveries SET lease_until = ?, claim = ? WHERE id IN (
+		rows, err := t.query(`UPDATE app_deliveries SET lease_until = ?, claim = ? WHERE id IN (
 				SELECT d.id FROM app_deliveries d
 				WHERE d.state = 'pending' AND d.next_at <= ? AND d.lease_until < ?
 					AND NOT EXISTS (SELECT 1 FROM app_deliveries p WHERE p.endpoint_id = d.endpoint_id
 						AND p.upload_id = d.upload_id AND p.state = 'pending' AND p.seq < d.seq)
-				ORDER BY d.next_at LIMIT ?)`, micros(now.Add(lease)), token, n, n, limit)
+				ORDER BY d.next_at LIMIT ?)
+			RETURNING id`, micros(now.Add(lease)), token, n, n, limit)
 		if err != nil {
 			return err
 		}
-		if k, err := res.RowsAffected(); err != nil || k == 0 {
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(ids) == 0 {
 			return err
 		}
-		rows, err := t.query(`SELECT d.id, d.event_id, d.type, d.upload_id, d.seq, d.since, d.attempts, e.body,
+		idsJSON, err := json.Marshal(ids)
+		if err != nil {
+			return err
+		}
+		rows, err = t.query(`SELECT d.id, d.event_id, d.type, d.upload_id, d.seq, d.since, d.attempts, e.body,
 				p.id, p.url, p.secret, p.configured
-			FROM app_deliveries d JOIN app_events e ON e.id = d.event_id JOIN app_endpoints p ON p.id = d.endpoint_id
-			WHERE d.claim = ? AND d.state = 'pending' ORDER BY d.next_at, d.id`, token)
+			FROM json_each(?) AS k JOIN app_deliveries d ON d.id = k.value
+				JOIN app_events e ON e.id = d.event_id JOIN app_endpoints p ON p.id = d.endpoint_id
+			ORDER BY d.next_at, d.id`, string(idsJSON))
 		if err != nil {
 			return err
 		}

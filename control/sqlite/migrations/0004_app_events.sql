@@ -56,7 +56,6 @@ CREATE TABLE app_deliveries (
 CREATE INDEX app_deliveries_due ON app_deliveries (next_at) WHERE state = 'pending';
 CREATE INDEX app_deliveries_order ON app_deliveries (endpoint_id, upload_id, seq) WHERE state = 'pending';
 CREATE INDEX app_deliveries_endpoint ON app_deliveries (endpoint_id, id);
-CREATE INDEX app_deliveries_claim ON app_deliveries (claim) WHERE state = 'pending';
 CREATE INDEX app_deliveries_finished ON app_deliveries (finished) WHERE finished IS NOT NULL;
 
 CREATE TABLE app_delivery_attempts (
