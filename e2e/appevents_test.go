@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +21,7 @@ import (
 
 	"presign/client"
 	"presign/internal/egress/egresstest"
+	"presign/internal/testenv"
 )
 
 // appSecret signs the application events of the configured endpoints in these tests.
@@ -175,6 +179,7 @@ func TestAppWebhookIsRetriedUntil2xxWithTheSameSignedEvent(t *testing.T) {
 			t.Fatalf("attempts differ: %s vs %s", h.header.Get("webhook-id"), got[0].ID)
 		}
 	}
+	documentedVerifier(t, appSecret, hits[3])
 	e := got[0]
 	if e.Type != client.EventUploadCompleted || e.Sequence != 1 || e.Data.UploadID != id || e.Data.UserID != moID ||
 		e.Data.File == nil || e.Data.File.Size != 5 || e.Data.File.Filename != "hello.txt" {
@@ -408,6 +413,38 @@ func TestCLIUploadPrintsTheIDOnlyOnceTheControlPlaneVerifiedIt(t *testing.T) {
 	}
 	if completed < 0 || waited < completed {
 		t.Fatalf("complete at %d, answered wait at %d: %+v", completed, waited, px.requests(false))
+	}
+}
+
+// documentedVerifier runs the Python verifier of docs/app-events.md on a delivery the receiver
+// got, as an application in another language would, and fails t unless it accepts it.
+func documentedVerifier(t *testing.T, secret string, h appHit) {
+	t.Helper()
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		testenv.Missing(t, "python3 not installed: %v", err)
+	}
+	md, err := os.ReadFile(filepath.Join("..", "docs", "app-events.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(md), "\n```python\n")
+	code, _, ok := strings.Cut(rest, "\n```")
+	if !ok {
+		t.Fatal("docs/app-events.md has no python block")
+	}
+	headers := map[string]string{}
+	for k := range h.header {
+		headers[strings.ToLower(k)] = h.header.Get(k)
+	}
+	in, _ := json.Marshal(map[string]any{"secret": secret, "headers": headers, "body": h.body})
+	script := code + "\nimport json, sys\nc = json.load(sys.stdin)\n" +
+		"print(verify(c['secret'], c['headers'], base64.b64decode(c['body'])))\n"
+	cmd := exec.Command(python, "-c", script)
+	cmd.Stdin = bytes.NewReader(in)
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "True" {
+		t.Fatalf("the documented verifier: %v %s", err, out)
 	}
 }
 
