@@ -162,7 +162,7 @@ func (s *Service) UpdateUser(ctx context.Context, p *Principal, id string, c Use
 	if c.Disabled != nil && *c.Disabled && target.Admin {
 		return nil, invalid("an administrator cannot be disabled")
 	}
-	u, err := s.store.UpdateUser(ctx, id, UserUpdate{Disabled: c.Disabled, Policy: c.Policy})
+	u, err := s.store.UpdateUser(ctx, id, UserUpdate(c))
 	if err != nil {
 		return nil, fmt.Errorf("update user: %w", err)
 	}

@@ -2,13 +2,17 @@
 // issues short-lived presigned URLs for uploads and downloads, and knows the truth about every
 // upload — without a byte of file data passing through it.
 //
+// Start reading at service.go (the Service and its Config) and routes.go (the JSON API); the
+// domain types are in model.go, the Store interface in store.go, and the rules every Store
+// calls, so that SQLite and PostgreSQL decide alike, in store_rules.go.
+//
 // It talks to the object store only over the network: the S3 API for the few server-side calls
 // it makes (Objects, implemented by control/bucket), and URLs it signs itself with sigv4 for the
 // clients. It never imports the storage node's code, so the storage can be any S3-compatible
 // service. Its only state is its Store (control/sqlite, control/postgres), so several Services
 // may share one database.
 //
-// Decisions the issue left open, and why (docs/control-plane.md has the full list):
+// Design decisions, and why (docs/control-plane.md has the full list):
 //
 //   - No token cache: every request reads its token and user from the store, so a revoked API
 //     key or a disabled user is refused on the very next request on every replica. It costs two

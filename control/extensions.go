@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+
+	"presign/extension"
 )
 
 // Extensions says which rules the object store enforces on a presigned upload URL beyond the
@@ -96,7 +98,7 @@ func (s *Service) extensions(ctx context.Context) (bool, error) {
 func putBinding(u *Upload, ext bool) (url.Values, map[string]string) {
 	h := map[string]string{"Content-Type": u.ContentType}
 	if ext {
-		return url.Values{extMaxBytes: {strconv.FormatInt(u.Size, 10)}, extOnce: {u.Nonce}}, h
+		return url.Values{extension.MaxBytes: {strconv.FormatInt(u.Size, 10)}, extension.Once: {u.Nonce}}, h
 	}
 	h["Content-Length"] = strconv.FormatInt(u.Size, 10)
 	h["If-None-Match"] = "*"
@@ -106,7 +108,7 @@ func putBinding(u *Upload, ext bool) (url.Values, map[string]string) {
 // partBinding is the signed query and headers that cap a part URL at its planned size.
 func partBinding(q url.Values, size int64, ext bool) map[string]string {
 	if ext {
-		q.Set(extMaxBytes, strconv.FormatInt(size, 10))
+		q.Set(extension.MaxBytes, strconv.FormatInt(size, 10))
 		return nil
 	}
 	return map[string]string{"Content-Length": strconv.FormatInt(size, 10)}

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"presign/extension"
 )
 
 // Revoking URLs before they expire is an extension of presign's storage nodes (see
@@ -17,8 +19,6 @@ import (
 // now. The service tells the storage through an Objects that implements Revoker.
 
 const (
-	extID   = "X-Presign-Id"
-	extUser = "X-Presign-User"
 	// revocationLife is how long a node keeps a revocation: the longest any presigned URL
 	// can live, so every URL it withdraws has expired by the time it is forgotten.
 	revocationLife = 7 * 24 * time.Hour
@@ -42,8 +42,8 @@ type Revoker interface {
 // revocable adds to the query of a URL what lets it be revoked, on storage that can.
 func revocable(q url.Values, uploadID, userID string, ext bool) {
 	if ext {
-		q.Set(extID, uploadID)
-		q.Set(extUser, userID)
+		q.Set(extension.ID, uploadID)
+		q.Set(extension.User, userID)
 	}
 }
 

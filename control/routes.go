@@ -349,7 +349,7 @@ func (s *Service) handleAudit(w http.ResponseWriter, r *http.Request, p *Princip
 	}
 	out := make([]entry, len(es))
 	for i, e := range es {
-		out[i] = entry{e.ID, e.At, e.UserID, e.Action, e.UploadID, e.Key, e.RemoteAddr, e.Details}
+		out[i] = entry(e)
 	}
 	return writeJSON(w, http.StatusOK, struct {
 		Entries []entry `json:"entries"`

@@ -14,16 +14,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"presign/extension"
 	"presign/sigv4"
-)
-
-// Presign extensions the storage node enforces (see DESIGN.md); they travel as signed query
-// parameters. The names are the storage node's wire protocol, not an import of its package.
-const (
-	extMaxBytes = "X-Presign-Max-Bytes"
-	extOnce     = "X-Presign-Once"
-	// formOnce is X-Presign-Once as a field of a POST-policy form.
-	formOnce = "x-presign-once"
 )
 
 // TicketRequest asks for an upload ticket.
@@ -234,7 +226,7 @@ func (s *Service) signPut(u *Upload, sha string, ext bool, now time.Time, ttl ti
 func (s *Service) signForm(u *Upload, sha string, ext bool, now time.Time, ttl time.Duration) (string, map[string]string, error) {
 	fields := map[string]string{"key": u.Key, "Content-Type": u.ContentType, "success_action_status": "201"}
 	if ext {
-		fields[formOnce] = u.Nonce
+		fields[extension.OnceField] = u.Nonce
 	}
 	if sha != "" {
 		fields[sigv4.ChecksumHeader(sigv4.ChecksumSHA256)] = sha

@@ -22,7 +22,6 @@ type relay struct {
 	target    atomic.Value // string: the control plane's webhook URL
 	mu        sync.Mutex
 	delivered []delivery
-	answers   []string // "<status> duplicate=<bool>" of each forwarded copy
 }
 
 type delivery struct {

@@ -126,9 +126,9 @@ func testEventsSurviveReceiverOutage(t *testing.T, storageNode nodeFactory) {
 		t.Fatalf("events applied while the receiver was down: %v", got)
 	}
 	rc.down.Store(false)
-	got := rc.waitFor(t, len(want), 30*time.Second)
+	rc.waitFor(t, len(want), 30*time.Second)
 	time.Sleep(700 * time.Millisecond) // room for a duplicate to show up
-	got = rc.events()
+	got := rc.events()
 	if len(got) != len(want) {
 		t.Fatalf("got %d events, want %d: %v", len(got), len(want), got)
 	}

@@ -1,5 +1,6 @@
-// Package events defines the storage events that a presign storage node sends to webhooks, and
-// the signature that lets a receiver trust them.
+// Package events defines the storage events that a presign storage node sends to webhooks, the
+// signature that lets a receiver trust them, and the Entry in which a node records an event
+// for delivery (package outbox keeps and delivers entries).
 //
 // # Message shape
 //
@@ -30,6 +31,11 @@
 //
 // See Sign and Verify: every delivery carries an event id and an HMAC-SHA256 signature over a
 // timestamp, the id and the body.
+//
+// # Where to start
+//
+// record.go holds the message shape (NewRecord, Marshal, Parse), signature.go the delivery
+// signature, entry.go the Entry of an event log.
 package events
 
 import (

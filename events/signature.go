@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"presign/extension"
 )
 
 // Headers of a delivery.
@@ -24,8 +26,8 @@ import (
 // secrets (several while a secret is being rotated). Receivers ignore elements with other
 // names, which leaves room for later schemes.
 const (
-	HeaderEventID   = "X-Presign-Event-Id"
-	HeaderSignature = "X-Presign-Signature"
+	HeaderEventID   = extension.EventIDHeader
+	HeaderSignature = extension.SignatureHeader
 )
 
 // DefaultTolerance is how far a delivery's timestamp may lie from the receiver's clock when

@@ -1,7 +1,7 @@
 #!/bin/sh
 # client-throughput.sh: how fast "presign upload" moves a big file through "presign serve",
 # as a ratio of the storage node's own single-PUT throughput measured in the same run
-# (../shared/bench/presignload -scenario big against the same node, with its root keys).
+# (bench/s3load -scenario big against the same node, with its root keys).
 # The two alternate, ROUNDS times; the script prints every figure, the medians and the ratio,
 # and the client's CPU time and peak RSS (/usr/bin/time).
 #
@@ -22,7 +22,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 if [ -n "${PRESIGN_BIN:-}" ]; then cp "$PRESIGN_BIN" "$work/presign"; else go build -o "$work/presign" ./cmd/presign; fi
-(cd ../shared/bench/presignload && go build -o "$work/presignload" .)
+go build -o "$work/s3load" ./bench/s3load
 head -c "${SIZE_MIB}M" /dev/urandom >"$work/file.bin"
 
 PRESIGN_ADMIN_PASSWORD=throughput-admin "$work/presign" serve --data "$work/data" \
@@ -45,9 +45,11 @@ echo throughput-admin | "$work/presign" login "$cp_url" --username admin --passw
 
 bytes=$((SIZE_MIB * 1024 * 1024))
 node() {
-	"$work/presignload" -endpoint "$st_url" -access-key "$ak" -secret-key "$sk" -scenario big \
-		-size "${SIZE_MIB}MiB" | awk '$2 == "put" { for (i = 1; i <= NF; i++) if ($i == "MB/s") print $(i-1) }' >>"$work/node.txt"
-	echo "  node single PUT: $(tail -1 "$work/node.txt") MB/s"
+	mbps=$(AWS_SECRET_ACCESS_KEY="$sk" "$work/s3load" -json -endpoint "$st_url" -access-key "$ak" -scenario big \
+		-size "${SIZE_MIB}MiB" | sed -n 's/.*"phase":"put".*"mb_per_s":\([0-9.e+]*\).*/\1/p' | awk '{ printf "%.1f", $1 }')
+	[ -n "$mbps" ] || { echo "the node's single PUT failed" >&2; exit 1; }
+	echo "$mbps" >>"$work/node.txt"
+	echo "  node single PUT: $mbps MB/s"
 }
 cli() {
 	/usr/bin/time -f '%e %U %S %M' -o "$work/time.txt" "$work/presign" upload --quiet --parallel "$PARALLEL" "$work/file.bin" >"$work/id.txt"

@@ -51,9 +51,9 @@ var headersNotSignedByDefault = map[string]bool{
 }
 
 // Presign returns a presigned URL for method on u, valid from t for expires (1 s to 7 days).
-// Every query parameter of u is signed with it, so extensions such as X-Presign-Max-Bytes
-// cannot be altered. header lists further headers the client will send and that must be signed
-// (for example Content-Type); the host is always signed, from u.Host.
+// Every query parameter of u is signed with it, so parameters a server enforces beyond S3's
+// own cannot be altered. header lists further headers the client will send and that must be
+// signed (for example Content-Type); the host is always signed, from u.Host.
 func (s *Signer) Presign(method string, u *url.URL, header http.Header, t time.Time, expires time.Duration) (*url.URL, error) {
 	if expires < time.Second || expires > MaxExpires {
 		return nil, fmt.Errorf("sigv4: presign: expiry %v is outside 1s..%v", expires, MaxExpires)

@@ -17,7 +17,7 @@ import (
 // busy makes bufs look as if as many bodies as cores were hashing already, so that the next
 // parallel body is one too many and takes a lane of the multi-buffer hasher. It returns the
 // undo.
-func busy(bufs *HashBuffers) func() {
+func busy(bufs *hashBuffers) func() {
 	procs := int32(runtime.GOMAXPROCS(0))
 	bufs.pipes.Add(procs)
 	return func() { bufs.pipes.Add(-procs) }
@@ -27,11 +27,9 @@ func busy(bufs *HashBuffers) func() {
 // at once, of sizes around its 64-byte blocks and 32 KiB buffers, read or written through,
 // get the MD5 of their bytes, and a wrong Content-MD5 is still caught.
 func TestBodiesOnLanesHashLikeSerial(t *testing.T) {
-	if runtime.GOMAXPROCS(0) < 2 {
-		t.Skip("parallel hashing needs two cores")
-	}
+	twoProcs(t)
 	before := runtime.NumGoroutine()
-	var bufs HashBuffers
+	var bufs hashBuffers
 	defer busy(&bufs)()
 	sizes := []int{0, 1, 63, 64, 65, 32<<10 - 1, 32 << 10, 32<<10 + 1, 128 << 10, 1<<20 + 7, 3<<20 + 12345}
 	// As many at once as the parallel-hashing bound leaves room for beside the busy cores.
@@ -45,7 +43,7 @@ func TestBodiesOnLanesHashLikeSerial(t *testing.T) {
 				data := randomBytes(size + i)
 				sum := md5.Sum(data)
 				opts := BodyOptions{Size: int64(len(data)), ContentMD5: sum[:], Compute: []string{"CRC32C"}}
-				b := newParallelBody(context.Background(), iotest.HalfReader(bytes.NewReader(data)), opts, &bufs, false)
+				b := newParallelBodyDeep(context.Background(), iotest.HalfReader(bytes.NewReader(data)), opts, &bufs, false)
 				if b.pipe == nil || b.pipe.lane == nil {
 					t.Errorf("size %d: the body is not on a lane", len(data))
 					return
@@ -61,7 +59,7 @@ func TestBodiesOnLanesHashLikeSerial(t *testing.T) {
 					t.Errorf("size %d (WriteTo %v): %v, MD5 %x, want %x", len(data), writeTo, err, b.Sums().MD5, sum)
 				}
 				wrong := BodyOptions{Size: int64(len(data)), ContentMD5: make([]byte, md5.Size)}
-				bad := newParallelBody(context.Background(), bytes.NewReader(data), wrong, &bufs, false)
+				bad := newParallelBodyDeep(context.Background(), bytes.NewReader(data), wrong, &bufs, false)
 				if _, err := io.Copy(io.Discard, struct{ io.Reader }{bad}); err == nil {
 					t.Errorf("size %d: a wrong Content-MD5 passed on a lane", len(data))
 				}
@@ -79,9 +77,10 @@ func TestBodiesOnLanesHashLikeSerial(t *testing.T) {
 // TestOneBodyAloneKeepsPlainMD5: while no more bodies hash than there are cores, a body
 // hashes with the plain MD5, which is faster for one stream, and starts no hasher.
 func TestOneBodyAloneKeepsPlainMD5(t *testing.T) {
-	var bufs HashBuffers
+	twoProcs(t)
+	var bufs hashBuffers
 	data := randomBytes(1 << 20)
-	b := NewParallelBody(t.Context(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))}, &bufs)
+	b := newParallelBody(t.Context(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))}, &bufs)
 	if b.pipe != nil && b.pipe.lane != nil {
 		t.Fatal("a body alone took a lane")
 	}
@@ -97,10 +96,8 @@ func TestOneBodyAloneKeepsPlainMD5(t *testing.T) {
 // finds them all taken hashes with the plain MD5 and still gets the right sum; an abandoned
 // body gives its lane back when its request ends.
 func TestLanesAreBoundedAndGivenBack(t *testing.T) {
-	if runtime.GOMAXPROCS(0) < 2 {
-		t.Skip("parallel hashing needs two cores")
-	}
-	var bufs HashBuffers
+	twoProcs(t)
+	var bufs hashBuffers
 	defer bufs.Close()
 	defer busy(&bufs)()
 	var taken []md5simd.Hasher
@@ -115,7 +112,7 @@ func TestLanesAreBoundedAndGivenBack(t *testing.T) {
 		t.Fatalf("lane %d lent", maxLanes+1)
 	}
 	data := randomBytes(1 << 20)
-	extra := newParallelBody(t.Context(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))}, &bufs, false)
+	extra := newParallelBodyDeep(t.Context(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))}, &bufs, false)
 	if extra.pipe == nil || extra.pipe.lane != nil {
 		t.Fatalf("a body with every lane taken: pipe %v, on a lane %v; want a pipe with the plain MD5", extra.pipe != nil, extra.pipe != nil && extra.pipe.lane != nil)
 	}
@@ -127,7 +124,7 @@ func TestLanesAreBoundedAndGivenBack(t *testing.T) {
 	}
 
 	ctx, cancel := context.WithCancel(t.Context())
-	if b := newParallelBody(ctx, bytes.NewReader(randomBytes(1<<20)), BodyOptions{Size: 1 << 20}, &bufs, false); b.pipe == nil || b.pipe.lane == nil {
+	if b := newParallelBodyDeep(ctx, bytes.NewReader(randomBytes(1<<20)), BodyOptions{Size: 1 << 20}, &bufs, false); b.pipe == nil || b.pipe.lane == nil {
 		t.Fatal("a body on a busy server is not on a lane")
 	}
 	if n := lanesInUse(&bufs); n != 1 {
@@ -146,14 +143,12 @@ func TestLanesAreBoundedAndGivenBack(t *testing.T) {
 // TestCloseWaitsForTheLastLane: Close while a body is on a lane lets that body finish with
 // the right sum; the hasher stops after it, and later bodies hash with the plain MD5.
 func TestCloseWaitsForTheLastLane(t *testing.T) {
-	if runtime.GOMAXPROCS(0) < 2 {
-		t.Skip("parallel hashing needs two cores")
-	}
+	twoProcs(t)
 	before := runtime.NumGoroutine()
-	var bufs HashBuffers
+	var bufs hashBuffers
 	undo := busy(&bufs)
 	data := randomBytes(2 << 20)
-	b := newParallelBody(context.Background(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))}, &bufs, false)
+	b := newParallelBodyDeep(context.Background(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))}, &bufs, false)
 	if b.pipe == nil || b.pipe.lane == nil {
 		t.Fatal("the body is not on a lane")
 	}
@@ -165,7 +160,7 @@ func TestCloseWaitsForTheLastLane(t *testing.T) {
 	if _, err := io.Copy(io.Discard, b); err != nil || b.Sums().MD5 != md5.Sum(data) {
 		t.Fatalf("body finished after Close: %v, MD5 %x", err, b.Sums().MD5)
 	}
-	later := newParallelBody(context.Background(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))}, &bufs, false)
+	later := newParallelBodyDeep(context.Background(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))}, &bufs, false)
 	if later.pipe != nil && later.pipe.lane != nil {
 		t.Fatal("a body opened after Close took a lane")
 	}
@@ -176,20 +171,20 @@ func TestCloseWaitsForTheLastLane(t *testing.T) {
 	waitGoroutines(t, before)
 }
 
-func lanesInUse(bufs *HashBuffers) int {
+func lanesInUse(bufs *hashBuffers) int {
 	bufs.mu.Lock()
 	defer bufs.mu.Unlock()
 	return bufs.lanes
 }
 
 // BenchmarkBodies8 and BenchmarkBodies8Plain hash 8 bodies of 16 MiB at once (a multipart
-// upload's parts in flight): with the server's HashBuffers, where the bodies beyond one per
+// upload's parts in flight): with the server's hashBuffers, where the bodies beyond one per
 // core take lanes of the multi-buffer hasher, and each with the plain MD5.
-func BenchmarkBodies8(b *testing.B)      { benchBodies(b, 8, &HashBuffers{}) }
+func BenchmarkBodies8(b *testing.B)      { benchBodies(b, 8, &hashBuffers{}) }
 func BenchmarkBodies8Plain(b *testing.B) { benchBodies(b, 8, nil) }
 
-// benchBodies: without HashBuffers nothing counts the bodies, and each keeps the plain MD5.
-func benchBodies(b *testing.B, n int, bufs *HashBuffers) {
+// benchBodies: without hashBuffers nothing counts the bodies, and each keeps the plain MD5.
+func benchBodies(b *testing.B, n int, bufs *hashBuffers) {
 	if bufs != nil {
 		defer bufs.Close()
 	}
@@ -199,7 +194,7 @@ func benchBodies(b *testing.B, n int, bufs *HashBuffers) {
 		var wg sync.WaitGroup
 		for range n {
 			wg.Go(func() {
-				body := newParallelBody(context.Background(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))}, bufs, false)
+				body := newParallelBodyDeep(context.Background(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))}, bufs, false)
 				if _, err := body.WriteTo(io.Discard); err != nil {
 					b.Error(err)
 				}

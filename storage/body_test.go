@@ -25,9 +25,21 @@ func randomBytes(n int) []byte {
 	return b
 }
 
+// twoProcs runs t with GOMAXPROCS at least 2, below which a body never hashes beside its
+// reads (newParallelBody falls back to hashing in line). On a single core the reader and the
+// hasher take turns, through the same hand-offs, so the tests of the pipe and the lanes mean
+// the same there and need not skip. A test that calls it must not run in parallel.
+func twoProcs(t *testing.T) {
+	if prev := runtime.GOMAXPROCS(0); prev < 2 {
+		runtime.GOMAXPROCS(2)
+		t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	}
+}
+
 // TestParallelBodyHashesLikeSerial: hashing beside the reads gives the same sums and the same
 // verdicts as hashing in line, for every read size.
 func TestParallelBodyHashesLikeSerial(t *testing.T) {
+	twoProcs(t)
 	data := randomBytes(3<<20 + 12345)
 	sum := md5.Sum(data)
 	for _, tc := range []struct {
@@ -42,7 +54,7 @@ func TestParallelBodyHashesLikeSerial(t *testing.T) {
 		{"short", BodyOptions{Size: int64(len(data)) + 1}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var bufs HashBuffers
+			var bufs hashBuffers
 			serial := NewBody(bytes.NewReader(data), tc.opts)
 			_, serr := io.Copy(io.Discard, struct{ io.Reader }{serial})
 			consumers := map[string]func(*CheckedBody) ([]byte, error){
@@ -63,7 +75,7 @@ func TestParallelBodyHashesLikeSerial(t *testing.T) {
 						wraps = append(wraps, iotest.OneByteReader)
 					}
 					for _, wrap := range wraps {
-						pb := newParallelBody(context.Background(), wrap(bytes.NewReader(data)), tc.opts, &bufs, deep)
+						pb := newParallelBodyDeep(context.Background(), wrap(bytes.NewReader(data)), tc.opts, &bufs, deep)
 						got, perr := consume(pb)
 						if (serr != nil) != tc.err || (perr != nil) != tc.err {
 							t.Fatalf("deep=%v %s: serial err %v, parallel err %v, want error %v", deep, name, serr, perr, tc.err)
@@ -87,10 +99,11 @@ func TestParallelBodyHashesLikeSerial(t *testing.T) {
 // TestParallelBodyStopsWithItsRequest: a body abandoned mid-way (its request ended) leaves no
 // goroutine behind and reports why.
 func TestParallelBodyStopsWithItsRequest(t *testing.T) {
+	twoProcs(t)
 	before := runtime.NumGoroutine()
 	for range 20 {
 		ctx, cancel := context.WithCancel(context.Background())
-		pb := NewParallelBody(ctx, bytes.NewReader(randomBytes(4<<20)), BodyOptions{Size: -1}, nil)
+		pb := newParallelBody(ctx, bytes.NewReader(randomBytes(4<<20)), BodyOptions{Size: -1}, nil)
 		buf := make([]byte, 64<<10)
 		pb.Read(buf)
 		cancel()
@@ -113,11 +126,12 @@ func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
 // TestParallelBodyWriteToReportsTheWritersError: a write that fails ends WriteTo with that
 // error, stops the hasher and gives the buffers back.
 func TestParallelBodyWriteToReportsTheWritersError(t *testing.T) {
+	twoProcs(t)
 	before := runtime.NumGoroutine()
-	var bufs HashBuffers
+	var bufs hashBuffers
 	disk := errors.New("disk on fire")
 	for range 10 {
-		pb := newParallelBody(context.Background(), bytes.NewReader(randomBytes(4<<20)), BodyOptions{Size: 4 << 20}, &bufs, true)
+		pb := newParallelBodyDeep(context.Background(), bytes.NewReader(randomBytes(4<<20)), BodyOptions{Size: 4 << 20}, &bufs, true)
 		if _, err := pb.WriteTo(failingWriter{disk}); !errors.Is(err, disk) {
 			t.Fatalf("WriteTo into a failing writer: %v, want %v", err, disk)
 		}
@@ -134,10 +148,11 @@ func TestParallelBodyWriteToReportsTheWritersError(t *testing.T) {
 // TestDeepPipelinesAreBounded: only maxDeepBodies long bodies have a deep pipeline at once;
 // the next gets the small one, and a deep pipeline is free again once its body has ended.
 func TestDeepPipelinesAreBounded(t *testing.T) {
-	var bufs HashBuffers
+	twoProcs(t)
+	var bufs hashBuffers
 	var bodies []*CheckedBody
 	for range maxDeepBodies + 1 {
-		bodies = append(bodies, NewParallelBody(t.Context(), bytes.NewReader([]byte("short")), BodyOptions{Size: deepBodyMin}, &bufs))
+		bodies = append(bodies, newParallelBody(t.Context(), bytes.NewReader([]byte("short")), BodyOptions{Size: deepBodyMin}, &bufs))
 	}
 	for i, b := range bodies {
 		if want := i < maxDeepBodies; (cap(b.pipe.free) == deepSlots) != want {
@@ -147,10 +162,10 @@ func TestDeepPipelinesAreBounded(t *testing.T) {
 	if _, err := io.Copy(io.Discard, bodies[0]); !errors.Is(err, ErrIncompleteBody) {
 		t.Fatalf("a body shorter than declared: %v", err)
 	}
-	if b := NewParallelBody(t.Context(), bytes.NewReader(nil), BodyOptions{Size: deepBodyMin}, &bufs); cap(b.pipe.free) != deepSlots {
+	if b := newParallelBody(t.Context(), bytes.NewReader(nil), BodyOptions{Size: deepBodyMin}, &bufs); cap(b.pipe.free) != deepSlots {
 		t.Fatal("the deep pipeline of an ended body was not given back")
 	}
-	if b := NewParallelBody(t.Context(), bytes.NewReader(nil), BodyOptions{Size: deepBodyMin - 1}, &bufs); cap(b.pipe.free) != pipeSlots {
+	if b := newParallelBody(t.Context(), bytes.NewReader(nil), BodyOptions{Size: deepBodyMin - 1}, &bufs); cap(b.pipe.free) != pipeSlots {
 		t.Fatal("a body shorter than deepBodyMin got a deep pipeline")
 	}
 }
@@ -158,15 +173,16 @@ func TestDeepPipelinesAreBounded(t *testing.T) {
 // TestParallelHashingIsBoundedPerCore: past maxPipesPerProc bodies per core hashing in
 // parallel, the next hashes in line, with the same result.
 func TestParallelHashingIsBoundedPerCore(t *testing.T) {
-	var bufs HashBuffers
+	twoProcs(t)
+	var bufs hashBuffers
 	limit := maxPipesPerProc * runtime.GOMAXPROCS(0)
 	for i := range limit {
-		if b := NewParallelBody(t.Context(), bytes.NewReader(nil), BodyOptions{Size: 0}, &bufs); b.pipe == nil && runtime.GOMAXPROCS(0) > 1 {
+		if b := newParallelBody(t.Context(), bytes.NewReader(nil), BodyOptions{Size: 0}, &bufs); b.pipe == nil {
 			t.Fatalf("body %d of %d hashes in line", i, limit)
 		}
 	}
 	data := randomBytes(1 << 20)
-	b := NewParallelBody(t.Context(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))}, &bufs)
+	b := newParallelBody(t.Context(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))}, &bufs)
 	if b.pipe != nil {
 		t.Fatalf("body %d hashes in parallel", limit+1)
 	}
@@ -178,9 +194,10 @@ func TestParallelHashingIsBoundedPerCore(t *testing.T) {
 // TestAbandonedBodyGivesBackItsBudget: a body that is never read (its request failed before)
 // stops hashing when its request ends, and no longer counts against the bounds.
 func TestAbandonedBodyGivesBackItsBudget(t *testing.T) {
-	var bufs HashBuffers
+	twoProcs(t)
+	var bufs hashBuffers
 	ctx, cancel := context.WithCancel(t.Context())
-	NewParallelBody(ctx, bytes.NewReader(randomBytes(1<<20)), BodyOptions{Size: deepBodyMin}, &bufs)
+	newParallelBody(ctx, bytes.NewReader(randomBytes(1<<20)), BodyOptions{Size: deepBodyMin}, &bufs)
 	if bufs.pipes.Load() != 1 || bufs.deepPipes.Load() != 1 {
 		t.Fatalf("a new long body counts %d pipelines, %d deep; want 1 and 1", bufs.pipes.Load(), bufs.deepPipes.Load())
 	}
@@ -216,7 +233,7 @@ func benchBody(b *testing.B, parallel bool) {
 	for b.Loop() {
 		var body *CheckedBody
 		if parallel {
-			body = NewParallelBody(context.Background(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))}, nil)
+			body = newParallelBody(context.Background(), bytes.NewReader(data), BodyOptions{Size: int64(len(data))}, nil)
 		} else {
 			body = NewBody(bytes.NewReader(data), BodyOptions{Size: int64(len(data))})
 		}
@@ -230,6 +247,7 @@ func benchBody(b *testing.B, parallel bool) {
 // parallel body with nothing else to hash has no hasher at all), still computes its other
 // checksums, and still checks a declared Content-MD5.
 func TestSkipMD5LeavesMD5ZeroUnlessDeclared(t *testing.T) {
+	twoProcs(t)
 	data := randomBytes(3 << 20)
 	sum := md5.Sum(data)
 	h, _ := sigv4.NewChecksum("CRC32C")
@@ -254,8 +272,8 @@ func TestSkipMD5LeavesMD5ZeroUnlessDeclared(t *testing.T) {
 				opts.Size = int64(len(data))
 				body := NewBody(bytes.NewReader(data), opts)
 				if parallel {
-					body = NewParallelBody(t.Context(), bytes.NewReader(data), opts, nil)
-					if hashes := opts.ContentMD5 != nil || len(opts.Compute) > 0; (body.pipe != nil) != hashes && runtime.GOMAXPROCS(0) > 1 {
+					body = newParallelBody(t.Context(), bytes.NewReader(data), opts, nil)
+					if hashes := opts.ContentMD5 != nil || len(opts.Compute) > 0; (body.pipe != nil) != hashes {
 						t.Fatalf("hasher goroutine = %v, want %v", body.pipe != nil, hashes)
 					}
 				}

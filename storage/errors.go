@@ -28,7 +28,6 @@ func apiErr(code string, status int, format string, args ...any) *APIError {
 
 // Errors of the S3 API that handlers return directly.
 var (
-	errAccessDenied       = &APIError{"AccessDenied", http.StatusForbidden, "Access Denied", nil}
 	errInvalidBucketName  = &APIError{"InvalidBucketName", http.StatusBadRequest, "The specified bucket is not valid.", nil}
 	errKeyTooLong         = &APIError{"KeyTooLongError", http.StatusBadRequest, "Your key is too long.", nil}
 	errInvalidKey         = &APIError{"InvalidArgument", http.StatusBadRequest, "Object keys must be non-empty valid UTF-8 without NUL characters.", nil}
@@ -36,7 +35,6 @@ var (
 	errNotImplemented     = &APIError{"NotImplemented", http.StatusNotImplemented, "A header or query you provided implies functionality that is not implemented.", nil}
 	errMalformedXML       = &APIError{"MalformedXML", http.StatusBadRequest, "The XML you provided was not well-formed or did not validate against our published schema.", nil}
 	errInvalidDigest      = &APIError{"InvalidDigest", http.StatusBadRequest, "The Content-MD5 or checksum value that you specified is not valid.", nil}
-	errMissingLength      = &APIError{"MissingContentLength", http.StatusLengthRequired, "You must provide the Content-Length HTTP header.", nil}
 	errMetadataTooLarge   = &APIError{"MetadataTooLarge", http.StatusBadRequest, "Your metadata headers exceed the maximum allowed metadata size.", nil}
 	errInvalidRange       = &APIError{"InvalidRange", http.StatusRequestedRangeNotSatisfiable, "The requested range is not satisfiable", nil}
 	errPrecondition       = &APIError{"PreconditionFailed", http.StatusPreconditionFailed, "At least one of the pre-conditions you specified did not hold", nil}

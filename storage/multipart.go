@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"presign/extension"
 	"presign/sigv4"
 )
 
@@ -15,12 +16,9 @@ import (
 // checks the S3 rules it can check alone (part numbers, checksum settings, limits) and leaves
 // the rest to the backend's Multiparter, which it discovers by a type assertion.
 
-// S3's errors of multipart requests that handlers return directly.
-var (
-	errInvalidPartNumber = &APIError{"InvalidArgument", http.StatusBadRequest, "Part number must be an integer between 1 and 10000, inclusive", nil}
-	errPartNeedsUpload   = &APIError{"InvalidRequest", http.StatusBadRequest, "A part upload needs both partNumber and uploadId.", nil}
-	errNoParts           = &APIError{"MalformedXML", http.StatusBadRequest, "The XML you provided was not well-formed or did not validate against our published schema: it must list at least one part.", nil}
-)
+// errPartNeedsUpload is S3's answer to a partNumber without an uploadId, or the reverse. The
+// errors of a part list are with the completion rules, in multipart_rules.go.
+var errPartNeedsUpload = &APIError{"InvalidRequest", http.StatusBadRequest, "A part upload needs both partNumber and uploadId.", nil}
 
 // multipartOp serves the object requests that name uploads, uploadId or partNumber.
 func (s *Server) multipartOp(w http.ResponseWriter, r *http.Request, req *request) error {
@@ -70,10 +68,10 @@ func (s *Server) createMultipartUpload(w http.ResponseWriter, r *http.Request, r
 	}
 	// On the URL that starts an upload, the size cap of the presign extension bounds the
 	// whole object; each part's own URL may cap the part.
-	if v, ok := req.auth.Query(ExtMaxBytes); ok {
+	if v, ok := req.auth.Query(extension.MaxBytes); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {
-			return apiErr("InvalidArgument", http.StatusBadRequest, "%s must be a positive integer on a multipart upload.", ExtMaxBytes)
+			return apiErr("InvalidArgument", http.StatusBadRequest, "%s must be a positive integer on a multipart upload.", extension.MaxBytes)
 		}
 		opts.MaxSize = n
 	}

@@ -34,7 +34,8 @@ type Multiparter interface {
 	// stored part with its ETag and, when given, its checksums (ErrInvalidPart); every part but
 	// the last must hold at least opts.MinPartSize bytes (ErrPartTooSmall). The conditions of
 	// opts are checked atomically with the commit (ErrPreconditionFailed), as is the upload's
-	// MaxSize (ErrEntityTooLarge).
+	// MaxSize (ErrEntityTooLarge). CheckCompletion applies every one of these rules but the
+	// conditions; implementations call it rather than repeat them.
 	//
 	// A retried completion with the same parts, while the backend still remembers the first
 	// (at least a day), succeeds again with the first's result and Replayed set; with other
@@ -119,7 +120,8 @@ type CompleteOptions struct {
 	MinPartSize int64
 	// Checksums are whole-object values the client declared (x-amz-checksum-* of the
 	// completion request); each must equal the computed one, with or without its "-N" suffix,
-	// or the completion fails with a *DigestError.
+	// or the completion fails with a *DigestError. One that was not computed (empty, or of an
+	// algorithm the upload does not have) cannot be verified and fails the same way.
 	Checksums map[string]string
 }
 

@@ -7,10 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"presign/events"
-	"presign/events/outbox"
 	"presign/sigv4"
 )
 
@@ -38,13 +38,19 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 		opts.IfMatch = strings.Trim(v, `"`)
 	}
 	// Checksum headers of a completion declare the whole object's checksum, not the body's.
+	// As on a PUT, a value that is no checksum of its algorithm is refused before anything
+	// else.
 	trailerAlg, _ := sigv4.ChecksumFromHeader(r.Header.Get("X-Amz-Trailer"))
 	for name, vs := range r.Header {
 		if alg, ok := sigv4.ChecksumFromHeader(name); ok && alg != trailerAlg {
+			v := strings.TrimSpace(vs[0])
+			if !validObjectChecksum(alg, v) {
+				return errInvalidDigest
+			}
 			if opts.Checksums == nil {
 				opts.Checksums = make(map[string]string, 1)
 			}
-			opts.Checksums[alg] = strings.TrimSpace(vs[0])
+			opts.Checksums[alg] = v
 		}
 	}
 	doc, err := readPartList(r, req)
@@ -55,18 +61,12 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 	if err := xml.Unmarshal(doc, &in); err != nil {
 		return errMalformedXML
 	}
-	if len(in.Parts) == 0 {
-		return errNoParts
-	}
-	if len(in.Parts) > MaxParts {
-		return apiErr("InvalidArgument", http.StatusBadRequest, "A multipart upload has at most %d parts.", MaxParts)
-	}
 	parts := make([]CompletePart, len(in.Parts))
 	for i, p := range in.Parts {
-		if p.PartNumber < 1 || p.PartNumber > MaxParts {
-			return errInvalidPartNumber
-		}
 		parts[i] = CompletePart{Number: p.PartNumber, ETag: strings.Trim(strings.TrimSpace(p.ETag), `"`), Checksums: p.checksums()}
+	}
+	if err := CheckPartList(parts); err != nil {
+		return err
 	}
 	if err := s.consumeNonce(ctx, req); err != nil {
 		return err
@@ -82,7 +82,7 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 	// of the same sequencer; once it has been delivered, the repeat carries the same event id.
 	id := completionEventID(req.bucket, req.key, req.query.Get("uploadId"), info.Sequencer)
 	if err := s.emitAs(ctx, r, req, id, events.ObjectCreatedCompleteMultipartUpload, req.key, info); err != nil &&
-		!(done.Replayed && errors.Is(err, outbox.ErrDuplicateSeq)) {
+		!(done.Replayed && errors.Is(err, events.ErrDuplicateSeq)) {
 		return err
 	}
 	out := struct {
@@ -106,6 +106,19 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 		w.Header().Set(sigv4.ChecksumHeader(alg), v)
 	}
 	return writeXML(w, out)
+}
+
+// validObjectChecksum reports a whole-object checksum value of algorithm alg: a checksum of
+// the right length, with or without the "-N" part count of a composite checksum.
+func validObjectChecksum(alg, v string) bool {
+	if i := strings.LastIndexByte(v, '-'); i >= 0 {
+		n, err := strconv.Atoi(v[i+1:])
+		if err != nil || n < 1 || n > MaxParts {
+			return false
+		}
+		v = v[:i]
+	}
+	return validChecksum(alg, v)
 }
 
 // readPartList reads the body of a completion, checked against the signature's payload hash

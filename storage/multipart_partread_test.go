@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/minio/minio-go/v7"
 
-	"presign/storage"
+	"presign/extension"
 )
 
 // TestReadOnePartOfAMultipartObject: GetObject and HeadObject with partNumber answer the n-th
@@ -121,7 +121,7 @@ func TestReadPartOneOfASinglePutObject(t *testing.T) {
 	}
 	// A read refused for its partNumber gives its single-use URL back (releaseNonce).
 	for _, q := range []url.Values{{"partNumber": {"0"}}, {"partNumber": {"1"}}} {
-		q.Set(storage.ExtOnce, "nonce-of-a-bad-read")
+		q.Set(extension.Once, "nonce-of-a-bad-read")
 		u := n.signURL(t, http.MethodGet, "one", q)
 		req, _ := http.NewRequest(http.MethodGet, u, nil)
 		if q.Get("partNumber") == "1" {
@@ -137,7 +137,7 @@ func TestReadPartOneOfASinglePutObject(t *testing.T) {
 		}
 	}
 	for _, want := range []int{http.StatusOK, http.StatusForbidden} {
-		q := url.Values{storage.ExtOnce: {"nonce-of-a-bad-read"}}
+		q := url.Values{extension.Once: {"nonce-of-a-bad-read"}}
 		resp, err := http.Get(n.signURL(t, http.MethodGet, "one", q))
 		if err != nil {
 			t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/minio/minio-go/v7"
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
 
@@ -53,6 +54,42 @@ func TestCompleteRefusesBadPartLists(t *testing.T) {
 	}
 	// The refusals changed nothing: the small part as the last one is fine.
 	if _, err := n.complete(t.Context(), "k", id, big, last); err != nil {
+		t.Fatalf("completion after refusals: %v", err)
+	}
+}
+
+// TestCompleteRefusesMalformedObjectChecksum: a completion whose x-amz-checksum-* header is
+// no checksum of its algorithm (empty, not base64, the wrong length, a bad part count) is
+// refused with InvalidDigest, as a PUT with such a header is; a well-formed value that the
+// node did not compute (the upload has no checksum) cannot be verified and is refused with
+// BadDigest. Neither changes anything: the upload then completes.
+func TestCompleteRefusesMalformedObjectChecksum(t *testing.T) {
+	n := startMultipartNode(t, nil)
+	id := n.create(t, "k", nil)
+	part := n.uploadPart(t, "k", id, 1, mpData("only", 1000))
+	for _, tc := range []struct{ name, value, code string }{
+		{"Empty", "", "InvalidDigest"},
+		{"NotBase64", "not base64!", "InvalidDigest"},
+		{"WrongLength", "AAAA", "InvalidDigest"},
+		{"PartCountZero", "AAAAAA==-0", "InvalidDigest"},
+		{"PartCountNotANumber", "AAAAAA==-x", "InvalidDigest"},
+		{"NotComputed", "AAAAAA==", "BadDigest"},
+		{"NotComputedWithPartCount", "AAAAAA==-1", "BadDigest"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := n.S3.CompleteMultipartUpload(t.Context(), &s3.CompleteMultipartUploadInput{
+				Bucket: aws.String(mpBucket), Key: aws.String("k"), UploadId: aws.String(id),
+				MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{part}},
+			}, s3.WithAPIOptions(smithyhttp.SetHeaderValue("X-Amz-Checksum-Crc32", tc.value)))
+			if s3Code(err) != tc.code {
+				t.Fatalf("x-amz-checksum-crc32 %q: %v, want %s", tc.value, err, tc.code)
+			}
+			if _, err := n.S3.HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String(mpBucket), Key: aws.String("k")}); err == nil {
+				t.Fatal("a refused completion made the object")
+			}
+		})
+	}
+	if _, err := n.complete(t.Context(), "k", id, part); err != nil {
 		t.Fatalf("completion after refusals: %v", err)
 	}
 }

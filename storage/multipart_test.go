@@ -26,6 +26,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
 
+	"presign/extension"
 	"presign/sigv4"
 	"presign/storage"
 	"presign/storage/disk"
@@ -342,7 +343,7 @@ func TestPresignedPartExtensions(t *testing.T) {
 	n := startMultipartNode(t, nil)
 	id := n.create(t, "k", nil)
 	t.Run("MaxBytes", func(t *testing.T) {
-		u := n.signPartURL(t, "k", id, 1, url.Values{storage.ExtMaxBytes: {"1000"}})
+		u := n.signPartURL(t, "k", id, 1, url.Values{extension.MaxBytes: {"1000"}})
 		if resp, body := putURL(t, u, nil, mpData("x", 1001)); resp.StatusCode != http.StatusBadRequest || !bytes.Contains(body, []byte("EntityTooLarge")) {
 			t.Fatalf("1001 bytes on a 1000-byte part URL: %d %s", resp.StatusCode, body)
 		}
@@ -351,7 +352,7 @@ func TestPresignedPartExtensions(t *testing.T) {
 		}
 	})
 	t.Run("Once", func(t *testing.T) {
-		u := n.signPartURL(t, "k", id, 2, url.Values{storage.ExtOnce: {"part-2-nonce"}})
+		u := n.signPartURL(t, "k", id, 2, url.Values{extension.Once: {"part-2-nonce"}})
 		if resp, body := putURL(t, u, nil, []byte("first")); resp.StatusCode != http.StatusOK {
 			t.Fatalf("first use: %d %s", resp.StatusCode, body)
 		}

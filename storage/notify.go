@@ -10,13 +10,12 @@ import (
 	"net/http"
 
 	"presign/events"
-	"presign/events/outbox"
 )
 
 // EventLog is a durable log of storage events; events/outbox.Log implements it. Append must
 // have made the entries durable when it returns nil.
 type EventLog interface {
-	Append(ctx context.Context, entries []outbox.Entry) error
+	Append(ctx context.Context, entries []events.Entry) error
 }
 
 // emit records the event of a change that has just been committed, before the client is
@@ -50,8 +49,8 @@ func (s *Server) emitAs(ctx context.Context, r *http.Request, req *request, id s
 	if err != nil {
 		return fmt.Errorf("event: %w", err)
 	}
-	entry := outbox.Entry{Seq: info.Sequencer, ID: id, Key: req.bucket + "/" + key, Body: body}
-	if err := s.cfg.Events.Append(context.WithoutCancel(ctx), []outbox.Entry{entry}); err != nil {
+	entry := events.Entry{Seq: info.Sequencer, ID: id, Key: req.bucket + "/" + key, Body: body}
+	if err := s.cfg.Events.Append(context.WithoutCancel(ctx), []events.Entry{entry}); err != nil {
 		return fmt.Errorf("record %s event of %s/%s: %w", name, req.bucket, key, err)
 	}
 	return nil

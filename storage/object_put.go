@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"presign/events"
+	"presign/extension"
 	"presign/sigv4"
 )
 
@@ -204,7 +205,7 @@ func (s *Server) openBody(w http.ResponseWriter, r *http.Request, req *request, 
 	}
 	var cb *CheckedBody
 	if payload.Length < 0 || payload.Length >= parallelHashMin {
-		cb = NewParallelBody(r.Context(), payload, opts, &s.hashBufs)
+		cb = newParallelBody(r.Context(), payload, opts, &s.hashBufs)
 	} else {
 		cb = NewBody(payload, opts)
 	}
@@ -214,10 +215,10 @@ func (s *Server) openBody(w http.ResponseWriter, r *http.Request, req *request, 
 // uploadLimit is the largest body this request may carry.
 func (s *Server) uploadLimit(req *request) (int64, error) {
 	limit := s.cfg.MaxPutSize
-	if v, ok := req.auth.Query(ExtMaxBytes); ok {
+	if v, ok := req.auth.Query(extension.MaxBytes); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			return 0, apiErr("InvalidArgument", http.StatusBadRequest, "%s must be a non-negative integer.", ExtMaxBytes)
+			return 0, apiErr("InvalidArgument", http.StatusBadRequest, "%s must be a non-negative integer.", extension.MaxBytes)
 		}
 		limit = min(limit, n)
 	}

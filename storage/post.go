@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"presign/events"
+	"presign/extension"
 	"presign/sigv4"
 )
 
@@ -58,9 +59,6 @@ func (s *Server) postObject(w http.ResponseWriter, r *http.Request, req *request
 		s.writeError(w, r, req, err)
 	}
 }
-
-// formOnce is the form field of X-Presign-Once.
-const formOnce = "x-presign-once"
 
 func (s *Server) servePost(w http.ResponseWriter, r *http.Request, req *request) error {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -110,7 +108,7 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request, req *request)
 		// MaxBytes 0 means no limit; a declared size of 0 refuses any byte instead.
 		opts.Size = 0
 	}
-	if nonce, ok := form[formOnce]; ok {
+	if nonce, ok := form[extension.OnceField]; ok {
 		if err := s.useNonce(r.Context(), req, nonce, auth.Policy.Expiration); err != nil {
 			return err
 		}

@@ -10,18 +10,8 @@ import (
 	"net/http"
 	"time"
 
+	"presign/extension"
 	"presign/sigv4"
-)
-
-// Revocation extensions: query parameters of a presigned URL, signed like every other, that
-// let its issuer withdraw it before it expires (docs/revocation.md).
-const (
-	// ExtID names the ticket a URL was issued for; revoking the id refuses every URL carrying
-	// it.
-	ExtID = "X-Presign-Id"
-	// ExtUser names the user a URL was issued to; revoking the user's URLs refuses every URL
-	// carrying it that was signed (X-Amz-Date) before the revocation.
-	ExtUser = "X-Presign-User"
 )
 
 // Revocation withdraws URLs before they expire: those of one ticket (ID), or those of one user
@@ -82,8 +72,8 @@ func (s *Server) checkRevoked(ctx context.Context, req *request) error {
 	if s.cfg.Revocations == nil {
 		return nil
 	}
-	id, _ := req.auth.Query(ExtID)
-	user, _ := req.auth.Query(ExtUser)
+	id, _ := req.auth.Query(extension.ID)
+	user, _ := req.auth.Query(extension.User)
 	if id == "" && user == "" {
 		return nil
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"presign/extension"
 	"presign/sigv4"
 	"presign/storage"
 	"presign/storage/disk"
@@ -79,10 +80,10 @@ func (n *revokeNode) downloadURL(t *testing.T, id, user string, at time.Time) st
 	u, _ := url.Parse(n.url + "/docs/report.pdf")
 	q := url.Values{}
 	if id != "" {
-		q.Set(storage.ExtID, id)
+		q.Set(extension.ID, id)
 	}
 	if user != "" {
-		q.Set(storage.ExtUser, user)
+		q.Set(extension.User, user)
 	}
 	u.RawQuery = q.Encode()
 	pu, err := n.signer.Presign(http.MethodGet, u, nil, at, time.Hour)

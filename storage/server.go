@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"presign/extension"
 	"presign/sigv4"
 )
 
@@ -63,8 +64,8 @@ type Server struct {
 	hostID   string
 	idPrefix string
 	seq      atomic.Uint64
-	// hashBufs lends the buffers of parallel body hashing (NewParallelBody).
-	hashBufs HashBuffers
+	// hashBufs lends the buffers of parallel body hashing (newParallelBody).
+	hashBufs hashBuffers
 	// cors remembers buckets' CORS rules for a few seconds.
 	cors corsCache
 }
@@ -292,7 +293,7 @@ func has(q url.Values, name string) bool {
 // consumeNonce applies X-Presign-Once: the first use of a nonce succeeds and later ones are
 // refused until the URL expires.
 func (s *Server) consumeNonce(ctx context.Context, req *request) error {
-	nonce, ok := req.auth.Query(ExtOnce)
+	nonce, ok := req.auth.Query(extension.Once)
 	if !ok {
 		return nil
 	}
@@ -307,10 +308,10 @@ func (s *Server) consumeNonce(ctx context.Context, req *request) error {
 // already used.
 func (s *Server) useNonce(ctx context.Context, req *request, nonce string, until time.Time) error {
 	if nonce == "" {
-		return apiErr("InvalidArgument", http.StatusBadRequest, "%s must not be empty.", ExtOnce)
+		return apiErr("InvalidArgument", http.StatusBadRequest, "%s must not be empty.", extension.Once)
 	}
 	if s.cfg.Nonces == nil {
-		return apiErr("NotImplemented", http.StatusNotImplemented, "This node keeps no nonce store, so it cannot honour %s.", ExtOnce)
+		return apiErr("NotImplemented", http.StatusNotImplemented, "This node keeps no nonce store, so it cannot honour %s.", extension.Once)
 	}
 	first, err := s.cfg.Nonces.Consume(ctx, nonce, until)
 	if err != nil {
@@ -333,12 +334,3 @@ func (s *Server) releaseNonce(ctx context.Context, req *request) {
 	}
 	req.nonce = ""
 }
-
-// Presign extensions: query parameters of a presigned URL (and so covered by its signature)
-// that the node enforces when present.
-const (
-	// ExtMaxBytes caps the body of a PUT at N bytes.
-	ExtMaxBytes = "X-Presign-Max-Bytes"
-	// ExtOnce makes the URL work once; the value is a nonce remembered until the URL expires.
-	ExtOnce = "X-Presign-Once"
-)

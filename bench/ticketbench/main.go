@@ -31,7 +31,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"presign/bench/internal/loadrun"
+	"presign/bench/internal/stats"
 )
 
 func main() {
@@ -88,7 +88,7 @@ func run(bases []string, adminPassword string, clients int, duration time.Durati
 		fmt.Printf("round %d: %d tickets, %.0f tickets/s, p50 %.2f ms, p99 %.2f ms\n", r+1, res.tickets, res.perSec, res.p50, res.p99)
 		results = append(results, res)
 	}
-	med := func(f func(round) float64) float64 { return loadrun.Median(results, f) }
+	med := func(f func(round) float64) float64 { return stats.Median(results, f) }
 	fmt.Printf("median of %d rounds, %d clients on %d replica(s): %.0f tickets/s, p50 %.2f ms, p99 %.2f ms\n", rounds, clients, len(bases),
 		med(func(r round) float64 { return r.perSec }), med(func(r round) float64 { return r.p50 }), med(func(r round) float64 { return r.p99 }))
 	return nil

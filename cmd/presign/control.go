@@ -237,21 +237,19 @@ func (m *Main) control(ctx context.Context, args []string) error {
 	var cf controlFlags
 	cf.register(fs)
 	var endpoint, bucketName, region, dataDir, secret string
-	var drain time.Duration
 	var pathStyle bool
 	var revokeNodes stringList
 	ext := extensionsFlag(control.ExtensionsAuto)
-	var tf tlsFlags
+	var srv serverFlags
 	fs.StringVar(&endpoint, "s3-endpoint", "", "the S3 API of the storage (required), e.g. http://127.0.0.1:9000")
 	fs.StringVar(&bucketName, "s3-bucket", "", "the bucket the files go to (required; created when missing)")
 	fs.StringVar(&region, "s3-region", "us-east-1", "the region requests and URLs are signed for")
 	fs.BoolVar(&pathStyle, "s3-path-style", false, "address the bucket in the URL path (host/bucket/key) instead of the host name (bucket.host/key); always so for an endpoint that is an IP address or localhost")
 	fs.Var(&ext, "s3-extensions", "whether the storage enforces presign's URL extensions (single use, size cap): on (a presign storage node), off (any other S3: signed Content-Length and If-None-Match instead), or auto (ask the endpoint once)")
 	fs.Var(&revokeNodes, "revoke-node", "another presign storage node that must hear of each URL revocation (repeatable); needed for nodes that share no --redis, the --s3-endpoint node always hears of it")
-	tf.register(fs)
+	srv.register(fs)
 	fs.StringVar(&dataDir, "data", "./presign-data", "directory of the SQLite metadata store (when --db is not set)")
 	fs.StringVar(&secret, "notify-secret", "", "HMAC secret of the storage node's webhook deliveries (default $PRESIGN_NOTIFY_SECRET; none: storage events are refused)")
-	fs.DurationVar(&drain, "shutdown-timeout", time.Minute, "how long SIGTERM waits for requests in flight")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: presign control --s3-endpoint URL --s3-bucket NAME [flags]\n\nRuns the control plane alone against an S3-compatible storage.\nStorage keys come from PRESIGN_ACCESS_KEY / PRESIGN_SECRET_KEY; the admin password from PRESIGN_ADMIN_PASSWORD on first start.\n\nFlags:")
 		fs.PrintDefaults()
@@ -271,7 +269,7 @@ func (m *Main) control(ctx context.Context, args []string) error {
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
-	st, err := tf.load()
+	st, err := srv.tls.load()
 	if err != nil {
 		return err
 	}
@@ -292,7 +290,7 @@ func (m *Main) control(ctx context.Context, args []string) error {
 	defer cp.close()
 	svc := cp.start(ctx, m, cf.addr, log)
 	svc.tls = st.tlsConfig()
-	return serveHTTP(ctx, log, drain, svc)
+	return serveHTTP(ctx, log, srv.drain, svc)
 }
 
 // webhookSecretFile keeps the secret that signs the storage node's deliveries to the control

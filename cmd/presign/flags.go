@@ -1,10 +1,12 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // byteSize is a flag of a number of bytes, written plainly or with a unit (KiB, MiB, GiB,
@@ -35,6 +37,19 @@ func (b *byteSize) Set(s string) error {
 	}
 	*b = byteSize(n * mult)
 	return nil
+}
+
+// serverFlags are the flags of every command that runs a server (serve, storage, control): how
+// long a stop drains and what HTTPS is served with. One registration keeps their names,
+// defaults and help the same in the three commands.
+type serverFlags struct {
+	drain time.Duration
+	tls   tlsFlags
+}
+
+func (f *serverFlags) register(fs *flag.FlagSet) {
+	fs.DurationVar(&f.drain, "shutdown-timeout", time.Minute, "how long SIGTERM waits for requests in flight")
+	f.tls.register(fs)
 }
 
 // logger writes structured logs to stderr; PRESIGN_LOG=debug shows more.

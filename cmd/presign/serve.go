@@ -18,14 +18,12 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	sf.register(fs, "storage-addr")
 	var cf controlFlags
 	cf.register(fs)
+	var srv serverFlags
+	srv.register(fs)
 	var bucketName string
 	var events bool
-	var drain time.Duration
 	fs.StringVar(&bucketName, "bucket", "presign", "the bucket the files go to")
 	fs.BoolVar(&events, "events", true, "send the storage node's object events to the control plane (off: completion comes from clients and the reconciler)")
-	fs.DurationVar(&drain, "shutdown-timeout", time.Minute, "how long SIGTERM waits for requests in flight")
-	var tf tlsFlags
-	tf.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: presign serve [flags]\n\nRuns the control plane and the storage node on this machine, with embedded defaults.\nThe admin password comes from PRESIGN_ADMIN_PASSWORD on first start, or is generated and printed once.\n\nFlags:")
 		fs.PrintDefaults()
@@ -33,22 +31,29 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	st, err := tf.load()
+	st, err := srv.tls.load()
 	if err != nil {
 		return err
 	}
 	log := m.logger()
 	// Both listeners are bound first: each plane must know the other's real address (the ports
-	// may be 0) before it starts.
+	// may be 0) before it starts. Until serveHTTP takes them over, a failed start closes them.
+	var bound []net.Listener
+	defer func() {
+		for _, ln := range bound {
+			ln.Close()
+		}
+	}()
 	ctlLn, err := net.Listen("tcp", cf.addr)
 	if err != nil {
 		return fmt.Errorf("control plane: %w", err)
 	}
+	bound = append(bound, ctlLn)
 	stLn, err := listenTCP(ctx, sf.addr, sf.tcpCongestion)
 	if err != nil {
-		ctlLn.Close()
 		return fmt.Errorf("storage node: %w", err)
 	}
+	bound = append(bound, stLn)
 	// Over HTTPS both planes call each other with a client that trusts the served certificate.
 	ctlURL, stURL := st.scheme()+"://"+dialable(ctlLn.Addr()), st.scheme()+"://"+dialable(stLn.Addr())
 	sf.notify.client = st.loopbackClient(10 * time.Second)
@@ -56,8 +61,6 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if events {
 		secret, err := webhookSecret(sf.data)
 		if err != nil {
-			ctlLn.Close()
-			stLn.Close()
 			return err
 		}
 		sf.notify.addTarget(ctlURL+"/v1/storage-events", secret, m.Getenv("PRESIGN_NOTIFY_SECRET"))
@@ -66,8 +69,6 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	sf.corsOrigins = append(sf.corsOrigins, origins(st.scheme(), ctlLn.Addr())...)
 	node, err := m.openStorage(ctx, sf, log)
 	if err != nil {
-		ctlLn.Close()
-		stLn.Close()
 		return err
 	}
 	defer node.close()
@@ -75,8 +76,6 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		region: sf.region, extensions: control.ExtensionsOn, creds: node.creds, eventSecrets: secrets,
 		s3Client: st.loopbackClient(2 * time.Minute)}, log)
 	if err != nil {
-		ctlLn.Close()
-		stLn.Close()
 		return err
 	}
 	defer cp.close()
@@ -84,7 +83,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	ctl.ln, ctl.tls = ctlLn, st.tlsConfig()
 	stor := node.listener("storage node", sf.addr, m.registry)
 	stor.ln, stor.tls = stLn, st.tlsConfig()
-	return serveHTTP(ctx, log, drain, ctl, stor)
+	bound = nil // serveHTTP closes them
+	return serveHTTP(ctx, log, srv.drain, ctl, stor)
 }
 
 // addTarget adds the control plane's webhook to the user's --notify-url targets, keeping each

@@ -50,10 +50,8 @@ func (m *Main) storage(ctx context.Context, args []string) error {
 	fs.SetOutput(m.Stderr)
 	var sf storageFlags
 	sf.register(fs, "addr")
-	var drain time.Duration
-	fs.DurationVar(&drain, "shutdown-timeout", time.Minute, "how long SIGTERM waits for requests in flight")
-	var tf tlsFlags
-	tf.register(fs)
+	var srv serverFlags
+	srv.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: presign storage [flags]\n\nRuns the storage node alone: an S3-compatible object service on local disk.\nRoot keys come from PRESIGN_ACCESS_KEY / PRESIGN_SECRET_KEY, or are generated on first start.\n\nFlags:")
 		fs.PrintDefaults()
@@ -61,7 +59,7 @@ func (m *Main) storage(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	st, err := tf.load()
+	st, err := srv.tls.load()
 	if err != nil {
 		return err
 	}
@@ -80,7 +78,7 @@ func (m *Main) storage(ctx context.Context, args []string) error {
 	defer node.close()
 	svc := node.listener("storage node", sf.addr, m.registry)
 	svc.ln, svc.tls = ln, st.tlsConfig()
-	return serveHTTP(ctx, log, drain, svc)
+	return serveHTTP(ctx, log, srv.drain, svc)
 }
 
 // listenTCP binds addr, with its sockets' congestion control chosen by congestion (see tcpcc.Control).

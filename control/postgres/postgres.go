@@ -15,9 +15,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"presign/control"
+	"presign/control/internal/migration"
 )
 
 //go:embed migrations/*.sql
@@ -78,56 +76,34 @@ func (s *Store) Close() error {
 // migrate applies, in one transaction holding a transaction-scoped advisory lock, the embedded
 // migrations newer than the recorded schema version.
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	sort.Strings(names)
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '')))", migrationLock); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
-			version integer PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())`); err != nil {
-			return err
-		}
-		var have int
-		if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_version").Scan(&have); err != nil {
-			return err
-		}
-		for _, name := range names {
-			v, err := migrationVersion(name)
-			if err != nil {
-				return err
-			}
-			if v <= have {
-				continue
-			}
-			body, err := migrations.ReadFile(name)
-			if err != nil {
-				return err
-			}
-			// No arguments: the simple protocol runs the file's statements in order.
-			if _, err := tx.Exec(ctx, string(body)); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			if _, err := tx.Exec(ctx, "INSERT INTO schema_version (version) VALUES ($1)", v); err != nil {
-				return err
-			}
-		}
-		return nil
+		return migration.Apply(ctx, migrationTx{tx}, migrations, "migrations")
 	})
 }
 
-// migrationVersion reads the version from a migration's name, "migrations/0001_init.sql" → 1.
-func migrationVersion(name string) (int, error) {
-	base := strings.TrimPrefix(name, "migrations/")
-	num, _, ok := strings.Cut(base, "_")
-	v, err := strconv.Atoi(num)
-	if !ok || err != nil || v <= 0 {
-		return 0, fmt.Errorf("migration %s: name must start with a positive version and _", name)
+// migrationTx is migrate's transaction.
+type migrationTx struct{ tx pgx.Tx }
+
+func (m migrationTx) Version(ctx context.Context) (int, error) {
+	if _, err := m.tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+		version integer PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return 0, err
 	}
-	return v, nil
+	var have int
+	err := m.tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_version").Scan(&have)
+	return have, err
+}
+
+func (m migrationTx) Apply(ctx context.Context, version int, script string) error {
+	// No arguments: the simple protocol runs the file's statements in order.
+	if _, err := m.tx.Exec(ctx, script); err != nil {
+		return err
+	}
+	_, err := m.tx.Exec(ctx, "INSERT INTO schema_version (version) VALUES ($1)", version)
+	return err
 }
 
 // pgCode reports whether err is a PostgreSQL error with the SQLSTATE code.

@@ -18,8 +18,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +27,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"presign/control"
+	"presign/control/internal/migration"
 )
 
 //go:embed migrations/*.sql
@@ -114,62 +113,37 @@ func (s *Store) Close() error {
 // schema version. Two Stores opening one file at once serialise on BEGIN IMMEDIATE, and the
 // second finds nothing left to do.
 func (w *writer) migrate(ctx context.Context) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	sort.Strings(names)
 	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
-	err = func() error {
-		if _, err := w.conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
-			version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`); err != nil {
-			return err
-		}
-		var have int
-		if err := w.conn.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_version").Scan(&have); err != nil {
-			return err
-		}
-		for _, name := range names {
-			v, err := migrationVersion(name)
-			if err != nil {
-				return err
-			}
-			if v <= have {
-				continue
-			}
-			body, err := migrations.ReadFile(name)
-			if err != nil {
-				return err
-			}
-			if _, err := w.conn.ExecContext(ctx, string(body)); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			if _, err := w.conn.ExecContext(ctx, "INSERT INTO schema_version (version, applied) VALUES (?, ?)",
-				v, time.Now().UnixMicro()); err != nil {
-				return err
-			}
-		}
-		return nil
-	}()
-	if err != nil {
+	if err := migration.Apply(ctx, migrationTx{w.conn}, migrations, "migrations"); err != nil {
 		w.conn.ExecContext(context.Background(), "ROLLBACK")
 		return err
 	}
-	_, err = w.conn.ExecContext(ctx, "COMMIT")
+	_, err := w.conn.ExecContext(ctx, "COMMIT")
 	return err
 }
 
-// migrationVersion reads the version from a migration's name, "migrations/0001_init.sql" → 1.
-func migrationVersion(name string) (int, error) {
-	base := strings.TrimPrefix(name, "migrations/")
-	num, _, ok := strings.Cut(base, "_")
-	v, err := strconv.Atoi(num)
-	if !ok || err != nil || v <= 0 {
-		return 0, fmt.Errorf("migration %s: name must start with a positive version and _", name)
+// migrationTx is the writer connection inside migrate's transaction.
+type migrationTx struct{ conn *sql.Conn }
+
+func (m migrationTx) Version(ctx context.Context) (int, error) {
+	if _, err := m.conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+		version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`); err != nil {
+		return 0, err
 	}
-	return v, nil
+	var have int
+	err := m.conn.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_version").Scan(&have)
+	return have, err
+}
+
+func (m migrationTx) Apply(ctx context.Context, version int, script string) error {
+	if _, err := m.conn.ExecContext(ctx, script); err != nil {
+		return err
+	}
+	_, err := m.conn.ExecContext(ctx, "INSERT INTO schema_version (version, applied) VALUES (?, ?)",
+		version, time.Now().UnixMicro())
+	return err
 }
 
 // rstmt returns the prepared read statement for q, preparing it on first use.

@@ -16,7 +16,6 @@ var keys = []string{"a", "b/c", "photo 1.jpg", "ünï", "e", "f", "g", "h", "i",
 
 func TestReceiverDownThenUpGetsEveryEventOnceInKeyOrder(t *testing.T) {
 	l := openLog(t, t.TempDir(), Options{})
-	defer l.Close()
 	addr := freeAddr(t)
 	target := Target{Name: "app", URL: "http://" + addr + "/hook", Secret: []byte("s3cret")}
 	run := start(t, l, []Target{target}, fastOptions(discard()))
@@ -67,7 +66,6 @@ func TestRestartResendsWhatWasNotAcknowledgedAndLosesNothing(t *testing.T) {
 	}
 
 	l = openLog(t, dir, Options{})
-	defer l.Close()
 	if l.Len() == 0 {
 		t.Fatal("nothing left in the log after the restart")
 	}
@@ -89,7 +87,6 @@ func TestRestartResendsWhatWasNotAcknowledgedAndLosesNothing(t *testing.T) {
 
 func TestEachTargetGetsEverythingAndEntriesWaitForTheSlowest(t *testing.T) {
 	l := openLog(t, t.TempDir(), Options{})
-	defer l.Close()
 	a := newReceiver(t, "secret-a", "")
 	b := newReceiver(t, "secret-b", "")
 	b.setStatus(http.StatusBadGateway)
@@ -113,7 +110,6 @@ func TestEachTargetGetsEverythingAndEntriesWaitForTheSlowest(t *testing.T) {
 
 func TestFailingKeyHoldsUpOnlyItsLane(t *testing.T) {
 	l := openLog(t, t.TempDir(), Options{})
-	defer l.Close()
 	rcv := newReceiver(t, "k", "")
 	rcv.failKey = "stuck"
 	opts := fastOptions(discard())
@@ -138,7 +134,6 @@ func TestFailingKeyHoldsUpOnlyItsLane(t *testing.T) {
 
 func TestLowerSeqCommittedLateIsStillDelivered(t *testing.T) {
 	l := openLog(t, t.TempDir(), Options{})
-	defer l.Close()
 	rcv := newReceiver(t, "k", "")
 	opts := fastOptions(discard())
 	opts.Lanes = 1
@@ -154,7 +149,6 @@ func TestLowerSeqCommittedLateIsStillDelivered(t *testing.T) {
 func TestRemovedTargetNoLongerHoldsEntries(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir, Options{})
-	defer l.Close()
 	a := newReceiver(t, "k", "")
 	gone := newReceiver(t, "k", "")
 	gone.setStatus(http.StatusServiceUnavailable)
@@ -176,7 +170,6 @@ func TestLogsNameTheTargetButNeitherSecretNorQueryAndDoNotFlood(t *testing.T) {
 	var buf lockedBuffer
 	logger := slog.New(slog.NewJSONHandler(&buf, nil))
 	l := openLog(t, t.TempDir(), Options{})
-	defer l.Close()
 	rcv := newReceiver(t, "SIGNING-SECRET", "")
 	rcv.setStatus(http.StatusServiceUnavailable)
 	u := strings.Replace(rcv.url(), "http://", "http://user:USERINFO-PASSWORD@", 1) + "?token=QUERY-TOKEN"
@@ -256,8 +249,7 @@ func TestMetricsShowDepthAttemptsAndFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Close took the metrics back, so a reopened log registers them again.
-	l = openLog(t, dir, Options{Registerer: reg})
-	defer l.Close()
+	openLog(t, dir, Options{Registerer: reg})
 	if got := testutil.CollectAndCount(reg, "presign_outbox_depth"); got != 1 {
 		t.Errorf("after reopening, %d depth metrics", got)
 	}
@@ -265,7 +257,6 @@ func TestMetricsShowDepthAttemptsAndFailures(t *testing.T) {
 
 func TestNewDelivererRefusesBadTargets(t *testing.T) {
 	l := openLog(t, t.TempDir(), Options{})
-	defer l.Close()
 	good := Target{URL: "http://127.0.0.1:1/hook", Secret: []byte("k")}
 	tests := map[string][]Target{
 		"no targets":      nil,
@@ -285,7 +276,6 @@ func TestNewDelivererRefusesBadTargets(t *testing.T) {
 
 func TestRunTwiceIsRefused(t *testing.T) {
 	l := openLog(t, t.TempDir(), Options{})
-	defer l.Close()
 	rcv := newReceiver(t, "k", "")
 	run := start(t, l, []Target{{URL: rcv.url(), Secret: []byte("k")}}, fastOptions(discard()))
 	appendAll(t, l, makeEntries(t, 1, 1, "a"))

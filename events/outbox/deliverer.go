@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"presign/events"
 )
 
 // Target is a webhook that receives every event.
@@ -310,18 +312,19 @@ func (ln *lane) run(ctx context.Context) error {
 
 // deliver sends e until the target acknowledges it, then records the acknowledgement. It
 // returns only when both are done, or with an error when ctx ends or the Log is closed.
-func (ln *lane) deliver(ctx context.Context, e Entry) error {
+func (ln *lane) deliver(ctx context.Context, e events.Entry) error {
 	opts := ln.d.opts
 	for attempt := 1; ; attempt++ {
+		started := time.Now()
 		status, retryAfter, err := ln.d.send(ctx, ln.t, e)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if err == nil {
-			ln.d.succeeded(ln.t, status)
+			ln.d.succeeded(ln.t, started, status)
 			break
 		}
-		ln.d.failed(ln.t, e, attempt, status, err)
+		ln.d.failed(ln.t, e, started, attempt, status, err)
 		wait := backoff(attempt, opts.MinBackoff, opts.MaxBackoff)
 		if retryAfter > wait {
 			wait = min(retryAfter, opts.MaxBackoff)

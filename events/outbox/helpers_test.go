@@ -65,7 +65,7 @@ func (r *receiver) setStatus(s int) {
 }
 
 func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(req.Body, MaxBodyLen+1))
+	body, err := io.ReadAll(io.LimitReader(req.Body, events.MaxEntryBodyLen+1))
 	if err != nil {
 		return
 	}
@@ -128,7 +128,7 @@ func (r *receiver) count() int {
 
 // check fails the test unless the receiver applied exactly the ids of want, in per-key order,
 // and saw no forged delivery.
-func (r *receiver) check(want []Entry) {
+func (r *receiver) check(want []events.Entry) {
 	r.t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -161,9 +161,9 @@ func freeAddr(t *testing.T) string {
 }
 
 // makeEntries returns n events numbered from first, spread round-robin over keys.
-func makeEntries(t testing.TB, first uint64, n int, keys ...string) []Entry {
+func makeEntries(t testing.TB, first uint64, n int, keys ...string) []events.Entry {
 	t.Helper()
-	out := make([]Entry, n)
+	out := make([]events.Entry, n)
 	for i := range out {
 		seq := first + uint64(i)
 		key := keys[i%len(keys)]
@@ -175,7 +175,7 @@ func makeEntries(t testing.TB, first uint64, n int, keys ...string) []Entry {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[i] = Entry{Seq: seq, ID: events.NewID(), Key: "b/" + key, Body: body}
+		out[i] = events.Entry{Seq: seq, ID: events.NewID(), Key: "b/" + key, Body: body}
 	}
 	return out
 }
@@ -186,14 +186,18 @@ func openLog(t testing.TB, dir string, opts Options) *Log {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Cleanups run last-registered first, so this Close follows the stop of every Deliverer
+	// that start runs on l, as Close requires; closed first, the log ends a running
+	// Deliverer's Run with ErrClosed.
+	t.Cleanup(func() { l.Close() })
 	return l
 }
 
 // appendAll appends entries one Append at a time, as the storage node does.
-func appendAll(t testing.TB, l *Log, entries []Entry) {
+func appendAll(t testing.TB, l *Log, entries []events.Entry) {
 	t.Helper()
 	for _, e := range entries {
-		if err := l.Append(context.Background(), []Entry{e}); err != nil {
+		if err := l.Append(context.Background(), []events.Entry{e}); err != nil {
 			t.Fatalf("append seq %d: %v", e.Seq, err)
 		}
 	}

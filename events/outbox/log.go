@@ -18,7 +18,6 @@ package outbox
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,12 +29,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"presign/events"
-)
-
-// Limits of one entry.
-const (
-	MaxKeyLen  = 8 << 10
-	MaxBodyLen = 1 << 20
 )
 
 // maxBatch bounds how many Append and acknowledgement requests share one transaction, so one
@@ -51,28 +44,9 @@ var (
 var (
 	// ErrClosed means the Log was closed.
 	ErrClosed = errors.New("outbox: log closed")
-	// ErrInvalidEntry means an Append argument breaks the rules of Entry; nothing was written.
-	ErrInvalidEntry = errors.New("outbox: invalid entry")
-	// ErrDuplicateSeq means an entry with the same Seq is already in the log (or twice in one
-	// Append); nothing of that Append was written.
-	ErrDuplicateSeq = errors.New("outbox: duplicate sequence number")
 	// ErrCorrupt means an entry on disk cannot be decoded.
 	ErrCorrupt = errors.New("outbox: corrupt entry")
 )
-
-// Entry is one event waiting for delivery.
-type Entry struct {
-	// Seq is the event's sequencer: unique in the log, and the delivery order of entries that
-	// share a Key. Must not be 0.
-	Seq uint64
-	// ID is the event id sent as X-Presign-Event-Id; it must pass events.CheckID.
-	ID string
-	// Key is the ordering key, e.g. bucket + "/" + object key: entries with the same Key reach
-	// each target in Seq order. 1 to MaxKeyLen bytes.
-	Key string
-	// Body is the JSON body of the delivery, at most MaxBodyLen bytes.
-	Body []byte
-}
 
 // Options configure a Log.
 type Options struct {
@@ -176,12 +150,12 @@ func (l *Log) Len() int {
 }
 
 // Append writes entries durably: when it returns nil they are on stable storage and will be
-// delivered. Either all entries of one call are written or none is (ErrInvalidEntry,
-// ErrDuplicateSeq, ErrClosed, or a disk error).
+// delivered. Either all entries of one call are written or none is (events.ErrInvalidEntry,
+// events.ErrDuplicateSeq, ErrClosed, or a disk error).
 //
 // If ctx ends first Append returns ctx's error, and the entries may or may not have been
 // written.
-func (l *Log) Append(ctx context.Context, entries []Entry) error {
+func (l *Log) Append(ctx context.Context, entries []events.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -197,7 +171,7 @@ func (l *Log) Append(ctx context.Context, entries []Entry) error {
 		b := tx.Bucket(bucketEntries)
 		for _, e := range entries {
 			if b.Get(seqKey(e.Seq)) != nil {
-				return reject(fmt.Errorf("%w: %d", ErrDuplicateSeq, e.Seq))
+				return reject(fmt.Errorf("%w: %d", events.ErrDuplicateSeq, e.Seq))
 			}
 		}
 		for i, e := range entries {
@@ -211,24 +185,14 @@ func (l *Log) Append(ctx context.Context, entries []Entry) error {
 	return l.submit(ctx, o)
 }
 
-func validate(entries []Entry) error {
+func validate(entries []events.Entry) error {
 	seen := make(map[uint64]struct{}, len(entries))
 	for i, e := range entries {
-		switch {
-		case e.Seq == 0:
-			return fmt.Errorf("%w: entry %d: Seq is 0", ErrInvalidEntry, i)
-		case e.Key == "" || len(e.Key) > MaxKeyLen:
-			return fmt.Errorf("%w: entry %d: key length %d", ErrInvalidEntry, i, len(e.Key))
-		case len(e.Body) == 0 || len(e.Body) > MaxBodyLen:
-			return fmt.Errorf("%w: entry %d: body length %d", ErrInvalidEntry, i, len(e.Body))
-		case !json.Valid(e.Body):
-			return fmt.Errorf("%w: entry %d: body is not JSON", ErrInvalidEntry, i)
-		}
-		if err := events.CheckID(e.ID); err != nil {
-			return fmt.Errorf("%w: entry %d: %w", ErrInvalidEntry, i, err)
+		if err := e.Check(); err != nil {
+			return fmt.Errorf("entry %d: %w", i, err)
 		}
 		if _, dup := seen[e.Seq]; dup {
-			return fmt.Errorf("%w: %d twice in one Append", ErrDuplicateSeq, e.Seq)
+			return fmt.Errorf("%w: %d twice in one Append", events.ErrDuplicateSeq, e.Seq)
 		}
 		seen[e.Seq] = struct{}{}
 	}
@@ -391,7 +355,7 @@ func (l *Log) commit(ops []*op) {
 // then the body. The key comes early so a scan can pick its lane without touching the body.
 const formatVersion = 1
 
-func encode(e Entry, appendedAt int64) []byte {
+func encode(e events.Entry, appendedAt int64) []byte {
 	b := make([]byte, 0, 1+8+2*binary.MaxVarintLen64+len(e.ID)+len(e.Key)+len(e.Body))
 	b = append(b, formatVersion)
 	b = binary.BigEndian.AppendUint64(b, uint64(appendedAt))

@@ -16,9 +16,9 @@ import (
 )
 
 // readAll returns every entry in the log, in Seq order.
-func readAll(t *testing.T, l *Log) []Entry {
+func readAll(t *testing.T, l *Log) []events.Entry {
 	t.Helper()
-	var out []Entry
+	var out []events.Entry
 	var after uint64
 	for {
 		res, err := l.scan([]byte("reader"), after, func([]byte) bool { return true }, 1000, 1000)
@@ -47,7 +47,7 @@ func TestConcurrentAppendsAreAllDurable(t *testing.T) {
 				seq := next.Add(1)
 				e := makeEntries(t, seq, 1, "k")[0]
 				ids[seq] = e.ID
-				if err := l.Append(context.Background(), []Entry{e}); err != nil {
+				if err := l.Append(context.Background(), []events.Entry{e}); err != nil {
 					t.Errorf("append %d: %v", seq, err)
 				}
 			}
@@ -117,26 +117,26 @@ func TestAppendRejectsBadEntriesAndWritesNothing(t *testing.T) {
 	existing := makeEntries(t, 1, 1, "k")
 	appendAll(t, l, existing)
 	good := makeEntries(t, 100, 1, "k")[0]
-	with := func(change func(*Entry)) []Entry {
+	with := func(change func(*events.Entry)) []events.Entry {
 		bad := good
 		change(&bad)
-		return []Entry{makeEntries(t, 50, 1, "k")[0], bad}
+		return []events.Entry{makeEntries(t, 50, 1, "k")[0], bad}
 	}
 	tests := []struct {
 		name    string
-		entries []Entry
+		entries []events.Entry
 		want    error
 	}{
-		{"seq 0", with(func(e *Entry) { e.Seq = 0 }), ErrInvalidEntry},
-		{"bad id", with(func(e *Entry) { e.ID = "not.an.id" }), ErrInvalidEntry},
-		{"empty id", with(func(e *Entry) { e.ID = "" }), ErrInvalidEntry},
-		{"empty key", with(func(e *Entry) { e.Key = "" }), ErrInvalidEntry},
-		{"key too long", with(func(e *Entry) { e.Key = strings.Repeat("k", MaxKeyLen+1) }), ErrInvalidEntry},
-		{"empty body", with(func(e *Entry) { e.Body = nil }), ErrInvalidEntry},
-		{"body not JSON", with(func(e *Entry) { e.Body = []byte("{nope") }), ErrInvalidEntry},
-		{"body too long", with(func(e *Entry) { e.Body = []byte(`"` + strings.Repeat("x", MaxBodyLen) + `"`) }), ErrInvalidEntry},
-		{"seq twice in one call", with(func(e *Entry) { e.Seq = 50 }), ErrDuplicateSeq},
-		{"seq already in the log", with(func(e *Entry) { e.Seq = existing[0].Seq }), ErrDuplicateSeq},
+		{"seq 0", with(func(e *events.Entry) { e.Seq = 0 }), events.ErrInvalidEntry},
+		{"bad id", with(func(e *events.Entry) { e.ID = "not.an.id" }), events.ErrInvalidEntry},
+		{"empty id", with(func(e *events.Entry) { e.ID = "" }), events.ErrInvalidEntry},
+		{"empty key", with(func(e *events.Entry) { e.Key = "" }), events.ErrInvalidEntry},
+		{"key too long", with(func(e *events.Entry) { e.Key = strings.Repeat("k", events.MaxEntryKeyLen+1) }), events.ErrInvalidEntry},
+		{"empty body", with(func(e *events.Entry) { e.Body = nil }), events.ErrInvalidEntry},
+		{"body not JSON", with(func(e *events.Entry) { e.Body = []byte("{nope") }), events.ErrInvalidEntry},
+		{"body too long", with(func(e *events.Entry) { e.Body = []byte(`"` + strings.Repeat("x", events.MaxEntryBodyLen) + `"`) }), events.ErrInvalidEntry},
+		{"seq twice in one call", with(func(e *events.Entry) { e.Seq = 50 }), events.ErrDuplicateSeq},
+		{"seq already in the log", with(func(e *events.Entry) { e.Seq = existing[0].Seq }), events.ErrDuplicateSeq},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -167,7 +167,7 @@ func TestDuplicateAppendInTheSameCommitFailsAlone(t *testing.T) {
 			switch err := l.Append(context.Background(), es[:1]); {
 			case err == nil:
 				wins.Add(1)
-			case errors.Is(err, ErrDuplicateSeq):
+			case errors.Is(err, events.ErrDuplicateSeq):
 				dups.Add(1)
 			default:
 				t.Errorf("append: %v", err)
@@ -229,7 +229,7 @@ func TestOpenRefusesAFileThatIsNotALog(t *testing.T) {
 }
 
 func TestDecodeRejectsCorruptValues(t *testing.T) {
-	good := encode(Entry{Seq: 1, ID: events.NewID(), Key: "k", Body: []byte("{}")}, 1)
+	good := encode(events.Entry{Seq: 1, ID: events.NewID(), Key: "k", Body: []byte("{}")}, 1)
 	for name, v := range map[string][]byte{
 		"empty":           nil,
 		"short":           good[:5],
@@ -276,7 +276,7 @@ func benchmarkAppend(b *testing.B, appenders int) {
 				}
 				e := template
 				e.Seq, e.ID = seq, events.NewID()
-				if err := l.Append(context.Background(), []Entry{e}); err != nil {
+				if err := l.Append(context.Background(), []events.Entry{e}); err != nil {
 					b.Error(err)
 					return
 				}

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"presign/events"
 )
 
 // subscription tells one reader that entries were committed, and the lowest Seq among them, so
@@ -60,7 +63,7 @@ func (s *subscription) take() uint64 {
 
 // scanResult is one step of a reader through the log.
 type scanResult struct {
-	entries []Entry
+	entries []events.Entry
 	// last is the last Seq examined; the next scan starts after it.
 	last uint64
 	// more is true when the scan stopped before the end of the log.
@@ -90,7 +93,7 @@ func (l *Log) scan(target []byte, after uint64, match func(key []byte) bool, max
 			if !match(d.key) || (acks != nil && acks.Get(k) != nil) {
 				continue
 			}
-			res.entries = append(res.entries, Entry{
+			res.entries = append(res.entries, events.Entry{
 				Seq:  seq,
 				ID:   string(d.id),
 				Key:  string(d.key),
@@ -99,7 +102,7 @@ func (l *Log) scan(target []byte, after uint64, match func(key []byte) bool, max
 		}
 		return nil
 	})
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		return scanResult{}, ErrClosed
 	}
 	if err != nil {

@@ -22,7 +22,7 @@ const maxDrain = 64 << 10
 // send makes one attempt to deliver e to t. It returns the answer's status (0 if there was
 // none), how long the target asked to wait (Retry-After), and an error unless the status is
 // 2xx. Errors never contain the URL, whose query may hold credentials.
-func (d *Deliverer) send(ctx context.Context, t *target, e Entry) (int, time.Duration, error) {
+func (d *Deliverer) send(ctx context.Context, t *target, e events.Entry) (int, time.Duration, error) {
 	d.metrics.attempts.WithLabelValues(t.label).Inc()
 	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
 	defer cancel()
@@ -90,14 +90,22 @@ type health struct {
 	since    time.Time
 	failures int
 	lastLog  time.Time
+	// upSince is when the attempt that last succeeded started. Lanes send concurrently, so
+	// a failure can be reported after another lane's success although it was answered
+	// before the target recovered; such a failure says nothing about the target now.
+	upSince time.Time
 }
 
-func (d *Deliverer) failed(t *target, e Entry, attempt, status int, err error) {
+// failed records a failed attempt that started at started.
+func (d *Deliverer) failed(t *target, e events.Entry, started time.Time, attempt, status int, err error) {
 	d.metrics.failures.WithLabelValues(t.label, failureReason(status)).Inc()
 	now := time.Now()
 	h := &t.state
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if !h.failing && started.Before(h.upSince) {
+		return
+	}
 	h.failures++
 	attrs := []any{"target", t.label, "url", t.url, "status", status, "attempt", attempt,
 		"seq", e.Seq, "event_id", e.ID, "error", err.Error()}
@@ -113,14 +121,18 @@ func (d *Deliverer) failed(t *target, e Entry, attempt, status int, err error) {
 	}
 }
 
-func (d *Deliverer) succeeded(t *target, status int) {
+// succeeded records a successful attempt that started at started.
+func (d *Deliverer) succeeded(t *target, started time.Time, status int) {
 	d.metrics.delivered.WithLabelValues(t.label).Inc()
 	h := &t.state
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if started.After(h.upSince) {
+		h.upSince = started
+	}
 	if h.failing {
 		d.logger.Info("webhook delivery recovered", "target", t.label, "url", t.url, "status", status,
-			"failed_attempts", h.failures, "failing_for", time.Now().Sub(h.since).Round(time.Second).String())
+			"failed_attempts", h.failures, "failing_for", time.Since(h.since).Round(time.Second).String())
 		d.metrics.up.WithLabelValues(t.label).Set(1)
 	}
 	h.failing, h.failures = false, 0

@@ -1,10 +1,15 @@
 package outbox
 
 import (
+	"errors"
+	"log/slog"
 	"math"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"presign/events"
 )
 
 func TestBackoffDoublesWithJitterUpToTheCap(t *testing.T) {
@@ -62,5 +67,31 @@ func TestRedactURLDropsCredentials(t *testing.T) {
 		if got := redactURL(in); got != want {
 			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestFailureAnsweredBeforeAnotherLanesSuccessStartsNoNewOutage(t *testing.T) {
+	var buf lockedBuffer
+	l := openLog(t, t.TempDir(), Options{})
+	d, err := NewDeliverer(l, []Target{{URL: "http://127.0.0.1:1/hook", Secret: []byte("k")}},
+		DelivererOptions{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := d.targets[0]
+	e := events.Entry{Seq: 1, ID: "e1"}
+	t0 := time.Now()
+	d.failed(tg, e, t0, 1, http.StatusServiceUnavailable, errors.New("answered 503"))
+	// Lane B's attempt started after lane A's and succeeded; lane A's second attempt started
+	// before B's but its 503 is reported after B's success.
+	d.succeeded(tg, t0.Add(2*time.Millisecond), http.StatusOK)
+	d.failed(tg, e, t0.Add(time.Millisecond), 2, http.StatusServiceUnavailable, errors.New("answered 503"))
+	if n := strings.Count(buf.String(), "webhook delivery failing"); n != 1 {
+		t.Errorf("%d failure lines, want 1 (the stale 503 opened a new outage):\n%s", n, buf.String())
+	}
+	// A failure of an attempt that started after the success is a new outage.
+	d.failed(tg, e, t0.Add(3*time.Millisecond), 1, http.StatusServiceUnavailable, errors.New("answered 503"))
+	if n := strings.Count(buf.String(), "webhook delivery failing"); n != 2 {
+		t.Errorf("%d failure lines, want 2 (a fresh failure after the recovery):\n%s", n, buf.String())
 	}
 }

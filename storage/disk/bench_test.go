@@ -12,7 +12,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	"golang.org/x/sys/unix"
 
 	"presign/storage"
 )
@@ -254,8 +253,8 @@ func BenchmarkListDelimiter(b *testing.B) {
 // directory fsynced (shared by concurrent renames into it, dirSyncer); the same with one
 // directory at a time, as newFileID picks them; and the file fsync kept but the directory
 // fsyncs replaced by one syncfs(2) shared by all writers waiting, or both fsyncs replaced by
-// it. nullsink is the yardstick: one fsync, no directory fsync. syncfs flushes every dirty
-// page of the filesystem, other writers' and other programs' too.
+// it. fsyncsink is the yardstick, as bench/fsyncsink does it: one fsync, no directory fsync.
+// syncfs flushes every dirty page of the filesystem, other writers' and other programs' too.
 func BenchmarkFileDurability(b *testing.B) {
 	data := bytes.Repeat([]byte("d"), 1<<20)
 	type strategy struct {
@@ -268,7 +267,7 @@ func BenchmarkFileDurability(b *testing.B) {
 	spread := func(seq uint64) string { return fmt.Sprintf("%02x", byte(seq*2654435761>>7)) }
 	rotating := func(seq uint64) string { return fmt.Sprintf("%02x", byte(seq/filesPerFanout)) }
 	for _, s := range []strategy{
-		{"nullsink", true, func(uint64) string { return "00" }, false, false},
+		{"fsyncsink", true, func(uint64) string { return "00" }, false, false},
 		{"spread", true, spread, true, false},
 		{"rotating", true, rotating, true, false},
 		{"syncfs-for-dirs", true, spread, false, true},
@@ -358,13 +357,4 @@ func (s *fsSyncer) sync() error {
 		}
 	}
 	return nil
-}
-
-func syncfs(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return unix.Syncfs(int(d.Fd()))
 }

@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"presign/internal/testenv"
 	"presign/storage"
 )
 
@@ -21,15 +18,7 @@ import (
 // space makes puts work again: at once for an object in a file of its own, once compaction
 // has emptied their segments for objects in segments.
 func TestFullDiskFailsCleanly(t *testing.T) {
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=8m"); err != nil {
-		testenv.Missing(t, "cannot mount an 8 MiB tmpfs to fill (needs CAP_SYS_ADMIN): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount: %v", err)
-		}
-	})
+	dir := mountTmpfs(t, "8m")
 	opts := Options{Dir: dir, SegmentSize: 512 << 10}
 	b := withBucket(t, openTest(t, opts))
 	large := bytes.Repeat([]byte("f"), DefaultSmallMax+64<<10) // a file of its own

@@ -25,12 +25,6 @@ func (b *Backend) CompleteMultipartUpload(ctx context.Context, bucket, key, uplo
 		return storage.CompletedUpload{}, err
 	}
 	defer b.ops.Done()
-	if err := checkPartList(parts); err != nil {
-		return storage.CompletedUpload{}, err
-	}
-	if opts.MinPartSize <= 0 {
-		opts.MinPartSize = storage.MinPartSize
-	}
 	digest := partListDigest(parts)
 	// A retry after success needs no commit.
 	var out storage.CompletedUpload
@@ -58,24 +52,6 @@ func (b *Backend) CompleteMultipartUpload(ctx context.Context, bucket, key, uplo
 	}
 	b.removeFiles(released)
 	return out, nil
-}
-
-// checkPartList applies the rules a part list must meet whatever is stored.
-func checkPartList(parts []storage.CompletePart) error {
-	if len(parts) == 0 || len(parts) > storage.MaxParts {
-		return fmt.Errorf("%w: %d parts listed, want 1 to %d", storage.ErrInvalidPart, len(parts), storage.MaxParts)
-	}
-	prev := 0
-	for _, p := range parts {
-		if p.Number < 1 || p.Number > storage.MaxParts {
-			return fmt.Errorf("%w: part number %d", storage.ErrInvalidPart, p.Number)
-		}
-		if p.Number <= prev {
-			return storage.ErrInvalidPartOrder
-		}
-		prev = p.Number
-	}
-	return nil
 }
 
 // replay answers a completion of an upload that is no longer in progress: with the memo's
@@ -111,54 +87,9 @@ func (b *Backend) complete(tx *bolt.Tx, bucket, key, id string, listed []storage
 	if err != nil {
 		return none, nil, refuse(err)
 	}
-	partsBk := tx.Bucket(partsRoot).Bucket([]byte(id))
-	if partsBk == nil {
-		return none, nil, fmt.Errorf("upload %s: %w: no parts bucket", id, errCorrupt)
-	}
-	infos := make([]storage.PartInfo, len(listed))
-	pieces := make([]piece, len(listed))
-	md5s := make([][16]byte, len(listed))
-	var size int64
-	for i, lp := range listed {
-		v := partsBk.Get(partKey(lp.Number))
-		if v == nil {
-			return none, nil, refuse(fmt.Errorf("%w: part %d was not uploaded", storage.ErrInvalidPart, lp.Number))
-		}
-		p, err := decodePart(v)
-		if err != nil {
-			return none, nil, fmt.Errorf("upload %s part %d: %w", id, lp.Number, err)
-		}
-		infos[i] = p.info(lp.Number)
-		if infos[i].ETag != lp.ETag {
-			return none, nil, refuse(fmt.Errorf("%w: part %d has ETag %s, not %s", storage.ErrInvalidPart, lp.Number, infos[i].ETag, lp.ETag))
-		}
-		for alg, want := range lp.Checksums {
-			if got := p.checksums[alg]; got != want {
-				return none, nil, refuse(fmt.Errorf("%w: part %d has %s %q, not %q", storage.ErrInvalidPart, lp.Number, alg, got, want))
-			}
-		}
-		if i < len(listed)-1 && p.size < opts.MinPartSize {
-			return none, nil, refuse(fmt.Errorf("%w: part %d has %d bytes, less than %d", storage.ErrPartTooSmall, lp.Number, p.size, opts.MinPartSize))
-		}
-		pieces[i] = piece{file: p.file, size: p.size}
-		md5s[i] = p.md5
-		size += p.size
-	}
-	if u.opts.MaxSize > 0 && size > u.opts.MaxSize {
-		return none, nil, refuse(fmt.Errorf("%w: %d bytes in parts, at most %d allowed", storage.ErrEntityTooLarge, size, u.opts.MaxSize))
-	}
-	var checksums map[string]string
-	if alg := u.opts.ChecksumAlgorithm; alg != "" {
-		v, err := storage.MultipartChecksum(alg, u.opts.ChecksumType, infos)
-		if err != nil {
-			return none, nil, refuse(fmt.Errorf("%w: %w", storage.ErrInvalidPart, err))
-		}
-		checksums = map[string]string{alg: v}
-	}
-	for alg, want := range opts.Checksums {
-		if got := checksums[alg]; !storage.SameChecksum(want, got) {
-			return none, nil, refuse(&storage.DigestError{Algorithm: alg, Expected: want, Computed: got})
-		}
+	c, pieces, md5s, err := checkParts(tx, u, id, listed, opts)
+	if err != nil {
+		return none, nil, err
 	}
 	objects := tx.Bucket(objectsRoot)
 	bk := objects.Bucket([]byte(bucket))
@@ -178,30 +109,76 @@ func (b *Backend) complete(tx *bolt.Tx, bucket, key, id string, listed []storage
 		return none, nil, err
 	}
 	rec := record{
-		size:      size,
+		size:      c.Size,
 		seq:       seq,
 		modified:  time.Now().UTC(),
 		etag:      storage.MultipartETag(md5s),
 		multipart: true,
 		meta:      u.opts.Meta,
-		checksums: checksums,
+		checksums: c.Checksums,
 	}
 	tail := appendPieces(make([]byte, 0, piecesLen(len(pieces))), pieces)
 	if err := bk.Put(kb, rec.encode(make([]byte, 0, rec.encodedLen(len(tail))), tail)); err != nil {
 		return none, nil, err
 	}
-	// Parts not listed go with the upload; dropUpload releases every part file, so the listed
-	// ones, which the object now holds, are marked in use again.
+	if released, err = retireUpload(tx, bucket, key, id, pieces, released); err != nil {
+		return none, nil, err
+	}
+	m := memo{bucket: bucket, key: key, digest: digest, completed: rec.modified, object: rec}
+	if err := tx.Bucket(doneRoot).Put([]byte(id), m.encode()); err != nil {
+		return none, nil, err
+	}
+	return storage.CompletedUpload{Object: rec.info(bucket, key)}, released, nil
+}
+
+// checkParts applies the completion rules to the listed parts of upload id as the index
+// holds them, and returns the object they make with the files and MD5s of its pieces, in
+// order. A broken rule comes back as a refusal.
+func checkParts(tx *bolt.Tx, u upload, id string, listed []storage.CompletePart, opts storage.CompleteOptions) (storage.Completion, []piece, [][16]byte, error) {
+	partsBk := tx.Bucket(partsRoot).Bucket([]byte(id))
+	if partsBk == nil {
+		return storage.Completion{}, nil, nil, fmt.Errorf("upload %s: %w: no parts bucket", id, errCorrupt)
+	}
+	pieces := make([]piece, 0, len(listed))
+	md5s := make([][16]byte, 0, len(listed))
+	var broken error // an unreadable record, which is no refusal
+	c, err := storage.CheckCompletion(u.opts, listed, opts, func(n int, _ string) (storage.PartInfo, bool, error) {
+		v := partsBk.Get(partKey(n))
+		if v == nil {
+			return storage.PartInfo{}, false, nil
+		}
+		p, err := decodePart(v)
+		if err != nil {
+			broken = fmt.Errorf("upload %s part %d: %w", id, n, err)
+			return storage.PartInfo{}, false, broken
+		}
+		pieces = append(pieces, piece{file: p.file, size: p.size})
+		md5s = append(md5s, p.md5)
+		return p.info(n), true, nil
+	})
+	switch {
+	case broken != nil:
+		return storage.Completion{}, nil, nil, broken
+	case err != nil:
+		return storage.Completion{}, nil, nil, refuse(err)
+	}
+	return c, pieces, md5s, nil
+}
+
+// retireUpload drops a completed upload and the files of its unlisted parts, and returns
+// released with those files added. dropUpload releases every part file, so the listed ones,
+// which the object now holds, are marked in use again.
+func retireUpload(tx *bolt.Tx, bucket, key, id string, pieces []piece, released []string) ([]string, error) {
 	dropped, err := dropUpload(tx, []byte(bucket), uploadKey(key, id), id)
 	if err != nil {
-		return none, nil, err
+		return nil, err
 	}
 	files := tx.Bucket(filesRoot)
 	kept := make(map[string]bool, len(pieces))
 	for _, s := range pieces {
 		kept[s.file] = true
 		if err := files.Put([]byte(s.file), fileMark); err != nil {
-			return none, nil, err
+			return nil, err
 		}
 	}
 	for _, f := range dropped {
@@ -210,11 +187,7 @@ func (b *Backend) complete(tx *bolt.Tx, bucket, key, id string, listed []storage
 		}
 	}
 	if err := unmarkFiles(files, released); err != nil {
-		return none, nil, err
+		return nil, err
 	}
-	m := memo{bucket: bucket, key: key, digest: digest, completed: rec.modified, object: rec}
-	if err := tx.Bucket(doneRoot).Put([]byte(id), m.encode()); err != nil {
-		return none, nil, err
-	}
-	return storage.CompletedUpload{Object: rec.info(bucket, key)}, released, nil
+	return released, nil
 }

@@ -103,9 +103,6 @@ func (b *Backend) CompleteMultipartUpload(ctx context.Context, bucket, key, id s
 	if err != nil {
 		return storage.CompletedUpload{}, err
 	}
-	if err := checkPartList(parts); err != nil {
-		return storage.CompletedUpload{}, err
-	}
 	stored, err := b.storedParts(ctx, name, id)
 	if errors.Is(err, storage.ErrNoSuchUpload) {
 		return b.replayRacing(ctx, bucket, key, id, parts)
@@ -113,14 +110,10 @@ func (b *Backend) CompleteMultipartUpload(ctx context.Context, bucket, key, id s
 	if err != nil {
 		return storage.CompletedUpload{}, err
 	}
-	infos, size, err := matchParts(parts, stored, opts.MinPartSize)
-	if err != nil {
-		return storage.CompletedUpload{}, err
-	}
-	if st.Options.MaxSize > 0 && size > st.Options.MaxSize {
-		return storage.CompletedUpload{}, storage.ErrEntityTooLarge
-	}
-	sums, err := objectChecksums(st.Options, infos, opts.Checksums)
+	c, err := storage.CheckCompletion(st.Options, parts, opts, func(n int, etag string) (storage.PartInfo, bool, error) {
+		p, ok := stored.withETag(n, etag)
+		return p, ok, nil
+	})
 	if err != nil {
 		return storage.CompletedUpload{}, err
 	}
@@ -141,6 +134,20 @@ func (b *Backend) CompleteMultipartUpload(ctx context.Context, bucket, key, id s
 		return done, err
 	}
 
+	done, version, err := b.completeOnService(ctx, st, bucket, key, name, id, parts, opts, c.Size)
+	if err != nil || done.Replayed {
+		return done, err
+	}
+	done.Object.Checksums = c.Checksums
+	b.recordCompletion(context.WithoutCancel(ctx), st, bucket, key, id, version, parts, done.Object)
+	return done, nil
+}
+
+// completeOnService asks the service to make the object name of the listed parts, under the
+// write conditions of opts, and returns it as the node reports objects, with the service's
+// version of it. When the service no longer knows the upload, another node completed it
+// meanwhile, and the answer is that one's, Replayed.
+func (b *Backend) completeOnService(ctx context.Context, st uploadState, bucket, key, name, id string, parts []storage.CompletePart, opts storage.CompleteOptions, size int64) (storage.CompletedUpload, string, error) {
 	in := &s3.CompleteMultipartUploadInput{Bucket: &b.bucket, Key: &name, UploadId: &id, MultipartUpload: &types.CompletedMultipartUpload{}}
 	for _, p := range parts {
 		in.MultipartUpload.Parts = append(in.MultipartUpload.Parts, types.CompletedPart{PartNumber: aws.Int32(int32(p.Number)), ETag: aws.String(`"` + p.ETag + `"`)})
@@ -156,7 +163,7 @@ func (b *Backend) CompleteMultipartUpload(ctx context.Context, bucket, key, id s
 		// Services differ on an If-Match completion over no object (SeaweedFS answers 404):
 		// a refused condition is refused here first.
 		if err := b.precheck(ctx, bucket, key, cond); err != nil {
-			return storage.CompletedUpload{}, err
+			return storage.CompletedUpload{}, "", err
 		}
 	}
 	w := &write{b: b, bucket: bucket, key: key, name: name, opts: cond}
@@ -166,27 +173,32 @@ func (b *Backend) CompleteMultipartUpload(ctx context.Context, bucket, key, id s
 	if err != nil {
 		err = b.mapErr(err)
 		if errors.Is(err, storage.ErrNoSuchUpload) {
-			return b.replayRacing(ctx, bucket, key, id, parts)
+			done, err := b.replayRacing(ctx, bucket, key, id, parts)
+			return done, "", err
 		}
 		if apiCode(err) == "EntityTooSmall" {
-			return storage.CompletedUpload{}, storage.ErrPartTooSmall
+			return storage.CompletedUpload{}, "", storage.ErrPartTooSmall
 		}
 		if opts.IfMatch != "" && notFound(err) {
-			return storage.CompletedUpload{}, storage.ErrPreconditionFailed // removed meanwhile
+			return storage.CompletedUpload{}, "", storage.ErrPreconditionFailed // removed meanwhile
 		}
-		return storage.CompletedUpload{}, w.fail(ctx, nil, err)
+		return storage.CompletedUpload{}, "", w.fail(ctx, nil, err)
 	}
 	version := aws.ToString(out.VersionId)
 	info, err := w.committed(ctx, version, trimETag(out.ETag), size)
 	if err != nil {
-		return storage.CompletedUpload{}, err
+		return storage.CompletedUpload{}, "", err
 	}
-	info.Checksums = sums
-	ctx = context.WithoutCancel(ctx)
-	// The object exists from here on; what follows only helps later calls, and its failures
-	// are logged.
-	if len(sums) > 0 {
-		data, _ := json.Marshal(sums)
+	return storage.CompletedUpload{Object: info}, version, nil
+}
+
+// recordCompletion keeps what later calls need of a completed upload: the object's checksums
+// (which the service does not carry), the record that answers a retried completion, and no
+// more state of the upload. The object exists already: a failure here is logged, not
+// returned.
+func (b *Backend) recordCompletion(ctx context.Context, st uploadState, bucket, key, id, version string, parts []storage.CompletePart, info storage.ObjectInfo) {
+	if len(info.Checksums) > 0 {
+		data, _ := json.Marshal(info.Checksums)
 		if err := b.putSmall(ctx, b.sumsName(version), data); err != nil {
 			b.log.Warn("s3backend: recording the checksums of a completed upload", "upload", id, "err", err)
 		}
@@ -198,76 +210,6 @@ func (b *Backend) CompleteMultipartUpload(ctx context.Context, bucket, key, id s
 	if err := b.forgetUpload(ctx, st, id); err != nil {
 		b.log.Warn("s3backend: removing the records of a completed upload", "upload", id, "err", err)
 	}
-	return storage.CompletedUpload{Object: info}, nil
-}
-
-// checkPartList applies S3's rules to the list of a completion.
-func checkPartList(parts []storage.CompletePart) error {
-	if len(parts) == 0 || len(parts) > storage.MaxParts {
-		return storage.ErrInvalidPart
-	}
-	for i, p := range parts {
-		if p.Number < 1 || p.Number > storage.MaxParts {
-			return storage.ErrInvalidPart
-		}
-		if i > 0 && p.Number <= parts[i-1].Number {
-			return storage.ErrInvalidPartOrder
-		}
-	}
-	return nil
-}
-
-// matchParts checks the listed parts against the stored ones and returns the stored ones in
-// list order, and their total size: every listed part must be held with its ETag and
-// checksums (ErrInvalidPart), and then be large enough (ErrPartTooSmall).
-func matchParts(parts []storage.CompletePart, stored partSet, minPart int64) ([]storage.PartInfo, int64, error) {
-	if minPart <= 0 {
-		minPart = storage.MinPartSize
-	}
-	infos := make([]storage.PartInfo, len(parts))
-	var size int64
-	for i, p := range parts {
-		sp, ok := stored.withETag(p.Number, p.ETag)
-		if !ok {
-			return nil, 0, storage.ErrInvalidPart
-		}
-		for alg, v := range p.Checksums {
-			if sp.Checksums[alg] != v {
-				return nil, 0, storage.ErrInvalidPart
-			}
-		}
-		infos[i] = sp
-		size += sp.Size
-	}
-	for i, sp := range infos[:len(infos)-1] {
-		if sp.Size < minPart {
-			return nil, 0, fmt.Errorf("%w: part %d", storage.ErrPartTooSmall, parts[i].Number)
-		}
-	}
-	return infos, size, nil
-}
-
-// objectChecksums computes the object's checksum of the upload's algorithm and checks the
-// values the completion declared.
-func objectChecksums(o storage.MultipartOptions, parts []storage.PartInfo, declared map[string]string) (map[string]string, error) {
-	var sums map[string]string
-	if o.ChecksumAlgorithm != "" {
-		typ := o.ChecksumType
-		if typ == "" {
-			typ = storage.DefaultChecksumType(o.ChecksumAlgorithm)
-		}
-		v, err := storage.MultipartChecksum(o.ChecksumAlgorithm, typ, parts)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", storage.ErrInvalidPart, err)
-		}
-		sums = map[string]string{o.ChecksumAlgorithm: v}
-	}
-	for alg, want := range declared {
-		if got := sums[alg]; got == "" || !storage.SameChecksum(want, got) {
-			return nil, &storage.DigestError{Algorithm: alg, Expected: want, Computed: got}
-		}
-	}
-	return sums, nil
 }
 
 // partSet is what a service holds of an upload's parts: for each number, every upload of it

@@ -79,10 +79,12 @@ func (w *write) parts(ctx context.Context, body storage.Body, first *[]byte, nex
 	number := int32(1)
 	carry, hasCarry := next, true
 	for {
+		// send hands buf over, and it goes back to the pool when its part is sent: its length
+		// is read before.
+		size += int64(len(*buf))
 		if err := u.send(ctx, number, buf); err != nil {
 			return storage.ObjectInfo{}, err
 		}
-		size += int64(len(*buf))
 		number++
 		if buf, err = b.bufs.get(ctx, b.opts.BufferSize); err != nil {
 			return storage.ObjectInfo{}, w.fail(ctx, nil, err)
@@ -104,10 +106,10 @@ func (w *write) parts(ctx context.Context, body storage.Body, first *[]byte, nex
 			b.bufs.put(buf)
 			break
 		}
+		size += int64(len(*buf))
 		if err := u.send(ctx, number, buf); err != nil {
 			return storage.ObjectInfo{}, err
 		}
-		size += int64(len(*buf))
 		break
 	}
 	u.inflight.Wait()

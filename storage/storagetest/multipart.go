@@ -33,6 +33,7 @@ var multipartTests = []namedTest{
 	{"ReplaceAndDeleteMultipartObject", testMultipartReplaceDelete},
 	{"OpenMultipartObjectKeepsItsVersion", testMultipartOpenKeepsVersion},
 	{"ChecksumsOfPartsAndObject", testMultipartChecksums},
+	{"UncomputedChecksumIsRefused", testMultipartUncomputedChecksum},
 	{"ListPartsPages", testMultipartListParts},
 	{"ListUploadsOrderAndMarkers", testMultipartListUploads},
 	{"MissingBucketOrUpload", testMultipartMissing},

@@ -185,6 +185,50 @@ func testMultipartChecksums(t *testing.T, be storage.Backend) {
 	}
 }
 
+// testMultipartUncomputedChecksum: a whole-object checksum that a completion declares but
+// the backend does not compute (an empty value, a bare part count, or a value of an algorithm
+// the upload does not have) cannot be verified, so the completion is refused as a mismatch
+// (a DigestError with nothing computed), as S3 refuses what it cannot check; it changes
+// nothing, and the same completion without the declaration succeeds.
+func testMultipartUncomputedChecksum(t *testing.T, be storage.Backend) {
+	mp := multiparter(t, be)
+	newBucket(t, be)
+	data := content("only", 1000)
+	crc32 := storage.MultipartOptions{ChecksumAlgorithm: "CRC32", ChecksumType: storage.ChecksumComposite}
+	for _, tc := range []struct {
+		name     string
+		upload   storage.MultipartOptions
+		declared map[string]string
+	}{
+		{"EmptyWithoutAlgorithm", storage.MultipartOptions{}, map[string]string{"CRC32": ""}},
+		{"PartCountWithoutAlgorithm", storage.MultipartOptions{}, map[string]string{"SHA256": "-1"}},
+		{"ValueWithoutAlgorithm", storage.MultipartOptions{}, map[string]string{"SHA256": base64.StdEncoding.EncodeToString(rawSum("SHA256", data))}},
+		{"EmptyOfAnotherAlgorithm", crc32, map[string]string{"CRC32C": ""}},
+		{"ValueOfAnotherAlgorithm", crc32, map[string]string{"CRC32C": base64.StdEncoding.EncodeToString(rawSum("CRC32C", data))}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := mustCreateUpload(t, mp, tc.name, tc.upload)
+			var compute []string
+			if tc.upload.ChecksumAlgorithm != "" {
+				compute = append(compute, tc.upload.ChecksumAlgorithm)
+			}
+			p := mustUploadPart(t, mp, up, 1, data, compute...)
+			listed := []storage.CompletePart{{Number: 1, ETag: p.ETag, Checksums: p.Checksums}}
+			_, err := mp.CompleteMultipartUpload(t.Context(), "bucket", tc.name, up.UploadID, listed, storage.CompleteOptions{Checksums: tc.declared})
+			var de *storage.DigestError
+			if !errors.As(err, &de) || tc.declared[de.Algorithm] != de.Expected || de.Computed != "" {
+				t.Fatalf("completion declaring %v: %v, want a DigestError of that algorithm with nothing computed", tc.declared, err)
+			}
+			wantMissing(t, be, "bucket", tc.name)
+			wantParts(t, mp, up, 1)
+			info := mustComplete(t, mp, up, listed, storage.CompleteOptions{})
+			if _, ok := info.Checksums[tc.upload.ChecksumAlgorithm]; tc.upload.ChecksumAlgorithm != "" && !ok {
+				t.Fatalf("completed object checksums %v lack the upload's %s", info.Checksums, tc.upload.ChecksumAlgorithm)
+			}
+		})
+	}
+}
+
 func testMultipartListParts(t *testing.T, be storage.Backend) {
 	mp := multiparter(t, be)
 	newBucket(t, be)

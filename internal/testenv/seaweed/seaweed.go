@@ -211,8 +211,7 @@ func launch(bin, dir string) (*Server, error) {
 	// Node names of up to 1024 bytes (SeaweedFS allows 255 by default).
 	cmd.Env = append(os.Environ(), "WEED_FILER_OPTIONS_MAX_FILE_NAME_LENGTH=1024")
 	cmd.Stdout, cmd.Stderr = logf, logf
-	// The server dies with the test binary, even when the binary is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
