@@ -152,6 +152,9 @@ func TestRabbitMQRefusesLoopbackUnlessAllowed(t *testing.T) {
 // in the stop may leave a second copy — with the same message id, for the consumer to drop —
 // but never more copies than failed attempts.
 func TestRabbitMQDeliversEveryEventAcrossABrokerRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and restarts a broker of its own; runs without -short")
+	}
 	t.Parallel()
 	node := rabbitenv.Start(t)
 	q, _ := queue(t, node.URL)

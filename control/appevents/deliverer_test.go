@@ -162,12 +162,14 @@ func TestDelivererProbesAFailingEndpointInsteadOfHammeringIt(t *testing.T) {
 	rcv := newReceiver(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
 	ob := &memOutbox{}
 	ob.add(appevents.Endpoint{ID: "ep", URL: rcv.URL, Secret: appevents.NewSecret(), Trusted: true}, 50)
+	const perEndpoint = 8
 	runDeliverer(t, ob, appevents.DelivererOptions{Retry: appevents.Retry{Min: time.Second, Max: time.Second},
-		Timeout: time.Second, Poll: 10 * time.Millisecond})
+		Timeout: time.Second, Poll: 10 * time.Millisecond, PerEndpoint: perEndpoint})
 	waitUntil(t, "first attempts", 5*time.Second, func() bool { return len(rcv.received()) > 0 })
 	time.Sleep(500 * time.Millisecond)
-	// Within the first backoff period: the attempts that raced the first failure, no more.
-	if n := len(rcv.received()); n > 32 {
+	// Within the first backoff period: the first wave (at most PerEndpoint in flight, which
+	// raced the first failure) and a probe, not the 50 deliveries.
+	if n := len(rcv.received()); n > 2*perEndpoint {
 		t.Fatalf("%d attempts at a failing endpoint within one backoff period", n)
 	}
 	deferred := 0

@@ -126,6 +126,9 @@ func TestNATSRefusesLoopbackUnlessAllowed(t *testing.T) {
 // The broker stops in the middle of a run and comes back: every event ends up in the stream
 // exactly once, retried through the outage and de-duplicated by Nats-Msg-Id.
 func TestNATSDeliversEveryEventOnceAcrossABrokerRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and restarts a broker of its own; runs without -short")
+	}
 	t.Parallel()
 	srv := natsenv.Start(t)
 	st, prefix := stream(t, srv.URL)

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -89,7 +88,7 @@ func Start(t testing.TB) *Node {
 	cmd := exec.Command(filepath.Join(binDir, "rabbitmq-server"))
 	cmd.Env = n.env(ports[0], ports[1])
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	ownGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("rabbitmq-server: %v", err)
 	}
@@ -167,7 +166,7 @@ func (n *Node) halt() {
 	select {
 	case <-n.done:
 	case <-time.After(10 * time.Second):
-		syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+		killGroup(n.cmd)
 		<-n.done
 	}
 }
