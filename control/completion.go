@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"presign/control/appevents"
 )
 
 // Where the service learned what became of an upload: the label of its metrics and audit.
@@ -57,8 +59,8 @@ func (s *Service) settle(ctx context.Context, u *Upload, source string) (*Upload
 	}
 	active := []UploadState{StatePending, StateUploading}
 	if mismatch != "" {
-		nu, err := s.store.TransitionUpload(ctx, u.ID, active, StateFailed,
-			Change{At: s.now(), FailReason: "the object does not match its ticket: " + mismatch,
+		nu, err := s.transition(ctx, u.ID, active, StateFailed,
+			Change{At: s.now(), FailReason: "the object does not match its ticket: " + mismatch, Reason: appevents.ReasonMismatch,
 				Audit: &AuditEntry{UserID: u.UserID, Action: "upload.fail", UploadID: u.ID, Key: u.Key,
 					Details: map[string]string{"source": source, "reason": mismatch}}})
 		if errors.Is(err, ErrStateConflict) {
@@ -73,7 +75,7 @@ func (s *Service) settle(ctx context.Context, u *Upload, source string) (*Upload
 		s.metrics.completions.WithLabelValues(source, string(StateFailed)).Inc()
 		return nu, nil
 	}
-	nu, err := s.store.TransitionUpload(ctx, u.ID, active, StateCompleted, Change{At: s.now(), ETag: info.ETag, Size: info.Size,
+	nu, err := s.transition(ctx, u.ID, active, StateCompleted, Change{At: s.now(), ETag: info.ETag, Size: info.Size,
 		Audit: &AuditEntry{UserID: u.UserID, Action: "upload.complete", UploadID: u.ID, Key: u.Key,
 			Details: map[string]string{"source": source}}})
 	if errors.Is(err, ErrStateConflict) {
@@ -169,8 +171,8 @@ func (s *Service) abortUpload(ctx context.Context, p *Principal, u *Upload, addr
 	if !u.State.Active() {
 		return nil, errorf(http.StatusConflict, CodeStateConflict, "upload %s is %s; only a pending or uploading upload can be aborted (delete a file with DELETE /v1/files/{id})", id, u.State)
 	}
-	nu, err := s.store.TransitionUpload(ctx, u.ID, []UploadState{StatePending, StateUploading}, StateFailed,
-		Change{At: s.now(), FailReason: "aborted by the client",
+	nu, err := s.transition(ctx, u.ID, []UploadState{StatePending, StateUploading}, StateFailed,
+		Change{At: s.now(), FailReason: "aborted by the client", Reason: appevents.ReasonAborted,
 			Audit: &AuditEntry{UserID: p.User.ID, Action: "upload.abort", UploadID: u.ID, Key: u.Key, RemoteAddr: addr}})
 	if errors.Is(err, ErrStateConflict) {
 		return nil, errorf(http.StatusConflict, CodeStateConflict, "upload %s changed state meanwhile", id)

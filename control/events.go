@@ -133,7 +133,7 @@ func (s *Service) objectRemoved(ctx context.Context, u *Upload) error {
 	} else if !errors.Is(err, ErrNoObject) {
 		return err
 	}
-	_, err := s.store.TransitionUpload(ctx, u.ID, []UploadState{StateCompleted}, StateDeleted,
+	_, err := s.transition(ctx, u.ID, []UploadState{StateCompleted}, StateDeleted,
 		Change{At: s.now(), FailReason: "the object was removed from storage"})
 	if errors.Is(err, ErrStateConflict) {
 		return nil

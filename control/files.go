@@ -180,7 +180,7 @@ func (s *Service) DeleteFile(ctx context.Context, p *Principal, id, addr string)
 		return err
 	}
 	entry := AuditEntry{UserID: p.User.ID, Action: "file.delete", UploadID: f.ID, Key: f.Key, RemoteAddr: addr}
-	_, err = s.store.TransitionUpload(ctx, f.ID, []UploadState{StateCompleted}, StateDeleted, Change{At: s.now(), Audit: &entry})
+	_, err = s.transition(ctx, f.ID, []UploadState{StateCompleted}, StateDeleted, Change{At: s.now(), Audit: &entry})
 	if errors.Is(err, ErrStateConflict) {
 		// The storage's ObjectRemoved event for this very delete may have marked the file
 		// deleted first: the delete happened, and is answered (and recorded) as such.

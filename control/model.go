@@ -1,6 +1,10 @@
 package control
 
-import "time"
+import (
+	"time"
+
+	"presign/control/appevents"
+)
 
 // The domain types of the control plane: what a Store keeps and the Service works with. The
 // checks every Store applies to them, so that all stores decide alike, are in store_rules.go.
@@ -192,6 +196,8 @@ type Change struct {
 	// transaction so that an upload's ending is never without its entry (its At defaults to
 	// the change's).
 	Audit *AuditEntry
+	// Reason is why an upload failed, as its application event says (see TransitionEvent).
+	Reason appevents.Reason
 }
 
 // File is the record of a completed upload, created with the transition to completed, exactly

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"presign/control/appevents"
 	"presign/sigv4"
 )
 
@@ -40,13 +41,13 @@ func partLength(u *Upload, n int) int64 {
 func (s *Service) startMultipart(ctx context.Context, u *Upload) error {
 	mid, err := s.objects.CreateMultipart(ctx, u.Key, u.ContentType)
 	if err != nil {
-		if _, terr := s.store.TransitionUpload(ctx, u.ID, []UploadState{StatePending}, StateFailed,
-			Change{At: s.now(), FailReason: "the object store did not start the multipart upload"}); terr != nil {
+		if _, terr := s.transition(ctx, u.ID, []UploadState{StatePending}, StateFailed,
+			Change{At: s.now(), FailReason: "the object store did not start the multipart upload", Reason: appevents.ReasonRefused}); terr != nil {
 			s.log.ErrorContext(ctx, "failing an upload whose multipart start failed", "upload", u.ID, "err", terr)
 		}
 		return err
 	}
-	nu, err := s.store.TransitionUpload(ctx, u.ID, []UploadState{StatePending}, StateUploading, Change{At: s.now(), MultipartID: mid})
+	nu, err := s.transition(ctx, u.ID, []UploadState{StatePending}, StateUploading, Change{At: s.now(), MultipartID: mid})
 	if err != nil {
 		if aerr := s.objects.AbortMultipart(context.WithoutCancel(ctx), u.Key, mid); aerr != nil {
 			s.log.WarnContext(ctx, "aborting an orphaned multipart upload", "upload", u.ID, "err", aerr)
@@ -149,7 +150,7 @@ func (s *Service) signParts(ctx context.Context, p *Principal, u *Upload, number
 		ttl = left.Truncate(time.Second)
 		deadline = now.Add(ttl)
 	} else if deadline.After(u.Expires) {
-		if _, err := s.store.TransitionUpload(ctx, u.ID, []UploadState{StateUploading}, StateUploading,
+		if _, err := s.transition(ctx, u.ID, []UploadState{StateUploading}, StateUploading,
 			Change{At: now, Expires: deadline}); err != nil {
 			if errors.Is(err, ErrStateConflict) {
 				return nil, errorf(http.StatusConflict, CodeStateConflict, "upload %s changed state meanwhile", id)
@@ -303,7 +304,7 @@ func (s *Service) assembleChunked(ctx context.Context, u *Upload, given []Part) 
 		out[i] = have
 	}
 	if total > u.MaxSize {
-		if _, err := s.store.TransitionUpload(ctx, u.ID, []UploadState{StateUploading}, StateFailed,
+		if _, err := s.transition(ctx, u.ID, []UploadState{StateUploading}, StateFailed,
 			Change{At: s.now(), FailReason: fmt.Sprintf("the parts hold %d bytes, more than the %d allowed", total, u.MaxSize),
 				Audit: &AuditEntry{UserID: u.UserID, Action: "upload.fail", UploadID: u.ID, Key: u.Key,
 					Details: map[string]string{"source": sourceClient, "reason": "too large"}}}); err != nil && !errors.Is(err, ErrStateConflict) {

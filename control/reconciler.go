@@ -38,6 +38,7 @@ func (s *Service) RunReconciler(ctx context.Context) error {
 			} else if n > 0 {
 				s.log.InfoContext(ctx, "pruned expired bookkeeping", "rows", n)
 			}
+			s.pruneAppEvents(ctx)
 			lastPrune = now
 		}
 		select {
@@ -90,7 +91,7 @@ func (s *Service) reconcile(ctx context.Context, u *Upload) error {
 	if !errors.Is(err, ErrNoObject) {
 		return err
 	}
-	nu, err := s.store.TransitionUpload(ctx, u.ID, []UploadState{StatePending, StateUploading}, StateExpired,
+	nu, err := s.transition(ctx, u.ID, []UploadState{StatePending, StateUploading}, StateExpired,
 		Change{At: s.now(), FailReason: "the ticket expired before the object arrived",
 			Audit: &AuditEntry{UserID: u.UserID, Action: "upload.expire", UploadID: u.ID, Key: u.Key}})
 	if errors.Is(err, ErrStateConflict) {

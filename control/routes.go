@@ -39,6 +39,12 @@ func (s *Service) apiRoutes(metricsHandler http.Handler) []route {
 		{"GET", "/v1/files/{id}/download", user, s.handleDownload},
 		{"DELETE", "/v1/files/{id}", user, s.handleDeleteFile},
 		{"POST", "/v1/storage-events", public, s.handleStorageEvents},
+		{"POST", "/v1/webhooks", user, s.handleCreateWebhook},
+		{"GET", "/v1/webhooks", user, s.handleListWebhooks},
+		{"GET", "/v1/webhooks/{id}", user, s.handleGetWebhook},
+		{"DELETE", "/v1/webhooks/{id}", user, s.handleDeleteWebhook},
+		{"GET", "/v1/webhooks/{id}/deliveries", user, s.handleDeliveries},
+		{"POST", "/v1/webhooks/{id}/deliveries/{delivery}/redeliver", user, s.handleRedeliver},
 		{"POST", "/v1/users", admin, s.handleCreateUser},
 		{"GET", "/v1/users", admin, s.handleListUsers},
 		{"PATCH", "/v1/users/{id}", admin, s.handleUpdateUser},
@@ -133,7 +139,16 @@ func (s *Service) handleIssueTicket(w http.ResponseWriter, r *http.Request, p *P
 }
 
 func (s *Service) handleGetUpload(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	u, err := s.Upload(r.Context(), p, r.PathValue("id"))
+	wait, waiting, err := uploadWait(r)
+	if err != nil {
+		return err
+	}
+	var u *UploadView
+	if waiting {
+		u, err = s.WaitUpload(r.Context(), p, r.PathValue("id"), wait)
+	} else {
+		u, err = s.Upload(r.Context(), p, r.PathValue("id"))
+	}
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"presign/control/appevents"
+	"presign/internal/egress"
 	"presign/sigv4"
 )
 
@@ -79,6 +81,10 @@ type Config struct {
 	// the TCP peer is the client.
 	TrustedProxies []netip.Prefix
 
+	// AppEvents configures the application events: the configured endpoints, their secret,
+	// retries, and what endpoints users register may reach.
+	AppEvents AppEventsConfig
+
 	// Registerer receives the service's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 	// Logger receives the service's logs; nil discards.
@@ -120,6 +126,14 @@ type Service struct {
 	// dummyHash is verified against when a login names no user, so that the answer takes as
 	// long as for a wrong password and does not reveal which usernames exist.
 	dummyHash string
+
+	// Application events: the deliverer, the egress policy of registered endpoints, the
+	// configured endpoints, and the requests waiting for an upload to end.
+	deliverer  *appevents.Deliverer
+	egress     egress.Policy
+	configured []Endpoint
+	appMetrics *appEventMetrics
+	waiting    waiters
 }
 
 // New returns a Service for cfg. It does not contact the store or the object store.
@@ -183,6 +197,9 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	if s.dummyHash, err = s.hasher.hash(context.Background(), newSecret("")); err != nil {
+		return nil, err
+	}
+	if err := s.newDeliverer(); err != nil {
 		return nil, err
 	}
 	return s, nil

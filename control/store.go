@@ -40,6 +40,7 @@ type Store interface {
 	UploadTokenStore
 	UploadStore
 	LogStore
+	AppEventStore
 
 	// Prune removes what is kept only for a while and ended before before: tokens that expired,
 	// seen event ids, and rate-limit windows. It returns how many rows it removed. Uploads,
@@ -137,7 +138,9 @@ type UploadStore interface {
 	// ErrStateConflict, as does a call when the upload is in none of the from states.
 	// In the same transaction it keeps Usage (UsageDelta) and the counts of the upload's token
 	// (TokenDelta), creates the File when to is completed (with c.Size as its size when the
-	// upload had a maximum instead), and hides the File when a completed upload goes to deleted. It clears any ClaimOverdue lease.
+	// upload had a maximum instead), hides the File when a completed upload goes to deleted,
+	// and writes the application event the transition emits (TransitionEvent, with c.Reason)
+	// with its deliveries. It clears any ClaimOverdue lease.
 	// ErrNotFound; ErrInvalid when c.At is zero or CanTransition(f, to) is false for some f
 	// in from.
 	TransitionUpload(ctx context.Context, id string, from []UploadState, to UploadState, c Change) (*Upload, error)

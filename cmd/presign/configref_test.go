@@ -31,6 +31,7 @@ var environment = []struct{ name, commands, meaning string }{
 	{"PRESIGN_ACCESS_KEY", "storage, serve, control", "storage: the root access key (with PRESIGN_SECRET_KEY; else `credentials.json` in the data directory, generated on first start). control: the storage's access key, which signs the S3 calls and the URLs (required)."},
 	{"PRESIGN_SECRET_KEY", "storage, serve, control", "the secret of PRESIGN_ACCESS_KEY. Never logged."},
 	{"PRESIGN_ADMIN_PASSWORD", "serve, control", "password of the administrator `admin`, created on the first start against an empty metadata store; unset: a password is generated and printed once."},
+	{"PRESIGN_APP_EVENT_SECRET", "serve, control", "the Standard Webhooks secret (`whsec_…`) signing the application events of `--app-webhook` and `--app-broker` when `--app-event-secret` is not given; see docs/app-events.md."},
 	{"PRESIGN_NOTIFY_SECRET", "storage, serve, control", "storage: the webhook secret of `--notify-url` when `--notify-secret` is not given. control: the secret storage events are verified with (`--notify-secret`); none: `/v1/storage-events` is refused and completion comes from `complete` and the reconciler."},
 	{"PRESIGN_BACKEND_ACCESS_KEY", "storage, serve (`--backend s3`)", "access key of the S3 service behind a gateway node."},
 	{"PRESIGN_BACKEND_SECRET_KEY", "storage, serve (`--backend s3`)", "secret of PRESIGN_BACKEND_ACCESS_KEY."},

@@ -34,6 +34,7 @@ type controlFlags struct {
 	// corsOrigins are the web origins whose pages may call the API (--cors-origin: control's
 	// own flag; serve shares the storage node's).
 	corsOrigins stringList
+	appEvents   appEventFlags
 }
 
 func (f *controlFlags) register(fs *flag.FlagSet) {
@@ -49,6 +50,7 @@ func (f *controlFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.reconcileGrace, "reconcile-grace", control.DefaultReconcileGrace, "how long past its ticket's expiry an upload is left to finish (0: none)")
 	fs.Var(&f.multipartThreshold, "multipart-threshold", "declared size from which uploads are multipart (default 100MiB)")
 	fs.Var(&f.partSize, "part-size", "smallest part of a multipart upload, at least 5MiB (default 16MiB)")
+	f.appEvents.register(fs)
 	fs.Var(&f.trustedProxies, "trusted-proxies", "comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed for the client address (audit log, login throttling); default none: the TCP peer is the client")
 }
 
@@ -61,9 +63,19 @@ type controlPlane struct {
 	storageURL string
 	// cors answers other origins' pages (application pages with upload tokens); nil: none.
 	cors *control.CORS
+	// delivering is closed when the application event deliverer has stopped and recorded
+	// the outcomes of its last attempts; nil before start.
+	delivering chan struct{}
 }
 
-func (c *controlPlane) close() error { return c.store.Close() }
+// close waits for the deliverer to stop (its context ended with the process's), then closes
+// the store it records into.
+func (c *controlPlane) close() error {
+	if c.delivering != nil {
+		<-c.delivering
+	}
+	return c.store.Close()
+}
 
 // controlSetup is what the control plane is wired to.
 type controlSetup struct {
@@ -108,6 +120,11 @@ func (m *Main) openControl(ctx context.Context, cs controlSetup, log *slog.Logge
 	if rate == 0 {
 		rate = -1
 	}
+	appEvents, err := cs.flags.appEvents.config(m.Getenv("PRESIGN_APP_EVENT_SECRET"))
+	if err != nil {
+		store.Close()
+		return nil, &exitError{code: 2, msg: err.Error()}
+	}
 	cfg := control.Config{
 		Store: store, Objects: objects, Bucket: cs.bucket, PublicStorageURL: public,
 		Credentials: cs.creds, Region: cs.region, EventSecrets: cs.eventSecrets,
@@ -116,7 +133,7 @@ func (m *Main) openControl(ctx context.Context, cs controlSetup, log *slog.Logge
 		LoginFailuresPerUser: cs.flags.loginFailuresPerUser, LoginFailuresPerAddress: cs.flags.loginFailuresPerAddress,
 		MultipartThreshold: int64(cs.flags.multipartThreshold), PartSize: int64(cs.flags.partSize),
 		ReconcileInterval: cs.flags.reconcileInterval, ReconcileGrace: cs.flags.reconcileGrace,
-		Logger: log,
+		AppEvents: appEvents, Logger: log,
 	}
 	if cfg.ReconcileGrace == 0 {
 		cfg.ReconcileGrace = -1
@@ -182,6 +199,13 @@ func (c *controlPlane) start(ctx context.Context, m *Main, addr string, log *slo
 	go func() {
 		if err := c.svc.RunReconciler(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("reconciler stopped", "err", err)
+		}
+	}()
+	c.delivering = make(chan struct{})
+	go func() {
+		defer close(c.delivering)
+		if err := c.svc.RunDeliverer(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("application event deliverer stopped", "err", err)
 		}
 	}()
 	go ensureBucket(ctx, c.objects, log)

@@ -22,6 +22,7 @@ import (
 type notifyFlags struct {
 	urls, secrets stringList
 	maxBackoff    time.Duration
+	lanes         int
 	// client, when set, delivers instead of the deliverer's default client (inside "presign
 	// serve" over HTTPS: one that trusts the process's own certificate).
 	client *http.Client
@@ -31,6 +32,7 @@ func (f *notifyFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.urls, "notify-url", "webhook that receives the node's object events (repeatable)")
 	fs.Var(&f.secrets, "notify-secret", "HMAC secret of the matching --notify-url (repeatable; one secret serves all URLs; default $PRESIGN_NOTIFY_SECRET)")
 	fs.DurationVar(&f.maxBackoff, "notify-max-backoff", 5*time.Minute, "longest wait between delivery attempts to a failing webhook")
+	fs.IntVar(&f.lanes, "notify-lanes", 32, "events delivered to each webhook at once (each object key's events stay in order); more keeps up with more uploads per second")
 }
 
 // targets pairs each URL with its secret.
@@ -74,7 +76,7 @@ type notifier struct {
 	done      chan struct{}
 }
 
-func openNotifier(ctx context.Context, dir string, targets []outbox.Target, maxBackoff time.Duration, client *http.Client, reg prometheus.Registerer, log *slog.Logger) (*notifier, error) {
+func openNotifier(ctx context.Context, dir string, targets []outbox.Target, maxBackoff time.Duration, lanes int, client *http.Client, reg prometheus.Registerer, log *slog.Logger) (*notifier, error) {
 	ol, err := outbox.Open(filepath.Join(dir, "outbox.db"), outbox.Options{Registerer: reg, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("event outbox: %w", err)
@@ -86,7 +88,7 @@ func openNotifier(ctx context.Context, dir string, targets []outbox.Target, maxB
 		}
 		return n, nil
 	}
-	d, err := outbox.NewDeliverer(ol, targets, outbox.DelivererOptions{MaxBackoff: maxBackoff, Client: client, Logger: log, Registerer: reg})
+	d, err := outbox.NewDeliverer(ol, targets, outbox.DelivererOptions{Lanes: lanes, MaxBackoff: maxBackoff, Client: client, Logger: log, Registerer: reg})
 	if err != nil {
 		ol.Close()
 		return nil, err

@@ -112,7 +112,7 @@ func (m *Main) openStorage(ctx context.Context, sf storageFlags, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	ev, err := openNotifier(ctx, sf.data, targets, sf.notify.maxBackoff, sf.notify.client, m.registry, log)
+	ev, err := openNotifier(ctx, sf.data, targets, sf.notify.maxBackoff, sf.notify.lanes, sf.notify.client, m.registry, log)
 	if err != nil {
 		stores.close()
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"presign/client"
 )
@@ -111,10 +112,40 @@ func (m *Main) uploadOne(ctx context.Context, c *client.Client, ui *progressUI, 
 		}
 	}
 	f, err := c.UploadFile(ctx, path, o)
+	if err == nil {
+		err = verified(ctx, c, f.ID)
+	}
 	if err != nil {
 		tr.Fail()
 		return nil, err
 	}
 	tr.Done()
 	return f, nil
+}
+
+// verifyWait is how long upload waits for the control plane to say an upload is completed.
+const verifyWait = 2 * time.Minute
+
+// verified waits until the control plane says the upload is completed (the SDK's complete call
+// has normally made it so already; the storage event or another client may be the one that
+// does): the file id is printed only then. A failed or expired upload, or one not completed
+// within verifyWait, is an error.
+func verified(ctx context.Context, c *client.Client, id string) error {
+	deadline := time.Now().Add(verifyWait)
+	for {
+		u, err := c.WaitUpload(ctx, id, min(client.MaxUploadWait, time.Until(deadline)))
+		if err != nil {
+			return fmt.Errorf("waiting for the control plane to verify upload %s: %w", id, err)
+		}
+		switch u.State {
+		case "completed":
+			return nil
+		case "pending", "uploading":
+			if time.Now().After(deadline) {
+				return fmt.Errorf("upload %s: the control plane has not verified it after %v", id, verifyWait)
+			}
+		default:
+			return fmt.Errorf("upload %s %s: %s", id, u.State, u.FailReason)
+		}
+	}
 }

@@ -159,7 +159,8 @@ func (s *Store) TransitionUpload(ctx context.Context, id string, from []control.
 	}
 	var out *control.Upload
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		cur, err := scanUpload(tx.QueryRow(ctx, "SELECT "+uploadCols+" FROM uploads WHERE id = $1 FOR UPDATE", id))
+		var seq int64
+		cur, err := scanUpload(seqRow{tx.QueryRow(ctx, "SELECT "+uploadCols+", event_seq FROM uploads WHERE id = $1 FOR UPDATE", id), &seq})
 		if err != nil {
 			return notFound(err)
 		}
@@ -168,10 +169,13 @@ func (s *Store) TransitionUpload(ctx context.Context, id string, from []control.
 		}
 		next := control.ApplyChange(*cur, to, c)
 		b := &pgx.Batch{}
+		if seq, err = queueEvent(b, cur, &next, seq, c.Reason); err != nil {
+			return err
+		}
 		b.Queue(`UPDATE uploads SET state = $1, multipart_id = $2, expires = $3, updated = $4, completed = $5,
-			etag = $6, fail_reason = $7, size = $8, lease_until = '-infinity' WHERE id = $9`,
+			etag = $6, fail_reason = $7, size = $8, lease_until = '-infinity', event_seq = $9 WHERE id = $10`,
 			string(next.State), next.MultipartID, next.Expires, next.Updated, nullTS(next.Completed),
-			next.ETag, next.FailReason, next.Size, id)
+			next.ETag, next.FailReason, next.Size, seq, id)
 		switch {
 		case to == control.StateCompleted:
 			b.Queue(`INSERT INTO files (id, user_id, object_key, filename, content_type, size, sha256, etag, created, subject)
@@ -234,6 +238,14 @@ func (s *Store) Usage(ctx context.Context, userID string) (control.Usage, error)
 	}
 	return u, nil
 }
+
+// seqRow is an uploads row with its event_seq after the columns scanUpload reads.
+type seqRow struct {
+	pgx.Row
+	seq *int64
+}
+
+func (r seqRow) Scan(dest ...any) error { return r.Row.Scan(append(dest, r.seq)...) }
 
 func scanUpload(r pgx.Row) (*control.Upload, error) {
 	var u control.Upload

@@ -108,10 +108,17 @@ func (s *Store) TransitionUpload(ctx context.Context, id string, from []control.
 			return fmt.Errorf("%w: it is %s", control.ErrStateConflict, cur.State)
 		}
 		next := control.ApplyChange(*cur, to, c)
+		var seq int64
+		if err := t.queryRow("SELECT event_seq FROM uploads WHERE id = ?", id).Scan(&seq); err != nil {
+			return err
+		}
+		if seq, err = t.emitEvent(cur, &next, seq, c.Reason); err != nil {
+			return err
+		}
 		if _, err := t.exec(`UPDATE uploads SET state = ?, multipart_id = ?, expires = ?, updated = ?, completed = ?,
-			etag = ?, fail_reason = ?, size = ?, lease_until = 0 WHERE id = ?`,
+			etag = ?, fail_reason = ?, size = ?, lease_until = 0, event_seq = ? WHERE id = ?`,
 			string(next.State), next.MultipartID, micros(next.Expires), micros(next.Updated),
-			nullMicros(next.Completed), next.ETag, next.FailReason, next.Size, id); err != nil {
+			nullMicros(next.Completed), next.ETag, next.FailReason, next.Size, seq, id); err != nil {
 			return err
 		}
 		switch {

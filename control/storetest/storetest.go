@@ -35,6 +35,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"Overdue", overdueTests},
 		{"Files", fileTests},
 		{"Log", logTests},
+		{"AppEvents", appEventTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
