@@ -242,13 +242,20 @@ func (v *Verifier) VerifyPost(form map[string]string, bucket string, now time.Ti
 	if err != nil {
 		return nil, err
 	}
-	if !now.Before(p.Expiration) {
-		return nil, &Error{Kind: KindPolicyViolation, Message: "Invalid according to Policy: Policy expired.", Expires: p.Expiration, ServerTime: now}
-	}
-	if err := p.Check(form, bucket); err != nil {
+	if err := p.Allows(form, bucket, now); err != nil {
 		return nil, err
 	}
 	return &PostAuth{AccessKeyID: a.AccessKeyID, Policy: p}, nil
+}
+
+// Allows checks a form against the policy at time now: the policy has not expired, and Check
+// holds. A form signed otherwise (Signature Version 2) is checked with it too, after its
+// signature was.
+func (p *PostPolicy) Allows(form map[string]string, bucket string, now time.Time) error {
+	if !now.Before(p.Expiration) {
+		return &Error{Kind: KindPolicyViolation, Message: "Invalid according to Policy: Policy expired.", Expires: p.Expiration, ServerTime: now}
+	}
+	return p.Check(form, bucket)
 }
 
 // Check tests the form against the policy's conditions: each condition holds, and each form

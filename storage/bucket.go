@@ -80,6 +80,9 @@ func (s *Server) headBucket(w http.ResponseWriter, r *http.Request, req *request
 const maxSmallXML = 2 << 20
 
 func (s *Server) createBucket(w http.ResponseWriter, r *http.Request, req *request) error {
+	if err := checkACLHeaders(r.Header); err != nil {
+		return err
+	}
 	// An optional CreateBucketConfiguration may name a region; it must be ours.
 	body, err := s.readDocument(w, r, req)
 	if err != nil {
@@ -107,7 +110,9 @@ func (s *Server) createBucket(w http.ResponseWriter, r *http.Request, req *reque
 
 func (s *Server) deleteBucket(w http.ResponseWriter, r *http.Request, req *request) error {
 	err := s.cfg.Backend.DeleteBucket(r.Context(), req.bucket)
-	s.cors.forget(req.bucket) // a bucket made again with the name starts without its rules
+	// A bucket made again with the name starts without its rules and policy.
+	s.cors.forget(req.bucket)
+	s.policies.forget(req.bucket)
 	if err != nil {
 		return err
 	}

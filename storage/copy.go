@@ -67,7 +67,7 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, req *request
 	defer rc.Close()
 	out, err := s.cfg.Backend.PutObject(ctx, req.bucket, req.key, NewBody(rc, BodyOptions{Size: info.Size, Compute: algs}), opts)
 	if err != nil {
-		return err
+		return s.writeConditionFailure(ctx, req, opts.IfMatch, err)
 	}
 	req.nonce = ""
 	if err := s.emit(ctx, r, req, events.ObjectCreatedCopy, req.key, out); err != nil {
@@ -84,8 +84,11 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, req *request
 // parseCopySource reads "[/]bucket/key[?versionId=...]", URL-encoded.
 func parseCopySource(v string) (bucket, key string, err error) {
 	path, version, _ := strings.Cut(v, "?")
-	if version != "" && !strings.HasPrefix(version, "versionId=null") {
-		return "", "", apiErr("NotImplemented", http.StatusNotImplemented, "This node keeps no object versions.")
+	if version != "" {
+		q, err := url.ParseQuery(version)
+		if err != nil || len(q) != 1 || !namesVersion(q) || checkVersionID(q) != nil {
+			return "", "", errInvalidVersionID
+		}
 	}
 	dec, err := url.PathUnescape(path)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"presign/sigv2"
 	"presign/sigv4"
 )
 
@@ -61,6 +62,7 @@ var errorTable = []struct {
 	{ErrIncompleteBody, &APIError{"IncompleteBody", http.StatusBadRequest, "You did not provide the number of bytes specified by the Content-Length HTTP header.", nil}},
 	{ErrEntityTooLarge, &APIError{"EntityTooLarge", http.StatusBadRequest, "Your proposed upload exceeds the maximum allowed size", nil}},
 	{ErrNoSuchCORSConfiguration, &APIError{"NoSuchCORSConfiguration", http.StatusNotFound, "The CORS configuration does not exist", nil}},
+	{ErrNoSuchBucketPolicy, &APIError{"NoSuchBucketPolicy", http.StatusNotFound, "The bucket policy does not exist", nil}},
 	{ErrNoSuchUpload, &APIError{"NoSuchUpload", http.StatusNotFound, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.", nil}},
 	{ErrInvalidPart, &APIError{"InvalidPart", http.StatusBadRequest, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.", nil}},
 	{ErrInvalidPartOrder, &APIError{"InvalidPartOrder", http.StatusBadRequest, "The list of parts was not in ascending order. Parts must be ordered by part number.", nil}},
@@ -79,6 +81,14 @@ func toAPIError(err error) (e *APIError, ok bool) {
 	var se *sigv4.Error
 	if errors.As(err, &se) {
 		return &APIError{Code: se.Code(), Status: se.Status(), Message: se.S3Message(), Fields: se.Fields()}, true
+	}
+	var v2 *sigv2.Error
+	if errors.As(err, &v2) {
+		e := &APIError{Code: v2.Code(), Status: v2.Status(), Message: v2.S3Message()}
+		for _, f := range v2.Fields() {
+			e.Fields = append(e.Fields, sigv4.Field{Name: f.Name, Value: f.Value})
+		}
+		return e, true
 	}
 	var de *DigestError
 	if errors.As(err, &de) {
@@ -119,6 +129,7 @@ type extraField struct {
 // with the request id; the client sees only a generic message.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, req *request, err error) {
 	e, ok := toAPIError(err)
+	req.errCode = e.Code
 	if !ok {
 		s.log.ErrorContext(r.Context(), "request failed", "request_id", req.id, "method", r.Method, "path", r.URL.Path, "err", err)
 	}

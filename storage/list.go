@@ -161,7 +161,9 @@ func (s *Server) listObjectsV1(w http.ResponseWriter, r *http.Request, req *requ
 		Contents       []listContent
 		CommonPrefixes []listPrefix
 	}{
-		NS: s3NS, Name: req.bucket, Prefix: p.encode(p.prefix), Marker: p.encode(marker), MaxKeys: p.maxKeys,
+		// v1 leaves the top-level Prefix unencoded, as S3 does (botocore decodes only what S3
+		// encodes).
+		NS: s3NS, Name: req.bucket, Prefix: p.prefix, Marker: p.encode(marker), MaxKeys: p.maxKeys,
 		Delimiter: p.encode(p.delimiter), IsTruncated: page.Truncated, Contents: cs, CommonPrefixes: ps,
 	}
 	if p.urlEncode {

@@ -21,43 +21,10 @@ import (
 var errPartNeedsUpload = &APIError{"InvalidRequest", http.StatusBadRequest, "A part upload needs both partNumber and uploadId.", nil}
 
 // multipartOp serves the object requests that name uploads, uploadId or partNumber.
-func (s *Server) multipartOp(w http.ResponseWriter, r *http.Request, req *request) error {
-	q := req.query
-	mp, ok := s.cfg.Backend.(Multiparter)
-	if !ok {
-		return errNotImplemented
-	}
-	hasUpload := has(q, "uploadId")
-	switch r.Method {
-	case http.MethodPost:
-		switch {
-		case has(q, "uploads"):
-			return s.createMultipartUpload(w, r, req, mp)
-		case hasUpload:
-			return s.completeMultipartUpload(w, r, req, mp)
-		}
-	case http.MethodPut:
-		if !hasUpload || !has(q, "partNumber") {
-			return errPartNeedsUpload
-		}
-		if r.Header.Get("X-Amz-Copy-Source") != "" {
-			return s.uploadPartCopy(w, r, req, mp)
-		}
-		return s.uploadPart(w, r, req, mp)
-	case http.MethodGet, http.MethodHead:
-		switch {
-		case hasUpload && r.Method == http.MethodGet:
-			return s.listParts(w, r, req, mp)
-		}
-	case http.MethodDelete:
-		if hasUpload {
-			return s.abortMultipartUpload(w, r, req, mp)
-		}
-	}
-	return errMethodNotAllowed
-}
-
 func (s *Server) createMultipartUpload(w http.ResponseWriter, r *http.Request, req *request, mp Multiparter) error {
+	if err := checkACLHeaders(r.Header); err != nil {
+		return err
+	}
 	meta, err := metadataFrom(r.Header)
 	if err != nil {
 		return err

@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -73,7 +72,7 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 	}
 	done, err := mp.CompleteMultipartUpload(ctx, req.bucket, req.key, req.query.Get("uploadId"), parts, opts)
 	if err != nil {
-		return err
+		return s.writeConditionFailure(ctx, req, opts.IfMatch, err)
 	}
 	req.nonce = ""
 	info := done.Object
@@ -133,12 +132,8 @@ func readPartList(r *http.Request, req *request) ([]byte, error) {
 		return nil, errEntityTooLargeFor(payload.Length, maxSmallXML)
 	}
 	opts := BodyOptions{Size: payload.Length, MaxBytes: maxSmallXML}
-	if v := r.Header.Get("Content-MD5"); v != "" {
-		md5, err := base64.StdEncoding.DecodeString(v)
-		if err != nil || len(md5) != 16 {
-			return nil, errInvalidDigest
-		}
-		opts.ContentMD5 = md5
+	if opts.ContentMD5, err = contentMD5(r.Header); err != nil {
+		return nil, err
 	}
 	return io.ReadAll(NewBody(payload, opts))
 }

@@ -10,6 +10,9 @@ import (
 )
 
 func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, req *request) error {
+	if err := checkVersionID(req.query); err != nil {
+		return err
+	}
 	if err := s.consumeNonce(r.Context(), req); err != nil {
 		return err
 	}
@@ -25,6 +28,9 @@ func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, req *reque
 		}
 	}
 	// S3 answers 204 whether or not there was an object.
+	if namesVersion(req.query) {
+		w.Header().Set("X-Amz-Version-Id", nullVersion)
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -44,7 +50,8 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, req *requ
 	var in struct {
 		Quiet   bool
 		Objects []struct {
-			Key string
+			Key       string
+			VersionID *string `xml:"VersionId"`
 		} `xml:"Object"`
 	}
 	if err := xml.Unmarshal(body, &in); err != nil {
@@ -57,10 +64,14 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, req *requ
 		return errMalformedXML
 	}
 	type deleted struct {
-		Key string
+		Key       string
+		VersionID string `xml:"VersionId,omitempty"`
 	}
 	type failed struct {
-		Key, Code, Message string
+		Key       string
+		VersionID string `xml:"VersionId,omitempty"`
+		Code      string
+		Message   string
 	}
 	out := struct {
 		XMLName xml.Name  `xml:"DeleteResult"`
@@ -69,7 +80,15 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, req *requ
 		Errors  []failed  `xml:"Error"`
 	}{NS: s3NS}
 	for _, o := range in.Objects {
+		version := ""
 		err := checkKey(o.Key)
+		if o.VersionID != nil {
+			// Each object's one version is "null"; any other does not exist.
+			version = *o.VersionID
+			if err == nil && version != nullVersion {
+				err = errNoSuchVersion
+			}
+		}
 		if err == nil {
 			var info ObjectInfo
 			info, err = s.cfg.Backend.DeleteObject(r.Context(), req.bucket, o.Key)
@@ -85,11 +104,11 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, req *requ
 			if !ok {
 				s.log.ErrorContext(r.Context(), "delete failed", "request_id", req.id, "err", err)
 			}
-			out.Errors = append(out.Errors, failed{o.Key, e.Code, e.Message})
+			out.Errors = append(out.Errors, failed{o.Key, version, e.Code, e.Message})
 			continue
 		}
 		if !in.Quiet {
-			out.Deleted = append(out.Deleted, deleted{o.Key})
+			out.Deleted = append(out.Deleted, deleted{o.Key, version})
 		}
 	}
 	return writeXML(w, out)

@@ -24,6 +24,12 @@ var responseOverrides = [...][2]string{
 
 func (s *Server) getObject(w http.ResponseWriter, r *http.Request, req *request) error {
 	ctx := r.Context()
+	if err := checkVersionID(req.query); err != nil {
+		return err
+	}
+	if namesVersion(req.query) {
+		w.Header().Set("X-Amz-Version-Id", nullVersion)
+	}
 	if err := s.consumeNonce(ctx, req); err != nil {
 		return err
 	}
@@ -183,7 +189,7 @@ func setObjectHeaders(h http.Header, info ObjectInfo, checksums bool) {
 		}
 	}
 	for k, v := range info.Meta.User {
-		h["X-Amz-Meta-"+k] = []string{v}
+		h["X-Amz-Meta-"+k] = []string{encodeMetaValue(v)}
 	}
 	if checksums {
 		for alg, v := range info.Checksums {

@@ -1,7 +1,9 @@
 package storage
 
 import (
+	"context"
 	"encoding/base64"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -38,7 +40,7 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, req *request)
 	}
 	info, err := s.cfg.Backend.PutObject(r.Context(), req.bucket, req.key, body, opts)
 	if err != nil {
-		return err
+		return s.writeConditionFailure(r.Context(), req, opts.IfMatch, err)
 	}
 	req.nonce = "" // the write took effect: the once-URL stays used, whatever follows
 	if err := s.emit(r.Context(), r, req, events.ObjectCreatedPut, req.key, info); err != nil {
@@ -53,9 +55,26 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, req *request)
 	return nil
 }
 
+// writeConditionFailure gives a failed conditional write S3's answer: If-Match on a key where
+// no object exists is NoSuchKey, not PreconditionFailed. The backends check the condition
+// atomically with the commit and report any failure as ErrPreconditionFailed; which of the two
+// it was is told here, for PUT, Copy and CompleteMultipartUpload alike.
+func (s *Server) writeConditionFailure(ctx context.Context, req *request, ifMatch string, err error) error {
+	if ifMatch == "" || !errors.Is(err, ErrPreconditionFailed) {
+		return err
+	}
+	if _, herr := s.cfg.Backend.HeadObject(ctx, req.bucket, req.key); errors.Is(herr, ErrNoSuchKey) {
+		return ErrNoSuchKey
+	}
+	return err
+}
+
 // putOptions reads the metadata and write conditions of a PUT.
 func putOptions(h http.Header) (PutOptions, error) {
 	var o PutOptions
+	if err := checkACLHeaders(h); err != nil {
+		return o, err
+	}
 	m, err := metadataFrom(h)
 	if err != nil {
 		return o, err
@@ -90,7 +109,7 @@ func metadataFrom(h http.Header) (Metadata, error) {
 			continue
 		}
 		k := strings.ToLower(name[len("X-Amz-Meta-"):])
-		v := strings.Join(vs, ",")
+		v := decodeMetaValue(strings.Join(vs, ","))
 		size += len(k) + len(v)
 		if m.User == nil {
 			m.User = make(map[string]string)
@@ -103,17 +122,20 @@ func metadataFrom(h http.Header) (Metadata, error) {
 	return m, nil
 }
 
-// contentEncoding drops aws-chunked, which describes the upload, not the object.
+// contentEncoding drops aws-chunked, which describes the upload, not the object, and keeps
+// the rest as the client wrote it ("deflate, gzip" stays spaced).
 func contentEncoding(values []string) string {
+	v := strings.Join(values, ", ")
+	if !strings.Contains(strings.ToLower(v), "aws-chunked") {
+		return v
+	}
 	var keep []string
-	for _, v := range values {
-		for _, e := range strings.Split(v, ",") {
-			if e = strings.TrimSpace(e); e != "" && !strings.EqualFold(e, "aws-chunked") {
-				keep = append(keep, e)
-			}
+	for _, e := range strings.Split(v, ",") {
+		if t := strings.TrimSpace(e); t != "" && !strings.EqualFold(t, "aws-chunked") {
+			keep = append(keep, e)
 		}
 	}
-	return strings.Join(keep, ",")
+	return strings.TrimSpace(strings.Join(keep, ","))
 }
 
 func quoteETag(etag string) string { return `"` + etag + `"` }
@@ -171,12 +193,8 @@ func (s *Server) openBody(w http.ResponseWriter, r *http.Request, req *request, 
 	if sel, ok := s.cfg.Backend.(SelectiveMD5); ok && !sel.NeedsMD5(payload.Length) {
 		opts.SkipMD5 = true
 	}
-	if v := r.Header.Get("Content-MD5"); v != "" {
-		md5, err := base64.StdEncoding.DecodeString(v)
-		if err != nil || len(md5) != 16 {
-			return nil, errInvalidDigest
-		}
-		opts.ContentMD5 = md5
+	if opts.ContentMD5, err = contentMD5(r.Header); err != nil {
+		return nil, err
 	}
 	trailerAlg, _ := sigv4.ChecksumFromHeader(r.Header.Get("X-Amz-Trailer"))
 	for name, vs := range r.Header {
@@ -185,7 +203,7 @@ func (s *Server) openBody(w http.ResponseWriter, r *http.Request, req *request, 
 			continue
 		}
 		if !validChecksum(alg, vs[0]) {
-			return nil, errInvalidDigest
+			return nil, errChecksumNotAChecksum(alg)
 		}
 		if opts.Expect == nil {
 			opts.Expect = make(map[string]string, 1)

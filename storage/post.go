@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -83,7 +82,7 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request, req *request)
 		return err
 	}
 	// The policy is checked against the key as it will be stored, ${filename} replaced.
-	auth, err := s.verifier.VerifyPost(form, req.bucket, s.now())
+	policy, err := s.verifyForm(form, req)
 	if err != nil {
 		return err
 	}
@@ -100,7 +99,7 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request, req *request)
 		return err
 	}
 	limit, minSize := s.cfg.MaxPutSize, int64(0)
-	if lo, hi, ok := auth.Policy.ContentLengthRange(); ok {
+	if lo, hi, ok := policy.ContentLengthRange(); ok {
 		limit, minSize = min(limit, hi), lo
 	}
 	opts.Size, opts.MaxBytes = -1, limit
@@ -109,7 +108,7 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request, req *request)
 		opts.Size = 0
 	}
 	if nonce, ok := form[extension.OnceField]; ok {
-		if err := s.useNonce(r.Context(), req, nonce, auth.Policy.Expiration); err != nil {
+		if err := s.useNonce(r.Context(), req, nonce, policy.Expiration); err != nil {
 			return err
 		}
 	}
@@ -119,7 +118,7 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request, req *request)
 		return err
 	}
 	req.nonce = "" // stored: the form stays used
-	req.principal = auth.AccessKeyID
+	req.principal = req.accessKey
 	if err := s.emit(r.Context(), r, req, events.ObjectCreatedPost, key, info); err != nil {
 		return err
 	}
@@ -185,12 +184,9 @@ func postReadError(err error, pre *preambleReader) error {
 // to verify, and x-amz-checksum-algorithm to compute and store.
 func postBodyOptions(h http.Header) (BodyOptions, error) {
 	var opts BodyOptions
-	if v := h.Get("Content-MD5"); v != "" {
-		md5, err := base64.StdEncoding.DecodeString(v)
-		if err != nil || len(md5) != 16 {
-			return opts, errInvalidDigest
-		}
-		opts.ContentMD5 = md5
+	var err error
+	if opts.ContentMD5, err = contentMD5(h); err != nil {
+		return opts, err
 	}
 	for name, vs := range h {
 		alg, ok := sigv4.ChecksumFromHeader(name)
@@ -198,7 +194,7 @@ func postBodyOptions(h http.Header) (BodyOptions, error) {
 			continue
 		}
 		if !validChecksum(alg, vs[0]) {
-			return opts, errInvalidDigest
+			return opts, errChecksumNotAChecksum(alg)
 		}
 		if opts.Expect == nil {
 			opts.Expect = make(map[string]string, 1)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"presign/extension"
+	"presign/sigv2"
 	"presign/sigv4"
 )
 
@@ -44,7 +45,16 @@ type Config struct {
 	// DefaultCORS are the CORS rules of buckets without a configuration of their own (and of
 	// requests naming no bucket); nil allows no cross-origin request there.
 	DefaultCORS []CORSRule
-	// Logger receives one line per server-side failure; nil discards.
+	// NoSigV2 refuses Signature Version 2 (headers, presigned URLs, POST forms) with S3's
+	// answer for regions without it. By default it is accepted, for the S3 tools whose
+	// presigned URLs are SigV2 (docs/auth.md).
+	NoSigV2 bool
+	// PrivateBuckets never take a bucket policy, and any policy they have is ignored: the
+	// control plane's, whose files belong to its users.
+	PrivateBuckets []string
+	// AccessLog logs one line per request at info level; without it, at debug level.
+	AccessLog bool
+	// Logger receives one line per server-side failure, and the access log; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -59,6 +69,7 @@ const DefaultMaxPutSize = 5 << 30
 type Server struct {
 	cfg      Config
 	verifier *sigv4.Verifier
+	v2       *sigv2.Verifier
 	log      *slog.Logger
 	now      func() time.Time
 	hostID   string
@@ -67,7 +78,9 @@ type Server struct {
 	// hashBufs lends the buffers of parallel body hashing (newParallelBody).
 	hashBufs hashBuffers
 	// cors remembers buckets' CORS rules for a few seconds.
-	cors corsCache
+	cors bucketCache[[]CORSRule]
+	// policies remembers buckets' policies (nil: none) for a few seconds.
+	policies bucketCache[*bucketPolicy]
 }
 
 // Close releases what the server keeps beside its requests (the multi-buffer MD5 hasher of
@@ -102,6 +115,7 @@ func New(cfg Config) (*Server, error) {
 		s.now = time.Now
 	}
 	s.verifier = &sigv4.Verifier{Region: cfg.Region, Credentials: cfg.Credentials, Keys: sigv4.NewKeyCache(1024)}
+	s.v2 = &sigv2.Verifier{Credentials: cfg.Credentials}
 	var b [8]byte
 	rand.Read(b[:])
 	s.idPrefix = strings.ToUpper(hex.EncodeToString(b[:4]))
@@ -122,6 +136,10 @@ type request struct {
 	// principal names who made a request authenticated otherwise than by SigV4 headers or
 	// query (a POST form); empty for those.
 	principal string
+
+	// For the access log: the S3 operation, how the request was authenticated (authV4Header
+	// ...) and by which access key, and the S3 code of its error.
+	op, authKind, accessKey, errCode string
 }
 
 func (s *Server) newRequestID() string {
@@ -130,15 +148,40 @@ func (s *Server) newRequestID() string {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if level, on := s.accessLogLevel(r.Context()); on {
+		s.serveLogged(w, r, level)
+		return
+	}
+	req := request{id: s.newRequestID()}
+	s.serve(w, r, &req)
+}
+
+// serveLogged answers a request and writes its access log line.
+func (s *Server) serveLogged(w http.ResponseWriter, r *http.Request, level slog.Level) {
+	start := s.now()
 	req := &request{id: s.newRequestID()}
+	rec := &accessRecorder{ResponseWriter: w}
+	var in *countingBody
+	if r.Body != nil && r.Body != http.NoBody {
+		in = &countingBody{ReadCloser: r.Body}
+		r.Body = in
+	}
+	defer s.logAccess(r.Context(), level, r, req, rec, in, start)
+	s.serve(rec, r, req)
+}
+
+// serve answers one request.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, req *request) {
 	h := w.Header()
 	h.Set("X-Amz-Request-Id", req.id)
 	h.Set("X-Amz-Id-2", s.hostID)
 	h.Set("Server", "presign")
 
 	routeErr := s.route(r, req)
-	// Preflights and POST forms carry no SigV4 signature: they are answered before Verify.
+	// Preflights and POST forms carry no signature of the request: they are answered before
+	// authentication.
 	if r.Method == http.MethodOptions {
+		req.op = "PreflightRequest"
 		s.preflight(w, r, req)
 		return
 	}
@@ -148,20 +191,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if isPostObject(r, req) {
+		req.op = "PostObject"
 		s.postObject(w, r, req)
 		return
 	}
-	a, err := s.verifier.Verify(r, s.now())
-	if err != nil {
+	o := s.operation(r, req)
+	req.op = o.String()
+	if err := s.authenticate(r, req); err != nil {
 		s.writeError(w, r, req, err)
 		return
 	}
-	req.auth = a
 	if err := s.checkRevoked(r.Context(), req); err != nil {
 		s.writeError(w, r, req, err)
 		return
 	}
-	if err := s.dispatch(w, r, req); err != nil {
+	if err := s.serveOperation(o, w, r, req); err != nil {
 		s.releaseNonce(r.Context(), req)
 		s.writeError(w, r, req, err)
 	}
@@ -198,91 +242,6 @@ func (s *Server) virtualHostBucket(host string) (string, bool) {
 	}
 	b, ok := strings.CutSuffix(strings.ToLower(host), "."+strings.ToLower(s.cfg.Domain))
 	return b, ok && b != ""
-}
-
-// unsupported are S3 subresources this node does not implement; a request naming one is
-// answered NotImplemented rather than being mistaken for a plain object or bucket request.
-var unsupported = []string{
-	"accelerate", "acl", "analytics", "attributes", "encryption", "intelligent-tiering", "inventory",
-	"legal-hold", "lifecycle", "logging", "metrics", "notification", "object-lock", "ownershipControls",
-	"policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment", "restore",
-	"retention", "select", "tagging", "torrent", "versioning", "versions", "website",
-}
-
-func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, req *request) error {
-	for _, sub := range unsupported {
-		if _, ok := req.query[sub]; ok {
-			return errNotImplemented
-		}
-	}
-	switch {
-	case req.bucket == "":
-		if r.Method != http.MethodGet {
-			return errMethodNotAllowed
-		}
-		return s.listBuckets(w, r, req)
-	case req.key == "":
-		return s.bucketOp(w, r, req)
-	}
-	return s.objectOp(w, r, req)
-}
-
-func (s *Server) bucketOp(w http.ResponseWriter, r *http.Request, req *request) error {
-	q := req.query
-	switch r.Method {
-	case http.MethodGet:
-		switch {
-		case has(q, "location"):
-			return s.getBucketLocation(w, r, req)
-		case q.Get("list-type") == "2":
-			return s.listObjectsV2(w, r, req)
-		case has(q, "cors"):
-			return s.getBucketCors(w, r, req)
-		case has(q, "uploads"):
-			return s.listMultipartUploads(w, r, req)
-		}
-		return s.listObjectsV1(w, r, req)
-	case http.MethodHead:
-		return s.headBucket(w, r, req)
-	case http.MethodPut:
-		if has(q, "cors") {
-			return s.putBucketCors(w, r, req)
-		}
-		return s.createBucket(w, r, req)
-	case http.MethodDelete:
-		if has(q, "cors") {
-			return s.deleteBucketCors(w, r, req)
-		}
-		return s.deleteBucket(w, r, req)
-	case http.MethodPost:
-		if has(q, "delete") {
-			return s.deleteObjects(w, r, req)
-		}
-		return errNotImplemented
-	}
-	return errMethodNotAllowed
-}
-
-func (s *Server) objectOp(w http.ResponseWriter, r *http.Request, req *request) error {
-	q := req.query
-	// A partNumber alone reads one part of an object (GET, HEAD); with any other method it
-	// belongs to an upload.
-	readPart := has(q, "partNumber") && (r.Method == http.MethodGet || r.Method == http.MethodHead)
-	if has(q, "uploadId") || has(q, "uploads") || (has(q, "partNumber") && !readPart) {
-		return s.multipartOp(w, r, req)
-	}
-	switch r.Method {
-	case http.MethodPut:
-		if r.Header.Get("X-Amz-Copy-Source") != "" {
-			return s.copyObject(w, r, req)
-		}
-		return s.putObject(w, r, req)
-	case http.MethodGet, http.MethodHead:
-		return s.getObject(w, r, req)
-	case http.MethodDelete:
-		return s.deleteObject(w, r, req)
-	}
-	return errMethodNotAllowed
 }
 
 func has(q url.Values, name string) bool {

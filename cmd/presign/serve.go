@@ -70,6 +70,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	// and then storage. The page of serve's own control plane is added for storage.
 	cf.corsOrigins = sf.corsOrigins
 	sf.corsOrigins = append(sf.corsOrigins, origins(st.scheme(), ctlLn.Addr())...)
+	// The control plane's files belong to its users: no policy may open its bucket.
+	sf.privateBuckets = append(sf.privateBuckets, bucketName)
 	node, err := m.openStorage(ctx, sf, log)
 	if err != nil {
 		return err

@@ -29,6 +29,8 @@ type storageFlags struct {
 	corsOrigins                stringList
 	multipartExpiry            time.Duration
 	backend                    backendFlags
+	sigV2, accessLog           bool
+	privateBuckets             stringList
 }
 
 func (f *storageFlags) register(fs *flag.FlagSet, addrFlag string) {
@@ -42,6 +44,9 @@ func (f *storageFlags) register(fs *flag.FlagSet, addrFlag string) {
 	fs.DurationVar(&f.multipartExpiry, "multipart-expiry", disk.DefaultMultipartExpiry, "multipart uploads left incomplete this long are aborted and their parts removed")
 	f.notify.register(fs)
 	f.backend.register(fs)
+	fs.BoolVar(&f.sigV2, "sigv2", true, "accept AWS Signature Version 2 (the default presigned URLs of boto3, the aws CLI v1, s3cmd and s3fs); false answers it as S3 does where it never existed; see docs/auth.md")
+	fs.BoolVar(&f.accessLog, "access-log", false, "log one line per request (method, bucket, key, operation, status, S3 error code, bytes, duration, auth kind) at info level; without it, at debug level only")
+	fs.Var(&f.privateBuckets, "private-bucket", "a bucket that never takes a bucket policy, such as the control plane's (repeatable; presign serve adds its own)")
 	fs.Var(&f.corsOrigins, "cors-origin", "web origin allowed to upload and download from a browser in buckets without a CORS configuration of their own (serve: also to call the control plane's API), e.g. https://app.example.com; one '*' allowed (repeatable)")
 }
 
@@ -122,16 +127,19 @@ func (m *Main) openStorage(ctx context.Context, sf storageFlags, log *slog.Logge
 		defaultCORS = []storage.CORSRule{storage.BrowserCORSRule(sf.corsOrigins...)}
 	}
 	srv, err := storage.New(storage.Config{
-		Backend:     stores.backend,
-		Credentials: sigv4.StaticCredentials{creds.AccessKeyID: creds.SecretAccessKey},
-		Region:      sf.region,
-		Domain:      sf.domain,
-		Nonces:      stores.nonces,
-		Revocations: stores.revocations,
-		MaxPutSize:  int64(sf.maxPutSize),
-		Events:      ev.eventLog(),
-		DefaultCORS: defaultCORS,
-		Logger:      log,
+		Backend:        stores.backend,
+		Credentials:    sigv4.StaticCredentials{creds.AccessKeyID: creds.SecretAccessKey},
+		Region:         sf.region,
+		Domain:         sf.domain,
+		Nonces:         stores.nonces,
+		Revocations:    stores.revocations,
+		MaxPutSize:     int64(sf.maxPutSize),
+		Events:         ev.eventLog(),
+		DefaultCORS:    defaultCORS,
+		NoSigV2:        !sf.sigV2,
+		AccessLog:      sf.accessLog,
+		PrivateBuckets: sf.privateBuckets,
+		Logger:         log,
 	})
 	if err != nil {
 		ev.close()

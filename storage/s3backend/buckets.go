@@ -130,7 +130,7 @@ func (b *Backend) DeleteBucket(ctx context.Context, bucket string) error {
 		}
 	}
 	b.buckets.remove(bucket)
-	for _, name := range []string{b.corsName(bucket), b.markerName(bucket)} {
+	for _, name := range []string{b.corsName(bucket), b.policyName(bucket), b.markerName(bucket)} {
 		if _, err := b.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: aws.String(name)}); err != nil && !notFound(err) {
 			return fmt.Errorf("delete bucket %q: %w", bucket, b.mapErr(err))
 		}

@@ -10,6 +10,7 @@
 //	<prefix><bucket>/<escaped key>      the object bucket/key
 //	<prefix>_presign/buckets/<bucket>   the marker that says the bucket exists
 //	<prefix>_presign/cors/<bucket>      the bucket's CORS configuration
+//	<prefix>_presign/policy/<bucket>    the bucket's policy
 //
 // Keys are escaped (see encodeKey) into names without '/' or '\': services that keep objects in
 // a file tree (SeaweedFS) refuse "../x", fold "a//b" and cannot hold "a/" beside "a", and the

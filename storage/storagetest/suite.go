@@ -39,6 +39,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend) {
 		{"List", listTests},
 		{"Concurrency", concurrencyTests},
 		{"Multipart", multipartTests}, // skipped unless the backend is a storage.Multiparter
+		{"BucketPolicy", policyTests}, // skipped unless the backend is a storage.BucketPolicyStore
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

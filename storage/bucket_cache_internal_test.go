@@ -6,16 +6,16 @@ import (
 	"time"
 )
 
-// TestCORSCacheIsBounded: past corsCacheMax buckets the cache starts over rather than grow,
+// TestBucketCacheIsBounded: past bucketCacheMax buckets the cache starts over rather than grow,
 // and a read that began before a forget is not remembered.
-func TestCORSCacheIsBounded(t *testing.T) {
-	var c corsCache
+func TestBucketCacheIsBounded(t *testing.T) {
+	var c bucketCache[[]CORSRule]
 	now := time.Now()
-	for i := range corsCacheMax + 10 {
+	for i := range bucketCacheMax + 10 {
 		_, _, gen := c.get(fmt.Sprint("b", i), now)
 		c.put(fmt.Sprint("b", i), nil, now, gen)
-		if len(c.m) > corsCacheMax {
-			t.Fatalf("%d buckets remembered, at most %d allowed", len(c.m), corsCacheMax)
+		if len(c.m) > bucketCacheMax {
+			t.Fatalf("%d buckets remembered, at most %d allowed", len(c.m), bucketCacheMax)
 		}
 	}
 	_, _, gen := c.get("late", now)
@@ -26,7 +26,7 @@ func TestCORSCacheIsBounded(t *testing.T) {
 	}
 	_, _, gen = c.get("late", now)
 	c.put("late", nil, now, gen)
-	if _, ok, _ := c.get("late", now.Add(corsCacheTTL)); ok {
-		t.Fatal("rules remembered past corsCacheTTL")
+	if _, ok, _ := c.get("late", now.Add(bucketCacheTTL)); ok {
+		t.Fatal("rules remembered past bucketCacheTTL")
 	}
 }
