@@ -41,12 +41,12 @@ func planPowerLoss() powerLossPlan {
 // plModel is what the clients were told: what must be there after any number of cuts.
 type plModel struct {
 	mu       sync.Mutex
-	objects  map[string][32]byte // acknowledged and not deleted since: must read back so
+	objects  map[string][32]byte        // acknowledged and not deleted since: must read back so
 	maybe    map[string]func() [32]byte // a PUT or a delete was in flight at the cut: absent, or so
-	deleted  map[string]bool     // acknowledged deletes: must stay absent
-	nonces   map[string]string   // key → nonce of an acknowledged single-use PUT
-	events   map[string]bool     // "event key" of every acknowledged change
-	touched  map[string]bool     // keys to check after the next cut
+	deleted  map[string]bool            // acknowledged deletes: must stay absent
+	nonces   map[string]string          // key → nonce of an acknowledged single-use PUT
+	events   map[string]bool            // "event key" of every acknowledged change
+	touched  map[string]bool            // keys to check after the next cut
 	sequence int
 }
 
@@ -135,6 +135,7 @@ func TestPowerLossKeepsEveryAcknowledgedChange(t *testing.T) {
 		nonces: map[string]string{}, events: map[string]bool{}, touched: map[string]bool{}}
 	rng := rand.New(rand.NewPCG(16, 1))
 	largeAcked := 0
+	began := time.Now()
 	for round := range plan.cuts {
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
@@ -158,6 +159,7 @@ func TestPowerLossKeepsEveryAcknowledgedChange(t *testing.T) {
 			if <-largeDone {
 				largeAcked++
 			}
+			t.Logf("the first large PUT took %v", time.Since(began).Round(time.Millisecond))
 		}
 		time.Sleep(time.Duration(rng.Int64N(int64(plan.maxLoad))))
 		node.kill()
@@ -180,6 +182,7 @@ func TestPowerLossKeepsEveryAcknowledgedChange(t *testing.T) {
 			t.Fatalf("after cut %d of %d:\n%s", round+1, plan.cuts, node.logs())
 		}
 	}
+	t.Logf("%d cuts took %v", plan.cuts, time.Since(began).Round(time.Millisecond))
 	all := map[string]bool{}
 	for k := range m.objects {
 		all[k] = true
