@@ -15,8 +15,15 @@ import (
 // node is a loopback node that journals its directory changes and hands out file handles
 // that track unsynced bytes.
 type node struct {
-	fs.LoopbackNode
+	*fs.LoopbackNode
 	pc *FS
+}
+
+var _ fs.NodeWrapChilder = (*node)(nil)
+
+// WrapChild makes every node of the tree a node of this file system.
+func (n *node) WrapChild(ctx context.Context, ops fs.InodeEmbedder) fs.InodeEmbedder {
+	return &node{LoopbackNode: ops.(*fs.LoopbackNode), pc: n.pc}
 }
 
 // backingPath is the node's path in the backing directory.

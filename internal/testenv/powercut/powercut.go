@@ -66,17 +66,12 @@ func Mount(dir, backing, trash string) (*FS, error) {
 }
 
 func (f *FS) mount() error {
-	root := &fs.LoopbackRoot{Path: f.backing}
-	var st syscall.Stat_t
-	if err := syscall.Stat(f.backing, &st); err != nil {
+	lb, err := fs.NewLoopbackRoot(f.backing)
+	if err != nil {
 		return fmt.Errorf("powercut: %w", err)
 	}
-	root.Dev = st.Dev
-	root.NewNode = func(r *fs.LoopbackRoot, _ *fs.Inode, _ string, _ *syscall.Stat_t) fs.InodeEmbedder {
-		return &node{LoopbackNode: fs.LoopbackNode{RootData: r}, pc: f}
-	}
-	rootNode := root.NewNode(root, nil, "", &st)
-	root.RootNode = rootNode
+	rootNode := &node{LoopbackNode: lb.(*fs.LoopbackNode), pc: f}
+	rootNode.RootData.RootNode = rootNode
 	// Timeouts of zero: the kernel asks for every lookup and attribute, so that nothing it
 	// cached can outlive a cut (the remount drops its caches anyway).
 	zero := time.Duration(0)
