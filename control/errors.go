@@ -47,6 +47,7 @@ const (
 	CodeStorageUnavailable = "storage_unavailable"  // 502: the object store failed
 	CodeNotReady           = "not_ready"            // 503: a dependency is down
 	CodeNotSupported       = "not_supported"        // 501: the object store cannot do it (revocation on plain S3)
+	CodeStoreFull          = "insufficient_storage" // 507: the metadata store's disk is full
 	CodeInternal           = "internal"             // 500: anything else
 )
 

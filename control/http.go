@@ -148,8 +148,8 @@ func bearer(r *http.Request) (string, bool) {
 	return token, token != ""
 }
 
-// writeError answers err: an *Error as itself, a storage failure as 502, anything else as 500
-// (logged; the client learns nothing of the cause).
+// writeError answers err: an *Error as itself, a storage failure as 502, a full metadata store
+// as 507, anything else as 500 (logged; the client learns nothing of the cause).
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e, ok := asError(err)
 	if !ok {
@@ -158,6 +158,9 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		case errors.As(err, &se):
 			s.log.WarnContext(r.Context(), "object store failure", "method", r.Method, "path", loggedPath(r), "err", err)
 			e = errorf(http.StatusBadGateway, CodeStorageUnavailable, "the object store failed to answer; try again")
+		case errors.Is(err, ErrStoreFull):
+			s.log.WarnContext(r.Context(), "metadata store full", "method", r.Method, "path", loggedPath(r), "err", err)
+			e = errorf(http.StatusInsufficientStorage, CodeStoreFull, "the control plane's database has no space left; nothing was changed; try again later")
 		case errors.Is(err, context.Canceled):
 			e = errorf(499, CodeInternal, "request cancelled")
 		default:

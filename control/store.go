@@ -25,6 +25,9 @@ var (
 	// ErrInvalid: the arguments break the store's rules (missing id, illegal transition, bad
 	// cursor); nothing was changed.
 	ErrInvalid = errors.New("control: invalid argument")
+	// ErrStoreFull: the store's disk (or database) has no space left for the change; nothing
+	// was changed, and the same call may succeed once space is freed.
+	ErrStoreFull = errors.New("control: store full")
 )
 
 // Store keeps the control plane's state. It is the only state a control-plane replica has, so

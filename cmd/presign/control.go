@@ -19,6 +19,7 @@ import (
 	"presign/control/bucket"
 	"presign/control/postgres"
 	"presign/control/sqlite"
+	"presign/internal/durable"
 	"presign/sigv4"
 	"presign/web"
 )
@@ -163,7 +164,7 @@ func openStore(ctx context.Context, db, dataDir string) (control.Store, error) {
 		return s, nil
 	}
 	if db == "" {
-		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		if err := durable.MkdirAll(dataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("create data dir: %w", err)
 		}
 		db = filepath.Join(dataDir, "control.db")
@@ -322,7 +323,7 @@ func webhookSecret(dir string) (string, error) {
 	if !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("read webhook secret: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := durable.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("create data dir: %w", err)
 	}
 	s := rand.Text() + rand.Text()

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"presign/internal/durable"
 	"presign/sigv4"
 )
 
@@ -45,7 +46,7 @@ func (m *Main) rootCredentials(dir string, out io.Writer) (sigv4.Credentials, er
 	}
 	c.AccessKey = "PS" + strings.ToUpper(rand.Text()[:18])
 	c.SecretKey = rand.Text() + rand.Text()[:14]
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := durable.MkdirAll(dir, 0o700); err != nil {
 		return sigv4.Credentials{}, fmt.Errorf("create data dir: %w", err)
 	}
 	b, _ = json.MarshalIndent(c, "", "  ")
@@ -81,9 +82,5 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		os.Remove(tmp)
 		return err
 	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return durable.SyncParent(path)
 }

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"time"
 
+	"presign/internal/durable"
 	"presign/internal/tcpcc"
 	"presign/storage"
 	"presign/storage/disk"
@@ -70,7 +70,7 @@ func (s *nodeStores) close() error {
 // openStores opens the backend, the nonce store and the revocation store of a storage node.
 func (m *Main) openStores(ctx context.Context, sf storageFlags, log *slog.Logger) (_ *nodeStores, err error) {
 	f := sf.backend
-	if err := os.MkdirAll(sf.data, 0o700); err != nil {
+	if err := durable.MkdirAll(sf.data, 0o700); err != nil {
 		return nil, err
 	}
 	s := &nodeStores{}

@@ -69,7 +69,7 @@ func (w *writer) do(ctx context.Context, fn func(*tx) error) error {
 	}
 	select {
 	case err := <-o.result:
-		return err
+		return full(err)
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -29,6 +29,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"presign/events"
+	"presign/internal/durable"
 )
 
 // maxBatch bounds how many Append and acknowledgement requests share one transaction, so one
@@ -106,6 +107,11 @@ func Open(path string, opts Options) (*Log, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("outbox: open %s: %w", path, err)
+	}
+	// bbolt does not sync the directory of the file it creates.
+	if err := durable.SyncParent(path); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("outbox: %w", err)
 	}
 	var n int
 	err = db.Update(func(tx *bolt.Tx) error {

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -18,6 +17,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"presign/internal/durable"
 	"presign/storage"
 )
 
@@ -185,6 +185,11 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("disk: open index: %w", err)
 	}
+	// bbolt does not sync the directory of the file it creates.
+	if err := durable.SyncDir(b.dir); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("disk: %w", mapErr(err))
+	}
 	b.db = db
 	if err := b.initIndex(); err != nil {
 		db.Close()
@@ -275,19 +280,9 @@ const (
 // fan-out directories under objects/ are made when first needed (see ensureFanout): creating
 // all 256 up front costs a fresh store tens of milliseconds of journal work.
 func (b *Backend) makeDirs() error {
-	var created []string
 	for _, d := range []string{b.dir, filepath.Join(b.dir, "tmp"), filepath.Join(b.dir, "objects"), filepath.Join(b.dir, "segments")} {
-		if _, err := os.Stat(d); err == nil {
-			continue
-		}
-		if err := os.MkdirAll(d, 0o750); err != nil {
+		if err := durable.MkdirAll(d, 0o750); err != nil {
 			return fmt.Errorf("disk: %w", mapErr(err))
-		}
-		created = append(created, filepath.Dir(d))
-	}
-	for _, d := range slices.Compact(created) {
-		if err := syncDir(d); err != nil {
-			return err
 		}
 	}
 	return nil
@@ -363,16 +358,8 @@ func (b *Backend) tmpPath(id string) string {
 }
 
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("disk: %w", err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("disk: sync %s: %w", dir, mapErr(err))
+	if err := durable.SyncDir(dir); err != nil {
+		return fmt.Errorf("disk: %w", mapErr(err))
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"presign/internal/durable"
 	"presign/storage"
 )
 
@@ -54,6 +55,11 @@ const sweepEvery = time.Minute
 func Open(path string) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
+		return nil, fmt.Errorf("nodestate: %w", err)
+	}
+	// bbolt does not sync the directory of the file it creates.
+	if err := durable.SyncParent(path); err != nil {
+		db.Close()
 		return nil, fmt.Errorf("nodestate: %w", err)
 	}
 	s := &Store{db: db, now: time.Now, ids: map[string]time.Time{}, users: map[string]userRevocation{}, done: make(chan struct{})}
