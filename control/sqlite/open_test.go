@@ -69,3 +69,50 @@ func TestStoresOpeningTogetherMigrateOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestDatabaseFilesAreOwnerOnly: the database holds password and token hashes, so the file
+// and its -wal and -shm are 0600 whatever the umask lets through, for a new file and for one
+// an earlier version left 0644.
+func TestDatabaseFilesAreOwnerOnly(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		prep func(path string)
+	}{
+		{"new file", func(string) {}},
+		{"existing 0644 file", func(path string) {
+			s, err := sqlite.Open(ctx, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			for _, f := range []string{path, path + "-wal", path + "-shm"} {
+				if err := os.Chmod(f, 0o644); err != nil && !os.IsNotExist(err) {
+					t.Fatal(err)
+				}
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "control.db")
+			tc.prep(path)
+			s, err := sqlite.Open(ctx, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.CreateUser(ctx, &control.User{ID: "usr-1", Username: "alice", PasswordHash: "h", Created: time.Unix(1e9, 0)}); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []string{path, path + "-wal", path + "-shm"} {
+				fi, err := os.Stat(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m := fi.Mode().Perm(); m != 0o600 {
+					t.Errorf("%s has mode %v, want 0600", filepath.Base(f), m)
+				}
+			}
+		})
+	}
+}
