@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"presign/internal/metricsauth"
 	"presign/sigv4"
 )
 
@@ -54,7 +55,7 @@ func (s *Service) apiRoutes(metricsHandler http.Handler) []route {
 		{"GET", "/v1/audit", admin, s.handleAudit},
 		{"GET", "/healthz", public, handleHealthz},
 		{"GET", "/readyz", public, s.handleReadyz},
-		{"GET", "/metrics", public, serveHandler(metricsHandler)},
+		{"GET", "/metrics", public, s.metricsRoute(metricsHandler)},
 		{"GET", "/openapi.json", public, handleOpenAPI},
 	}
 }
@@ -381,10 +382,18 @@ func (s *Service) handleReadyz(w http.ResponseWriter, r *http.Request, _ *Princi
 	return err
 }
 
-func serveHandler(h http.Handler) func(http.ResponseWriter, *http.Request, *Principal) error {
+// metricsRoute serves h to the requests metricsauth admits (Config.MetricsToken).
+func (s *Service) metricsRoute(h http.Handler) func(http.ResponseWriter, *http.Request, *Principal) error {
 	return func(w http.ResponseWriter, r *http.Request, _ *Principal) error {
 		if h == nil {
 			return notFoundErr("metrics endpoint")
+		}
+		if no := metricsauth.Check(r, s.cfg.MetricsToken); no != nil {
+			code := CodeForbidden
+			if no.Status == http.StatusUnauthorized {
+				code = CodeUnauthenticated
+			}
+			return errorf(no.Status, code, "%s", no.Message)
 		}
 		h.ServeHTTP(w, r)
 		return nil

@@ -85,6 +85,10 @@ type Config struct {
 	// retries, and what endpoints users register may reach.
 	AppEvents AppEventsConfig
 
+	// MetricsToken, when set, is the bearer token GET /metrics needs; when empty, the metrics
+	// are served only to clients on the same machine (see presign/internal/metricsauth).
+	MetricsToken string
+
 	// Registerer receives the service's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 	// Logger receives the service's logs; nil discards.

@@ -92,6 +92,8 @@ type controlSetup struct {
 	s3Client *http.Client
 	// revokeNodes are further storage nodes that each need a revocation.
 	revokeNodes []string
+	// metricsToken guards /metrics ("" for loopback clients only).
+	metricsToken string
 }
 
 // openControl opens the metadata store, makes sure the administrator exists and builds the
@@ -133,7 +135,7 @@ func (m *Main) openControl(ctx context.Context, cs controlSetup, log *slog.Logge
 		LoginFailuresPerUser: cs.flags.loginFailuresPerUser, LoginFailuresPerAddress: cs.flags.loginFailuresPerAddress,
 		MultipartThreshold: int64(cs.flags.multipartThreshold), PartSize: int64(cs.flags.partSize),
 		ReconcileInterval: cs.flags.reconcileInterval, ReconcileGrace: cs.flags.reconcileGrace,
-		AppEvents: appEvents, Logger: log,
+		AppEvents: appEvents, MetricsToken: cs.metricsToken, Logger: log,
 	}
 	if cfg.ReconcileGrace == 0 {
 		cfg.ReconcileGrace = -1
@@ -293,7 +295,8 @@ func (m *Main) control(ctx context.Context, args []string) error {
 	log := m.logger()
 	cp, err := m.openControl(ctx, controlSetup{flags: cf, dataDir: dataDir, endpoint: endpoint, bucket: bucketName,
 		region: region, virtualHost: virtualHost, extensions: control.Extensions(ext),
-		creds: sigv4.Credentials{AccessKeyID: ak, SecretAccessKey: sk}, eventSecrets: secrets, revokeNodes: revokeNodes}, log)
+		creds: sigv4.Credentials{AccessKeyID: ak, SecretAccessKey: sk}, eventSecrets: secrets, revokeNodes: revokeNodes,
+		metricsToken: srv.token(m)}, log)
 	if err != nil {
 		return err
 	}
