@@ -176,6 +176,11 @@ type LogStore interface {
 	// Hits returns the count of the window of length window that contains now, without adding
 	// to it (e.g. to refuse a login before checking the password).
 	Hits(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+	// Refund takes one event back from key's count in the window of length window that
+	// contains now (the window a Hit with the same now counted in), never going below zero.
+	// Counting before the work and refunding after it keeps a limit exact under concurrency:
+	// e.g. a login is counted before its password is checked, and refunded when it was right.
+	Refund(ctx context.Context, key string, window time.Duration, now time.Time) error
 	// AppendAudit adds e (its ID is assigned; e.At is required).
 	AppendAudit(ctx context.Context, e AuditEntry) error
 	// ListAudit returns the entries q selects, newest first.
