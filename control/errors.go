@@ -41,11 +41,12 @@ const (
 	CodeTooManyPending     = "too_many_pending"     // 409: max_pending_uploads reached
 	CodeTTLTooLong         = "ttl_too_long"         // 403: a share lifetime above url_ttl_seconds
 	CodeRateLimited        = "rate_limited"         // 429: ticket rate limit
-	CodeLoginThrottled     = "login_throttled"      // 429: too many failed logins
+	CodeLoginThrottled     = "login_throttled"      // 429: too many logins (failed, in flight, or sessions opened)
 	CodeEventsDisabled     = "events_disabled"      // 404: no webhook secret configured
 	CodeBadSignature       = "bad_signature"        // 401: webhook signature or timestamp refused
 	CodeStorageUnavailable = "storage_unavailable"  // 502: the object store failed
 	CodeNotReady           = "not_ready"            // 503: a dependency is down
+	CodeBusy               = "busy"                 // 503: too many password checks waiting
 	CodeNotSupported       = "not_supported"        // 501: the object store cannot do it (revocation on plain S3)
 	CodeInternal           = "internal"             // 500: anything else
 )

@@ -53,7 +53,7 @@ func FuzzSafeName(f *testing.F) {
 // FuzzParseHash: a stored hash is parsed or refused, never a panic, and never with parameters
 // that would make a login allocate without bound.
 func FuzzParseHash(f *testing.F) {
-	h := newHasher(1)
+	h := newHasher(1, 1)
 	enc, _ := h.hash(context.Background(), "password")
 	for _, s := range []string{enc, "", "$argon2id$v=19$m=1,t=1,p=1$$", "$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5"} {
 		f.Add(s)
