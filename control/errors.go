@@ -32,6 +32,7 @@ const (
 	CodeStateConflict      = "state_conflict"       // 409: the upload is not in a state that allows it
 	CodeNotUploaded        = "not_uploaded"         // 409: complete called before the object arrived
 	CodeConflict           = "conflict"             // 409: a unique name is taken
+	CodeTooManyAPIKeys     = "too_many_api_keys"    // 409: MaxAPIKeysPerUser active keys already
 	CodeTooLarge           = "object_too_large"     // 413: size above max_object_bytes
 	CodeTypeNotAllowed     = "content_type_refused" // 415: type outside allowed_content_types
 	CodeObjectMismatch     = "object_mismatch"      // 422: stored object differs from its ticket

@@ -81,7 +81,7 @@ func (s *Service) Login(ctx context.Context, username, password, addr string) (*
 		"new sessions of this user"}}, now); err != nil {
 		return nil, err
 	}
-	sess, err := s.newToken(ctx, u.ID, TokenSession, "", s.cfg.SessionTTL)
+	sess, err := s.newToken(ctx, u.ID, TokenSession, "", s.cfg.SessionTTL, 0)
 	if err != nil {
 		return nil, err
 	}

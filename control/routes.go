@@ -94,6 +94,7 @@ func (s *Service) handleMe(w http.ResponseWriter, r *http.Request, p *Principal)
 func (s *Service) handleCreateAPIKey(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	var in struct {
 		Name             string `json:"name"`
+		Password         string `json:"password"`
 		ExpiresInSeconds int64  `json:"expires_in_seconds,omitempty"`
 	}
 	if err := decode(r, &in, false); err != nil {
@@ -102,7 +103,7 @@ func (s *Service) handleCreateAPIKey(w http.ResponseWriter, r *http.Request, p *
 	if in.ExpiresInSeconds < 0 || in.ExpiresInSeconds > int64(MaxAPIKeyTTL/time.Second) {
 		return invalid("expires_in_seconds must be 60 to %d", int64(MaxAPIKeyTTL/time.Second))
 	}
-	k, err := s.CreateAPIKey(r.Context(), p, in.Name, time.Duration(in.ExpiresInSeconds)*time.Second, s.clientAddr(r))
+	k, err := s.CreateAPIKey(r.Context(), p, in.Name, in.Password, time.Duration(in.ExpiresInSeconds)*time.Second, s.clientAddr(r))
 	if err != nil {
 		return err
 	}
@@ -110,13 +111,15 @@ func (s *Service) handleCreateAPIKey(w http.ResponseWriter, r *http.Request, p *
 }
 
 func (s *Service) handleListAPIKeys(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	ks, err := s.ListAPIKeys(r.Context(), p)
+	after, limit, err := pageParams(r)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, struct {
-		APIKeys []APIKey `json:"api_keys"`
-	}{ks})
+	l, err := s.ListAPIKeys(r.Context(), p, after, limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, l)
 }
 
 func (s *Service) handleRevokeAPIKey(w http.ResponseWriter, r *http.Request, p *Principal) error {

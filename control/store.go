@@ -22,6 +22,8 @@ var (
 	// ErrTokenExhausted: the new upload would take its upload token past Limits.TokenFiles or
 	// Limits.TokenBytes.
 	ErrTokenExhausted = errors.New("control: upload token limit reached")
+	// ErrTooManyTokens: the user already has the most active tokens of the kind allowed.
+	ErrTooManyTokens = errors.New("control: too many active tokens")
 	// ErrInvalid: the arguments break the store's rules (missing id, illegal transition, bad
 	// cursor); nothing was changed.
 	ErrInvalid = errors.New("control: invalid argument")
@@ -77,6 +79,11 @@ type TokenStore interface {
 	// CreateToken adds t. ErrConflict if its id or hash is taken; ErrNotFound if its user does
 	// not exist; ErrInvalid if a field is missing.
 	CreateToken(ctx context.Context, t *Token) error
+	// CreateTokenWithin is CreateToken when the user has fewer than max active tokens (neither
+	// revoked nor expired at t.Created) of t's kind, checked atomically with the insert:
+	// concurrent calls (on any replica) never together exceed max. ErrTooManyTokens, and the
+	// errors of CreateToken.
+	CreateTokenWithin(ctx context.Context, t *Token, max int) error
 	// TokenByHash returns the token whose secret hashes to hash, revoked or expired ones
 	// included (check Token.Active). ErrNotFound.
 	TokenByHash(ctx context.Context, hash []byte) (*Token, error)
