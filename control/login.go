@@ -129,7 +129,7 @@ func (s *Service) refund(ctx context.Context, limits []loginLimit, now time.Time
 // checkPassword returns the user and whether password is theirs. A username nobody has is
 // checked against a dummy hash, so that the answer takes as long and reveals nothing.
 func (s *Service) checkPassword(ctx context.Context, username, password string) (*User, bool, error) {
-	u, err := s.store.UserByName(ctx, username)
+	u, err := s.userByName(ctx, username)
 	hash := s.dummyHash
 	switch {
 	case err == nil:
@@ -152,9 +152,27 @@ func (s *Service) checkPassword(ctx context.Context, username, password string) 
 	return u, ok && u != nil, nil
 }
 
-// loginName is the form of a username its login counters are kept under.
+// loginName is the form of a username its login counters are kept under: the canonical one,
+// so that "ALICE" and "alice" share their counters.
 func loginName(username string) string {
+	if c, err := canonicalUsername(username); err == nil {
+		return c
+	}
 	return strings.ToLower(username)
+}
+
+// userByName finds the user a login names: by the canonical form of the name, else, for an
+// account created before usernames were canonical and left as it was because its canonical
+// form was taken (see migration 0005), by the exact name.
+func (s *Service) userByName(ctx context.Context, username string) (*User, error) {
+	c, err := canonicalUsername(username)
+	if err == nil {
+		u, err := s.store.UserByName(ctx, c)
+		if err == nil || !errors.Is(err, ErrNotFound) || c == username {
+			return u, err
+		}
+	}
+	return s.store.UserByName(ctx, username)
 }
 
 // addressKey is the form of a client address its counters are kept under: the address, or

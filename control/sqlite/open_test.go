@@ -2,6 +2,8 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -114,5 +116,47 @@ func TestDatabaseFilesAreOwnerOnly(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMigration5LowerCasesUsernamesWithoutCollisions: usernames become their lower-case form,
+// except where two differ only by case: the one already in lower case, else the oldest, gets
+// it, and the others keep their name (and their account).
+func TestMigration5LowerCasesUsernamesWithoutCollisions(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "control.db")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Names as an earlier version stored them; ids in creation order.
+	for i, name := range []string{"Alice", "ALICE", "bob", "BOB", "Carol", "Ärger"} {
+		u := &control.User{ID: fmt.Sprintf("usr-%d", i), Username: name, PasswordHash: "h", Created: time.Unix(1e9, 0)}
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("DELETE FROM schema_version WHERE version >= 5"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err = sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("reopen runs migration 5: %v", err)
+	}
+	defer s.Close()
+	for id, want := range map[string]string{"usr-0": "alice", "usr-1": "ALICE", "usr-2": "bob", "usr-3": "BOB", "usr-4": "carol", "usr-5": "Ärger"} {
+		u, err := s.User(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Username != want {
+			t.Errorf("%s is %q after the migration, want %q", id, u.Username, want)
+		}
 	}
 }
