@@ -127,10 +127,12 @@ func (c *Client) Logout(ctx context.Context) error {
 	return nil
 }
 
-// CreateAPIKey makes an API key for the logged-in user, valid for ttl (0: the server's
-// default, 90 days). The key's secret is in the answer only.
-func (c *Client) CreateAPIKey(ctx context.Context, name string, ttl time.Duration) (*APIKey, error) {
-	in := map[string]any{"name": name}
+// CreateAPIKey makes an API key for the user logged in with a session, valid for ttl (0: the
+// server's default, 30 days; at most 90). The server asks for the user's password again, as
+// the key outlives the session; an API key cannot create keys. The key's secret is in the
+// answer only.
+func (c *Client) CreateAPIKey(ctx context.Context, name, password string, ttl time.Duration) (*APIKey, error) {
+	in := map[string]any{"name": name, "password": password}
 	if ttl > 0 {
 		in["expires_in_seconds"] = int64((ttl + time.Second - 1) / time.Second)
 	}

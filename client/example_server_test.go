@@ -105,7 +105,7 @@ func startPresign() (stop func(), err error) {
 	if _, err := admin.Login(ctx, control.AdminUsername, adminPassword); err != nil {
 		return nil, err
 	}
-	key, err := admin.CreateAPIKey(ctx, "examples", time.Hour)
+	key, err := admin.CreateAPIKey(ctx, "examples", adminPassword, time.Hour)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"time"
-	"unicode"
 )
 
 // AdminUsername is the administrator created at first start.
@@ -55,18 +54,6 @@ func checkPassword(pw string) error {
 	return nil
 }
 
-func checkUsername(name string) error {
-	if name == "" || len(name) > maxUsernameBytes {
-		return invalid("a username has 1 to %d bytes", maxUsernameBytes)
-	}
-	for _, r := range name {
-		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '.' || r == '-' || r == '_' || r == '@') {
-			return invalid("a username holds letters, digits and . - _ @ only")
-		}
-	}
-	return nil
-}
-
 func (s *Service) createUser(ctx context.Context, username, password string, policy PolicyOverride, admin bool) (*User, error) {
 	hash, err := s.hasher.hash(ctx, password)
 	if err != nil {
@@ -93,7 +80,8 @@ func (s *Service) CreateUser(ctx context.Context, p *Principal, nu NewUser, addr
 	if !p.User.Admin {
 		return nil, errForbidden
 	}
-	if err := checkUsername(nu.Username); err != nil {
+	name, err := canonicalUsername(nu.Username)
+	if err != nil {
 		return nil, err
 	}
 	if err := checkPassword(nu.Password); err != nil {
@@ -106,9 +94,9 @@ func (s *Service) CreateUser(ctx context.Context, p *Principal, nu NewUser, addr
 		}
 		pol = *nu.Policy
 	}
-	u, err := s.createUser(ctx, nu.Username, nu.Password, pol, false)
+	u, err := s.createUser(ctx, name, nu.Password, pol, false)
 	if errors.Is(err, ErrConflict) {
-		return nil, errorf(http.StatusConflict, CodeConflict, "the username %q is taken", nu.Username)
+		return nil, errorf(http.StatusConflict, CodeConflict, "the username %q is taken (usernames are compared case-insensitively)", name)
 	}
 	if err != nil {
 		return nil, err

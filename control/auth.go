@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Principal is who a request acts as: an active token of an enabled user. Exactly one of Token
@@ -22,12 +21,6 @@ type Principal struct {
 const (
 	sessionPrefix = "pss_"
 	apiKeyPrefix  = "psk_"
-)
-
-// API key lifetimes.
-const (
-	DefaultAPIKeyTTL = 90 * 24 * time.Hour
-	MaxAPIKeyTTL     = 366 * 24 * time.Hour
 )
 
 // touchEvery is how stale a token's LastUsed may get before a request records a new one: a
@@ -90,74 +83,9 @@ type Session struct {
 	Expires time.Time `json:"expires_at"`
 }
 
-// Login checks a username and password and opens a session. Failed logins are counted per
-// username and per address; past the limits, logins are refused (429) before any password is
-// checked, until the window ends.
-func (s *Service) Login(ctx context.Context, username, password, addr string) (*Session, error) {
-	if username == "" || password == "" || len(password) > maxPasswordBytes || len(username) > maxUsernameBytes {
-		return nil, invalid("username and password are required (a password of at most %d bytes)", maxPasswordBytes)
-	}
-	now := s.now()
-	userKey, addrKey := "login:user:"+strings.ToLower(username), "login:addr:"+addr
-	for _, c := range []struct {
-		key   string
-		limit int
-		who   string
-	}{{userKey, s.cfg.LoginFailuresPerUser, "this user"}, {addrKey, s.cfg.LoginFailuresPerAddress, "your address"}} {
-		n, err := s.store.Hits(ctx, c.key, s.cfg.LoginWindow, now)
-		if err != nil {
-			return nil, fmt.Errorf("login: %w", err)
-		}
-		if n >= c.limit {
-			s.metrics.refusals.WithLabelValues("login_throttle").Inc()
-			e := errorf(http.StatusTooManyRequests, CodeLoginThrottled,
-				"too many failed logins for %s: at most %d in %s; try again later", c.who, c.limit, s.cfg.LoginWindow)
-			e.RetryAfter = windowLeft(now, s.cfg.LoginWindow)
-			return nil, e
-		}
-	}
-	u, err := s.store.UserByName(ctx, username)
-	hash := s.dummyHash
-	switch {
-	case err == nil:
-		hash = u.PasswordHash
-	case !errors.Is(err, ErrNotFound):
-		return nil, fmt.Errorf("login: %w", err)
-	}
-	ok, verr := s.hasher.verify(ctx, hash, password)
-	if verr != nil && u != nil {
-		return nil, fmt.Errorf("login of %s: %w", u.ID, verr)
-	}
-	if u == nil || !ok {
-		for _, k := range []string{userKey, addrKey} {
-			if _, err := s.store.Hit(ctx, k, s.cfg.LoginWindow, now); err != nil {
-				return nil, fmt.Errorf("login: %w", err)
-			}
-		}
-		e := AuditEntry{At: now, Action: "login.fail", RemoteAddr: addr, Details: map[string]string{"username": username}}
-		if u != nil {
-			e.UserID = u.ID
-		}
-		s.audit(ctx, e)
-		return nil, errorf(http.StatusUnauthorized, CodeInvalidCredentials, "wrong username or password")
-	}
-	if u.Disabled {
-		return nil, errorf(http.StatusForbidden, CodeAccountDisabled, "the account %q is disabled", u.Username)
-	}
-	sess, err := s.newToken(ctx, u.ID, TokenSession, "", s.cfg.SessionTTL)
-	if err != nil {
-		return nil, err
-	}
-	s.audit(ctx, AuditEntry{At: now, UserID: u.ID, Action: "login", RemoteAddr: addr})
-	return sess, nil
-}
-
-// windowLeft is the time until the fixed window of length w containing now ends.
-func windowLeft(now time.Time, w time.Duration) time.Duration {
-	return w - time.Duration(now.UnixMicro()%w.Microseconds())*time.Microsecond
-}
-
-func (s *Service) newToken(ctx context.Context, userID string, kind TokenKind, name string, ttl time.Duration) (*Session, error) {
+// newToken creates a session or API key for the user. within, when positive, is how many
+// active tokens of the kind the user may have, this one included (Store.CreateTokenWithin).
+func (s *Service) newToken(ctx context.Context, userID string, kind TokenKind, name string, ttl time.Duration, within int) (*Session, error) {
 	prefix := sessionPrefix
 	if kind == TokenAPIKey {
 		prefix = apiKeyPrefix
@@ -166,7 +94,11 @@ func (s *Service) newToken(ctx context.Context, userID string, kind TokenKind, n
 	secret := newSecret(prefix)
 	t := &Token{ID: newID(now), Hash: secretHash(secret), Kind: kind, UserID: userID, Name: name,
 		Created: now, Expires: now.Add(ttl)}
-	if err := s.store.CreateToken(ctx, t); err != nil {
+	create := func() error { return s.store.CreateToken(ctx, t) }
+	if within > 0 {
+		create = func() error { return s.store.CreateTokenWithin(ctx, t, within) }
+	}
+	if err := create(); err != nil {
 		return nil, fmt.Errorf("create %s: %w", kind, err)
 	}
 	return &Session{Token: secret, ID: t.ID, Expires: t.Expires.UTC().Truncate(time.Microsecond)}, nil
@@ -180,75 +112,5 @@ func (s *Service) Logout(ctx context.Context, p *Principal) error {
 	if err := s.store.RevokeToken(ctx, p.User.ID, p.Token.ID, s.now()); err != nil {
 		return fmt.Errorf("logout: %w", err)
 	}
-	return nil
-}
-
-// APIKey describes an API key; Key is set only when it was just created.
-type APIKey struct {
-	ID       string     `json:"id"`
-	Name     string     `json:"name"`
-	Key      string     `json:"key,omitempty"`
-	Created  time.Time  `json:"created_at"`
-	Expires  time.Time  `json:"expires_at"`
-	Revoked  *time.Time `json:"revoked_at,omitempty"`
-	LastUsed *time.Time `json:"last_used_at,omitempty"`
-}
-
-// CreateAPIKey makes an API key for the caller, valid for ttl (DefaultAPIKeyTTL when zero).
-func (s *Service) CreateAPIKey(ctx context.Context, p *Principal, name string, ttl time.Duration, addr string) (*APIKey, error) {
-	if name == "" || len(name) > 100 || !utf8.ValidString(name) {
-		return nil, invalid("name is required: 1 to 100 bytes of UTF-8")
-	}
-	if ttl == 0 {
-		ttl = DefaultAPIKeyTTL
-	}
-	if ttl < time.Minute || ttl > MaxAPIKeyTTL {
-		return nil, invalid("expires_in_seconds must be %d to %d", int(time.Minute/time.Second), int(MaxAPIKeyTTL/time.Second))
-	}
-	sess, err := s.newToken(ctx, p.User.ID, TokenAPIKey, name, ttl)
-	if err != nil {
-		return nil, err
-	}
-	s.audit(ctx, AuditEntry{UserID: p.User.ID, Action: "apikey.create", RemoteAddr: addr, Details: map[string]string{"key_id": sess.ID}})
-	return &APIKey{ID: sess.ID, Name: name, Key: sess.Token, Created: s.now().UTC().Truncate(time.Microsecond), Expires: sess.Expires}, nil
-}
-
-// ListAPIKeys returns the caller's API keys, newest first, without their secrets.
-func (s *Service) ListAPIKeys(ctx context.Context, p *Principal) ([]APIKey, error) {
-	ts, err := s.store.ListTokens(ctx, p.User.ID, TokenAPIKey)
-	if err != nil {
-		return nil, fmt.Errorf("list api keys: %w", err)
-	}
-	out := make([]APIKey, 0, len(ts))
-	for _, t := range ts {
-		k := APIKey{ID: t.ID, Name: t.Name, Created: t.Created, Expires: t.Expires}
-		if !t.Revoked.IsZero() {
-			k.Revoked = &t.Revoked
-		}
-		if !t.LastUsed.IsZero() {
-			k.LastUsed = &t.LastUsed
-		}
-		out = append(out, k)
-	}
-	return out, nil
-}
-
-// RevokeAPIKey revokes one of the caller's API keys.
-func (s *Service) RevokeAPIKey(ctx context.Context, p *Principal, id, addr string) error {
-	ts, err := s.store.ListTokens(ctx, p.User.ID, TokenAPIKey)
-	if err != nil {
-		return fmt.Errorf("revoke api key: %w", err)
-	}
-	found := false
-	for _, t := range ts {
-		found = found || t.ID == id
-	}
-	if !found {
-		return notFoundErr("API key")
-	}
-	if err := s.store.RevokeToken(ctx, p.User.ID, id, s.now()); err != nil {
-		return fmt.Errorf("revoke api key: %w", err)
-	}
-	s.audit(ctx, AuditEntry{UserID: p.User.ID, Action: "apikey.revoke", RemoteAddr: addr, Details: map[string]string{"key_id": id}})
 	return nil
 }

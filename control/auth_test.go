@@ -19,13 +19,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 	e.must(201, "POST", "/v1/uploads", alice, ticketReq("a.txt", 5, "text/plain"), &tk)
 
 	var key control.APIKey
-	e.must(201, "POST", "/v1/apikeys", alice, map[string]any{"name": "ci"}, &key)
+	e.must(201, "POST", "/v1/apikeys", alice, map[string]any{"name": "ci", "password": "alice-password"}, &key)
 	if !strings.HasPrefix(key.Key, "psk_") || key.ID == "" {
 		t.Fatalf("api key %+v", key)
 	}
 	e.must(201, "POST", "/v1/uploads", key.Key, ticketReq("b.txt", 5, "text/plain"), nil)
 	var revoked control.APIKey
-	e.must(201, "POST", "/v1/apikeys", alice, map[string]any{"name": "old"}, &revoked)
+	e.must(201, "POST", "/v1/apikeys", alice, map[string]any{"name": "old", "password": "alice-password"}, &revoked)
 	e.must(204, "DELETE", "/v1/apikeys/"+revoked.ID, alice, nil, nil)
 	if st, _ := e.call("DELETE", "/v1/apikeys/"+key.ID, bob, nil, nil); st != 404 {
 		t.Fatalf("bob revokes alice's key: %d", st)
@@ -39,7 +39,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 
 	var adminKey control.APIKey
-	e.must(201, "POST", "/v1/apikeys", e.admin, map[string]any{"name": "ops"}, &adminKey)
+	e.must(201, "POST", "/v1/apikeys", e.admin, map[string]any{"name": "ops", "password": adminPassword}, &adminKey)
 
 	loggedOut := e.login("bob", "bob-password")
 	e.must(204, "POST", "/v1/logout", loggedOut, nil, nil)
@@ -103,7 +103,7 @@ func TestSessionsAndAPIKeysExpire(t *testing.T) {
 	e := newEnv(t, func(c *control.Config) { c.SessionTTL = time.Hour })
 	_, tok := e.user("dora", nil)
 	var key control.APIKey
-	e.must(201, "POST", "/v1/apikeys", tok, map[string]any{"name": "short", "expires_in_seconds": 7200}, &key)
+	e.must(201, "POST", "/v1/apikeys", tok, map[string]any{"name": "short", "expires_in_seconds": 7200, "password": "dora-password"}, &key)
 	e.clock.Advance(time.Hour + time.Second)
 	if st, code := e.call("GET", "/v1/me", tok, nil, nil); st != 401 || code != "unauthenticated" {
 		t.Fatalf("expired session: %d %s", st, code)

@@ -32,6 +32,7 @@ const (
 	CodeStateConflict      = "state_conflict"       // 409: the upload is not in a state that allows it
 	CodeNotUploaded        = "not_uploaded"         // 409: complete called before the object arrived
 	CodeConflict           = "conflict"             // 409: a unique name is taken
+	CodeTooManyAPIKeys     = "too_many_api_keys"    // 409: MaxAPIKeysPerUser active keys already
 	CodeTooLarge           = "object_too_large"     // 413: size above max_object_bytes
 	CodeTypeNotAllowed     = "content_type_refused" // 415: type outside allowed_content_types
 	CodeObjectMismatch     = "object_mismatch"      // 422: stored object differs from its ticket
@@ -41,11 +42,12 @@ const (
 	CodeTooManyPending     = "too_many_pending"     // 409: max_pending_uploads reached
 	CodeTTLTooLong         = "ttl_too_long"         // 403: a share lifetime above url_ttl_seconds
 	CodeRateLimited        = "rate_limited"         // 429: ticket rate limit
-	CodeLoginThrottled     = "login_throttled"      // 429: too many failed logins
+	CodeLoginThrottled     = "login_throttled"      // 429: too many logins (failed, in flight, or sessions opened)
 	CodeEventsDisabled     = "events_disabled"      // 404: no webhook secret configured
 	CodeBadSignature       = "bad_signature"        // 401: webhook signature or timestamp refused
 	CodeStorageUnavailable = "storage_unavailable"  // 502: the object store failed
 	CodeNotReady           = "not_ready"            // 503: a dependency is down
+	CodeBusy               = "busy"                 // 503: too many password checks waiting
 	CodeNotSupported       = "not_supported"        // 501: the object store cannot do it (revocation on plain S3)
 	CodeStoreFull          = "insufficient_storage" // 507: the metadata store's disk is full
 	CodeInternal           = "internal"             // 500: anything else

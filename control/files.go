@@ -198,8 +198,15 @@ func (s *Service) DeleteFile(ctx context.Context, p *Principal, id, addr string)
 
 // ContentDisposition returns an attachment disposition carrying name (RFC 6266): a quoted
 // ASCII filename for every client, and filename* (RFC 8187, UTF-8) when the name has
-// characters the quoted form cannot carry.
+// characters the quoted form cannot carry. Only the name's last path segment is carried, and
+// bidirectional controls are dropped, for names recorded before tickets refused them.
 func ContentDisposition(name string) string {
+	name = strings.Map(func(r rune) rune {
+		if isBidi(r) {
+			return -1
+		}
+		return r
+	}, lastSegment(name))
 	var ascii strings.Builder
 	plain := true
 	for _, r := range name {

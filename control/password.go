@@ -30,13 +30,19 @@ const minPasswordChars = 8
 
 // hasher computes argon2id hashes with bounded parallelism: each hash holds argonMemory of RAM
 // and a core for tens of milliseconds, so a burst of logins queues instead of exhausting memory.
+// The queue of password checks is bounded too (admitted): past it a check is refused at once
+// with errHashBusy, since a check that waits behind a whole burst only times out anyway.
 type hasher struct {
-	slots chan struct{}
+	slots    chan struct{}
+	admitted chan struct{} // checks queued or running
 }
 
-func newHasher(parallel int) *hasher {
-	return &hasher{slots: make(chan struct{}, max(parallel, 1))}
+func newHasher(parallel, queue int) *hasher {
+	return &hasher{slots: make(chan struct{}, max(parallel, 1)), admitted: make(chan struct{}, max(queue, 1))}
 }
+
+// errHashBusy: the queue of password checks is full.
+var errHashBusy = errors.New("control: too many password checks waiting")
 
 // acquire waits for a hashing slot; release with <-h.slots.
 func (h *hasher) acquire(ctx context.Context) error {
@@ -71,6 +77,12 @@ func (h *hasher) verify(ctx context.Context, encoded, password string) (bool, er
 	if err != nil {
 		return false, err
 	}
+	select {
+	case h.admitted <- struct{}{}:
+	default:
+		return false, errHashBusy
+	}
+	defer func() { <-h.admitted }()
 	if err := h.acquire(ctx); err != nil {
 		return false, err
 	}

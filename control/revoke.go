@@ -14,9 +14,10 @@ import (
 // Revoking URLs before they expire is an extension of presign's storage nodes (see
 // docs/revocation.md): every URL the service signs for such a node carries, signed, the id of
 // its upload (X-Presign-Id; a file keeps its upload's id) and of its owner (X-Presign-User).
-// A ticket revocation withdraws every URL of one upload or file (the PUT, its parts, its
-// downloads and share links); a user revocation withdraws every URL of the user signed until
-// now. The service tells the storage through an Objects that implements Revoker.
+// A ticket revocation withdraws every URL of one upload or file signed until now (the PUT, its
+// parts, its downloads and share links): the file stays downloadable through URLs signed
+// afterwards, so GET /v1/files/{id}/download keeps working. A user revocation withdraws every
+// URL of the user signed until now. The service tells the storage through an Objects that implements Revoker.
 
 const (
 	// revocationLife is how long a node keeps a revocation: the longest any presigned URL
@@ -24,8 +25,8 @@ const (
 	revocationLife = 7 * 24 * time.Hour
 )
 
-// Revocation withdraws presigned URLs: those of the upload ID, or, when User is set, those of
-// the user signed before Before. Until is when the storage may forget it.
+// Revocation withdraws presigned URLs signed before Before: those of the upload ID, or, when
+// User is set, those of the user. Until is when the storage may forget it.
 type Revocation struct {
 	ID     string
 	User   string
@@ -68,8 +69,9 @@ func (s *Service) revoker(ctx context.Context) (Revoker, error) {
 	return r, nil
 }
 
-// RevokeUpload withdraws every URL of the caller's upload or file (an admin may name anyone's).
-// The upload's state does not change: an upload whose URLs are gone simply expires.
+// RevokeUpload withdraws every URL of the caller's upload or file signed until now (an admin may
+// name anyone's). The upload's state does not change: new URLs signed afterwards (a download,
+// part URLs) work, and an upload whose PUT URL was withdrawn simply expires.
 func (s *Service) RevokeUpload(ctx context.Context, p *Principal, id, addr string) (*RevokeResult, error) {
 	u, err := s.store.Upload(ctx, id)
 	if errors.Is(err, ErrNotFound) || (err == nil && u.UserID != p.User.ID && !p.User.Admin) {
@@ -79,7 +81,7 @@ func (s *Service) RevokeUpload(ctx context.Context, p *Principal, id, addr strin
 		return nil, fmt.Errorf("upload %s: %w", id, err)
 	}
 	now := s.now()
-	if err := s.revoke(ctx, Revocation{ID: u.ID, Until: now.Add(revocationLife)}); err != nil {
+	if err := s.revoke(ctx, Revocation{ID: u.ID, Before: now, Until: now.Add(revocationLife)}); err != nil {
 		return nil, err
 	}
 	// The revocation has taken effect; like other after-the-fact entries, its audit entry is

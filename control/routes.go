@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"presign/internal/metricsauth"
 	"presign/sigv4"
 )
 
@@ -54,7 +55,7 @@ func (s *Service) apiRoutes(metricsHandler http.Handler) []route {
 		{"GET", "/v1/audit", admin, s.handleAudit},
 		{"GET", "/healthz", public, handleHealthz},
 		{"GET", "/readyz", public, s.handleReadyz},
-		{"GET", "/metrics", public, serveHandler(metricsHandler)},
+		{"GET", "/metrics", public, s.metricsRoute(metricsHandler)},
 		{"GET", "/openapi.json", public, handleOpenAPI},
 	}
 }
@@ -93,6 +94,7 @@ func (s *Service) handleMe(w http.ResponseWriter, r *http.Request, p *Principal)
 func (s *Service) handleCreateAPIKey(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	var in struct {
 		Name             string `json:"name"`
+		Password         string `json:"password"`
 		ExpiresInSeconds int64  `json:"expires_in_seconds,omitempty"`
 	}
 	if err := decode(r, &in, false); err != nil {
@@ -101,7 +103,7 @@ func (s *Service) handleCreateAPIKey(w http.ResponseWriter, r *http.Request, p *
 	if in.ExpiresInSeconds < 0 || in.ExpiresInSeconds > int64(MaxAPIKeyTTL/time.Second) {
 		return invalid("expires_in_seconds must be 60 to %d", int64(MaxAPIKeyTTL/time.Second))
 	}
-	k, err := s.CreateAPIKey(r.Context(), p, in.Name, time.Duration(in.ExpiresInSeconds)*time.Second, s.clientAddr(r))
+	k, err := s.CreateAPIKey(r.Context(), p, in.Name, in.Password, time.Duration(in.ExpiresInSeconds)*time.Second, s.clientAddr(r))
 	if err != nil {
 		return err
 	}
@@ -109,13 +111,15 @@ func (s *Service) handleCreateAPIKey(w http.ResponseWriter, r *http.Request, p *
 }
 
 func (s *Service) handleListAPIKeys(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	ks, err := s.ListAPIKeys(r.Context(), p)
+	after, limit, err := pageParams(r)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, struct {
-		APIKeys []APIKey `json:"api_keys"`
-	}{ks})
+	l, err := s.ListAPIKeys(r.Context(), p, after, limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, l)
 }
 
 func (s *Service) handleRevokeAPIKey(w http.ResponseWriter, r *http.Request, p *Principal) error {
@@ -381,10 +385,18 @@ func (s *Service) handleReadyz(w http.ResponseWriter, r *http.Request, _ *Princi
 	return err
 }
 
-func serveHandler(h http.Handler) func(http.ResponseWriter, *http.Request, *Principal) error {
+// metricsRoute serves h to the requests metricsauth admits (Config.MetricsToken).
+func (s *Service) metricsRoute(h http.Handler) func(http.ResponseWriter, *http.Request, *Principal) error {
 	return func(w http.ResponseWriter, r *http.Request, _ *Principal) error {
 		if h == nil {
 			return notFoundErr("metrics endpoint")
+		}
+		if no := metricsauth.Check(r, s.cfg.MetricsToken); no != nil {
+			code := CodeForbidden
+			if no.Status == http.StatusUnauthorized {
+				code = CodeUnauthenticated
+			}
+			return errorf(no.Status, code, "%s", no.Message)
 		}
 		h.ServeHTTP(w, r)
 		return nil

@@ -54,14 +54,27 @@ type Config struct {
 	SessionTTL time.Duration
 	// TicketsPerMinute limits each user's ticket issuance (600); negative disables the limit.
 	TicketsPerMinute int
-	// LoginFailuresPerUser and LoginFailuresPerAddress bound failed logins in LoginWindow (10
-	// and 50 in 15 min); past them, logins for that user or from that address are refused
-	// until the window ends, before any password is checked.
-	LoginFailuresPerUser    int
-	LoginFailuresPerAddress int
-	LoginWindow             time.Duration
-	// HashParallelism bounds concurrent argon2id computations (2).
+	// Failed logins are bounded in each LoginWindow (15 min) per username from one address
+	// (LoginFailuresPerUserAddress, 10), per address (LoginFailuresPerAddress, 50) and per
+	// username from all addresses (LoginFailuresPerUser, 100); past a limit, those logins are
+	// refused (429) until the window ends, before any password is checked. Negative turns a
+	// limit off. See login.go.
+	LoginFailuresPerUserAddress int
+	LoginFailuresPerAddress     int
+	LoginFailuresPerUser        int
+	LoginWindow                 time.Duration
+	// SessionsPerUser bounds the sessions successful logins open per user an hour (60);
+	// negative turns it off.
+	SessionsPerUser int
+	// HashParallelism bounds concurrent argon2id computations (2), and HashQueue the password
+	// checks waiting for or holding one (32); one address holds at most HashParallelism of
+	// the queue.
 	HashParallelism int
+	HashQueue       int
+
+	// MetricsToken, when set, is the bearer token GET /metrics needs; when empty, the metrics
+	// are served only to clients on the same machine (see presign/internal/metricsauth).
+	MetricsToken string
 
 	// MultipartThreshold is the declared size from which a ticket is a multipart plan (100 MiB).
 	MultipartThreshold int64
@@ -118,6 +131,8 @@ type Service struct {
 	signer  *sigv4.Signer
 	base    *url.URL // PublicStorageURL
 	hasher  *hasher
+	// hashing counts each address's password checks in flight (see login.go).
+	hashing *inFlight
 	metrics *metrics
 	log     *slog.Logger
 	now     func() time.Time
@@ -154,10 +169,13 @@ func New(cfg Config) (*Service, error) {
 	}
 	setDefault(&cfg.SessionTTL, DefaultSessionTTL)
 	setDefault(&cfg.TicketsPerMinute, DefaultTicketsPerMinute)
-	setDefault(&cfg.LoginFailuresPerUser, 10)
+	setDefault(&cfg.LoginFailuresPerUserAddress, 10)
 	setDefault(&cfg.LoginFailuresPerAddress, 50)
+	setDefault(&cfg.LoginFailuresPerUser, 100)
 	setDefault(&cfg.LoginWindow, 15*time.Minute)
+	setDefault(&cfg.SessionsPerUser, 60)
 	setDefault(&cfg.HashParallelism, 2)
+	setDefault(&cfg.HashQueue, 32)
 	setDefault(&cfg.MultipartThreshold, DefaultMultipartThreshold)
 	setDefault(&cfg.PartSize, DefaultPartSize)
 	setDefault(&cfg.ReconcileInterval, DefaultReconcileInterval)
@@ -174,10 +192,11 @@ func New(cfg Config) (*Service, error) {
 		objects: cfg.Objects,
 		signer: &sigv4.Signer{Credentials: cfg.Credentials, Region: cfg.Region,
 			Keys: sigv4.NewKeyCache(16)},
-		base:   base,
-		hasher: newHasher(cfg.HashParallelism),
-		log:    cfg.Logger,
-		now:    cfg.Now,
+		base:    base,
+		hasher:  newHasher(cfg.HashParallelism, cfg.HashQueue),
+		hashing: newInFlight(cfg.HashParallelism),
+		log:     cfg.Logger,
+		now:     cfg.Now,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -22,6 +22,8 @@ var (
 	// ErrTokenExhausted: the new upload would take its upload token past Limits.TokenFiles or
 	// Limits.TokenBytes.
 	ErrTokenExhausted = errors.New("control: upload token limit reached")
+	// ErrTooManyTokens: the user already has the most active tokens of the kind allowed.
+	ErrTooManyTokens = errors.New("control: too many active tokens")
 	// ErrInvalid: the arguments break the store's rules (missing id, illegal transition, bad
 	// cursor); nothing was changed.
 	ErrInvalid = errors.New("control: invalid argument")
@@ -80,6 +82,11 @@ type TokenStore interface {
 	// CreateToken adds t. ErrConflict if its id or hash is taken; ErrNotFound if its user does
 	// not exist; ErrInvalid if a field is missing.
 	CreateToken(ctx context.Context, t *Token) error
+	// CreateTokenWithin is CreateToken when the user has fewer than max active tokens (neither
+	// revoked nor expired at t.Created) of t's kind, checked atomically with the insert:
+	// concurrent calls (on any replica) never together exceed max. ErrTooManyTokens, and the
+	// errors of CreateToken.
+	CreateTokenWithin(ctx context.Context, t *Token, max int) error
 	// TokenByHash returns the token whose secret hashes to hash, revoked or expired ones
 	// included (check Token.Active). ErrNotFound.
 	TokenByHash(ctx context.Context, hash []byte) (*Token, error)
@@ -179,6 +186,11 @@ type LogStore interface {
 	// Hits returns the count of the window of length window that contains now, without adding
 	// to it (e.g. to refuse a login before checking the password).
 	Hits(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+	// Refund takes one event back from key's count in the window of length window that
+	// contains now (the window a Hit with the same now counted in), never going below zero.
+	// Counting before the work and refunding after it keeps a limit exact under concurrency:
+	// e.g. a login is counted before its password is checked, and refunded when it was right.
+	Refund(ctx context.Context, key string, window time.Duration, now time.Time) error
 	// AppendAudit adds e (its ID is assigned; e.At is required).
 	AppendAudit(ctx context.Context, e AuditEntry) error
 	// ListAudit returns the entries q selects, newest first.

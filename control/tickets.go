@@ -194,8 +194,9 @@ func (s *Service) ticketKind(req TicketRequest, u *Upload) (string, error) {
 // checkTicket validates the request on its own and returns the upload it describes (without
 // ids and times) and the declared checksum in base64.
 func (s *Service) checkTicket(req TicketRequest) (*Upload, string, error) {
-	if req.Filename == "" || len(req.Filename) > 255 || !utf8.ValidString(req.Filename) || hasControl(req.Filename) {
-		return nil, "", invalid("filename is required: 1 to 255 bytes of UTF-8 without control characters")
+	name, err := cleanFilename(req.Filename)
+	if err != nil {
+		return nil, "", err
 	}
 	size := int64(-1) // not declared
 	switch {
@@ -222,7 +223,7 @@ func (s *Service) checkTicket(req TicketRequest) (*Upload, string, error) {
 		return nil, "", err
 	}
 	// Size -1 until IssueTicket settles the maximum of an undeclared size.
-	u := &Upload{Filename: req.Filename, ContentType: ct, Size: size}
+	u := &Upload{Filename: name, ContentType: ct, Size: size}
 	var sha string
 	if req.SHA256 != "" {
 		sum, err := decodeSHA256(req.SHA256)
@@ -422,15 +423,6 @@ func safeName(name string) string {
 		return "file"
 	}
 	return out
-}
-
-func hasControl(s string) bool {
-	for _, r := range s {
-		if r < ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return true
-		}
-	}
-	return false
 }
 
 // decodeSHA256 accepts a SHA-256 in hex (64 digits) or standard base64 (44 characters).

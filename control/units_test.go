@@ -134,7 +134,7 @@ func TestDecodeSHA256AcceptsHexAndBase64(t *testing.T) {
 }
 
 func TestPasswordHashesVerifyOnlyTheirPassword(t *testing.T) {
-	h := newHasher(1)
+	h := newHasher(1, 1)
 	ctx := context.Background()
 	enc, err := h.hash(ctx, "correct horse")
 	if err != nil {

@@ -70,7 +70,7 @@ func TestUploadTokenIsMintedNoWiderThanThePolicyAndAudited(t *testing.T) {
 	e := newEnv(t, nil)
 	uid, sess := e.user("app", &control.PolicyOverride{MaxObjectBytes: ptr[int64](1 << 30), AllowedContentTypes: []string{"image/*"}})
 	var key control.APIKey
-	e.must(201, "POST", "/v1/apikeys", sess, map[string]any{"name": "server"}, &key)
+	e.must(201, "POST", "/v1/apikeys", sess, map[string]any{"name": "server", "password": "app-password"}, &key)
 
 	for _, tc := range []struct {
 		req  map[string]any

@@ -63,7 +63,7 @@ func TestServeAuthorizationAndPolicy(t *testing.T) {
 		ID  string `json:"id"`
 		Key string `json:"key"`
 	}
-	fay.must(201, "POST", "/v1/apikeys", map[string]any{"name": "server"}, &key)
+	fay.must(201, "POST", "/v1/apikeys", map[string]any{"name": "server", "password": "fay-password"}, &key)
 	withKey := fay.as(key.Key)
 
 	img := func(size int) map[string]any {

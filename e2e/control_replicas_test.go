@@ -249,7 +249,7 @@ func TestReplicasShareOnePostgreSQL(t *testing.T) {
 	t.Run("a revocation on one replica is refused on the other at once", func(t *testing.T) {
 		onA, _ := admin.newUser("rev", nil)
 		var key struct{ ID, Key string }
-		onA.must(201, "POST", "/v1/apikeys", map[string]any{"name": "ci"}, &key)
+		onA.must(201, "POST", "/v1/apikeys", map[string]any{"name": "ci", "password": "rev-password"}, &key)
 		keyOnB := rs.api(1, onA.as(key.Key))
 		keyOnB.must(200, "GET", "/v1/me", nil, nil)
 		onA.must(204, "DELETE", "/v1/apikeys/"+key.ID, nil, nil)

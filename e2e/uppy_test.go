@@ -102,7 +102,7 @@ func newAppRig(t *testing.T, dir, bundle string, policy map[string]any, serveArg
 	r.admin = adminAPI(t, r.p)
 	session, id := r.admin.newUser("app", policy)
 	var key struct{ Key string }
-	session.must(201, "POST", "/v1/apikeys", map[string]any{"name": "app server"}, &key)
+	session.must(201, "POST", "/v1/apikeys", map[string]any{"name": "app server", "password": "app-password"}, &key)
 	r.user, r.userID = session.as(key.Key), id
 	return r
 }

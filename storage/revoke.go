@@ -15,12 +15,15 @@ import (
 )
 
 // Revocation withdraws URLs before they expire: those of one ticket (ID), or those of one user
-// signed before a time (User and Before).
+// (User), signed before a time (Before).
 type Revocation struct {
-	// ID, when set, revokes every URL with X-Presign-Id=ID.
+	// ID, when set, revokes the URLs with X-Presign-Id=ID whose X-Amz-Date is before Before,
+	// or every one of them when Before is zero. A cut-off lets the issuer sign new URLs for
+	// the same ticket after revoking the old ones (a file's downloads after its share links
+	// were withdrawn).
 	ID string `json:"id,omitempty"`
 	// User, when set, revokes every URL with X-Presign-User=User whose X-Amz-Date is before
-	// Before. Exactly one of ID and User is set.
+	// Before (required). Exactly one of ID and User is set.
 	User   string    `json:"user,omitempty"`
 	Before time.Time `json:"before,omitzero"`
 	// Until is when the revocation may be forgotten: the latest expiry of the URLs it
@@ -41,8 +44,6 @@ func (r Revocation) Check(now time.Time) error {
 		return errors.New("id and user are at most 256 bytes")
 	case r.User != "" && r.Before.IsZero():
 		return errors.New("a user revocation needs the time before which URLs are revoked")
-	case r.ID != "" && !r.Before.IsZero():
-		return errors.New("a ticket revocation takes no before time")
 	case r.Until.IsZero():
 		return errors.New("a revocation needs an until time")
 	case r.Until.After(now.Add(maxRevocationTerm + time.Hour)):
@@ -55,8 +56,9 @@ func (r Revocation) Check(now time.Time) error {
 // concurrent use; a store shared by several nodes (Redis) makes a revocation recorded through
 // one node refuse URLs at every node within a second.
 type RevocationStore interface {
-	// Revoke records r durably. Revoking a ticket twice keeps the later Until; revoking a
-	// user's URLs twice keeps the later Before and the later Until.
+	// Revoke records r durably. Revoking a ticket or a user's URLs twice keeps the later
+	// Before (a ticket revocation without Before, which withdraws all, counts as the latest)
+	// and the later Until.
 	Revoke(ctx context.Context, r Revocation) error
 	// Revoked reports whether a URL carrying ticket id and user (either may be empty) and
 	// signed at signedAt is revoked.

@@ -35,6 +35,7 @@ var environment = []struct{ name, commands, meaning string }{
 	{"PRESIGN_NOTIFY_SECRET", "storage, serve, control", "storage: the webhook secret of `--notify-url` when `--notify-secret` is not given. control: the secret storage events are verified with (`--notify-secret`); none: `/v1/storage-events` is refused and completion comes from `complete` and the reconciler."},
 	{"PRESIGN_BACKEND_ACCESS_KEY", "storage, serve (`--backend s3`)", "access key of the S3 service behind a gateway node."},
 	{"PRESIGN_BACKEND_SECRET_KEY", "storage, serve (`--backend s3`)", "secret of PRESIGN_BACKEND_ACCESS_KEY."},
+	{"PRESIGN_METRICS_TOKEN", "servers", "the bearer token `/metrics` (control plane) and `/_presign/metrics` (storage node) require when `--metrics-token` is not given; unset: metrics are served to loopback clients only (see docs/control-plane.md)."},
 	{"PRESIGN_LOG", "servers", "`debug` for debug logs; info otherwise."},
 	{"PRESIGN_PPROF", "servers", "address to serve `net/http/pprof` on, e.g. `127.0.0.1:6061`; off when unset. Keep it on loopback."},
 	{"PRESIGN_CONFIG_DIR", "client commands", "where `presign login` keeps the control plane's URL and the session token (default: the user's config directory + `/presign`)."},

@@ -31,6 +31,7 @@ type controlFlags struct {
 	ticketRate                                    int
 	multipartThreshold, partSize                  byteSize
 	loginFailuresPerUser, loginFailuresPerAddress int
+	loginFailuresPerUserAddress, sessionsPerUser  int
 	trustedProxies                                prefixList
 	// corsOrigins are the web origins whose pages may call the API (--cors-origin: control's
 	// own flag; serve shares the storage node's).
@@ -45,8 +46,10 @@ func (f *controlFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.publicURL, "public-storage-url", "", "the storage URL put in tickets, as clients reach it (scheme://host:port; default: the storage address)")
 	fs.DurationVar(&f.sessionTTL, "session-ttl", control.DefaultSessionTTL, "lifetime of a login session")
 	fs.IntVar(&f.ticketRate, "ticket-rate", control.DefaultTicketsPerMinute, "upload tickets a user may get per minute (0: no limit)")
-	fs.IntVar(&f.loginFailuresPerUser, "login-failures-per-user", 10, "failed logins per username in 15 minutes before logins for it are refused")
-	fs.IntVar(&f.loginFailuresPerAddress, "login-failures-per-address", 50, "failed logins per client address in 15 minutes before logins from it are refused")
+	fs.IntVar(&f.loginFailuresPerUserAddress, "login-failures-per-user-address", 10, "failed logins per username from one client address in 15 minutes before logins for it from there are refused (-1: no limit)")
+	fs.IntVar(&f.loginFailuresPerAddress, "login-failures-per-address", 50, "failed logins per client address (any username; IPv6: per /64) in 15 minutes before logins from it are refused (-1: no limit)")
+	fs.IntVar(&f.loginFailuresPerUser, "login-failures-per-user", 100, "failed logins per username from all addresses in 15 minutes before logins for it are refused everywhere; keep it well above --login-failures-per-user-address, or outsiders lock accounts out (-1: no limit)")
+	fs.IntVar(&f.sessionsPerUser, "sessions-per-user", 60, "sessions successful logins may open per user an hour (-1: no limit)")
 	fs.DurationVar(&f.reconcileInterval, "reconcile-interval", control.DefaultReconcileInterval, "how often overdue uploads are checked")
 	fs.DurationVar(&f.reconcileGrace, "reconcile-grace", control.DefaultReconcileGrace, "how long past its ticket's expiry an upload is left to finish (0: none)")
 	fs.Var(&f.multipartThreshold, "multipart-threshold", "declared size from which uploads are multipart (default 100MiB)")
@@ -93,6 +96,8 @@ type controlSetup struct {
 	s3Client *http.Client
 	// revokeNodes are further storage nodes that each need a revocation.
 	revokeNodes []string
+	// metricsToken guards /metrics ("" for loopback clients only).
+	metricsToken string
 }
 
 // openControl opens the metadata store, makes sure the administrator exists and builds the
@@ -132,9 +137,10 @@ func (m *Main) openControl(ctx context.Context, cs controlSetup, log *slog.Logge
 		VirtualHostStyle: cs.virtualHost, Extensions: cs.extensions, TrustedProxies: cs.flags.trustedProxies,
 		SessionTTL: cs.flags.sessionTTL, TicketsPerMinute: rate,
 		LoginFailuresPerUser: cs.flags.loginFailuresPerUser, LoginFailuresPerAddress: cs.flags.loginFailuresPerAddress,
+		LoginFailuresPerUserAddress: cs.flags.loginFailuresPerUserAddress, SessionsPerUser: cs.flags.sessionsPerUser,
 		MultipartThreshold: int64(cs.flags.multipartThreshold), PartSize: int64(cs.flags.partSize),
 		ReconcileInterval: cs.flags.reconcileInterval, ReconcileGrace: cs.flags.reconcileGrace,
-		AppEvents: appEvents, Logger: log,
+		AppEvents: appEvents, MetricsToken: cs.metricsToken, Logger: log,
 	}
 	if cfg.ReconcileGrace == 0 {
 		cfg.ReconcileGrace = -1
@@ -294,7 +300,8 @@ func (m *Main) control(ctx context.Context, args []string) error {
 	log := m.logger()
 	cp, err := m.openControl(ctx, controlSetup{flags: cf, dataDir: dataDir, endpoint: endpoint, bucket: bucketName,
 		region: region, virtualHost: virtualHost, extensions: control.Extensions(ext),
-		creds: sigv4.Credentials{AccessKeyID: ak, SecretAccessKey: sk}, eventSecrets: secrets, revokeNodes: revokeNodes}, log)
+		creds: sigv4.Credentials{AccessKeyID: ak, SecretAccessKey: sk}, eventSecrets: secrets, revokeNodes: revokeNodes,
+		metricsToken: srv.token(m)}, log)
 	if err != nil {
 		return err
 	}

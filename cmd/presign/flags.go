@@ -43,13 +43,23 @@ func (b *byteSize) Set(s string) error {
 // long a stop drains and what HTTPS is served with. One registration keeps their names,
 // defaults and help the same in the three commands.
 type serverFlags struct {
-	drain time.Duration
-	tls   tlsFlags
+	drain        time.Duration
+	tls          tlsFlags
+	metricsToken string
 }
 
 func (f *serverFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.drain, "shutdown-timeout", time.Minute, "how long SIGTERM waits for requests in flight")
+	fs.StringVar(&f.metricsToken, "metrics-token", "", "bearer token /metrics (and the storage node's /_presign/metrics) require (default $PRESIGN_METRICS_TOKEN; none: metrics are served to loopback clients only)")
 	f.tls.register(fs)
+}
+
+// token returns the metrics token: the flag's, else $PRESIGN_METRICS_TOKEN's.
+func (f *serverFlags) token(m *Main) string {
+	if f.metricsToken != "" {
+		return f.metricsToken
+	}
+	return m.Getenv("PRESIGN_METRICS_TOKEN")
 }
 
 // logger writes structured logs to stderr; PRESIGN_LOG=debug shows more.

@@ -79,14 +79,14 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	defer node.close()
 	cp, err := m.openControl(ctx, controlSetup{flags: cf, dataDir: sf.data, endpoint: stURL, bucket: bucketName,
 		region: sf.region, extensions: control.ExtensionsOn, creds: node.creds, eventSecrets: secrets,
-		s3Client: st.loopbackClient(2 * time.Minute)}, log)
+		s3Client: st.loopbackClient(2 * time.Minute), metricsToken: srv.token(m)}, log)
 	if err != nil {
 		return err
 	}
 	defer cp.close()
 	ctl := cp.start(ctx, m, cf.addr, log)
 	ctl.ln, ctl.tls = ctlLn, st.tlsConfig()
-	stor := node.listener("storage node", sf.addr, m.registry)
+	stor := node.listener("storage node", sf.addr, m.registry, srv.token(m))
 	stor.ln, stor.tls = stLn, st.tlsConfig()
 	bound = nil // serveHTTP closes them
 	return serveHTTP(ctx, log, srv.drain, ctl, stor)

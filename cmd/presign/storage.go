@@ -81,7 +81,7 @@ func (m *Main) storage(ctx context.Context, args []string) error {
 		return err
 	}
 	defer node.close()
-	svc := node.listener("storage node", sf.addr, m.registry)
+	svc := node.listener("storage node", sf.addr, m.registry, srv.token(m))
 	svc.ln, svc.tls = ln, st.tlsConfig()
 	return serveHTTP(ctx, log, srv.drain, svc)
 }
@@ -150,9 +150,10 @@ func (m *Main) openStorage(ctx context.Context, sf storageFlags, log *slog.Logge
 }
 
 // listener serves the S3 API, and under /_presign/ (a path no bucket can have, as bucket
-// names have no '_') the node's health, Prometheus metrics and revocation call.
-func (n *storageNode) listener(name, addr string, reg *prometheus.Registry) service {
-	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+// names have no '_') the node's health, Prometheus metrics (behind metricsToken, see
+// storage.Server.MetricsHandler) and revocation call.
+func (n *storageNode) listener(name, addr string, reg *prometheus.Registry, metricsToken string) service {
+	metrics := n.server.MetricsHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), metricsToken)
 	revoke := n.server.RevokeHandler()
 	// Operators watch it during a drain; tests use it to know the node holds a request.
 	inFlight := prometheus.NewGauge(prometheus.GaugeOpts{

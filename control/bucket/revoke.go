@@ -36,7 +36,7 @@ func (b *Bucket) Revoke(ctx context.Context, rs []control.Revocation) error {
 	}{}
 	for _, r := range rs {
 		w := wire{ID: r.ID, User: r.User, Until: r.Until.UTC()}
-		if r.User != "" {
+		if !r.Before.IsZero() {
 			before := r.Before.UTC()
 			w.Before = &before
 		}

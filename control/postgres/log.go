@@ -53,6 +53,19 @@ func (s *Store) Hits(ctx context.Context, key string, w time.Duration, now time.
 	return n, nil
 }
 
+// Refund takes one event back from the current window's count for key.
+func (s *Store) Refund(ctx context.Context, key string, w time.Duration, now time.Time) error {
+	length, start, err := control.RateWindow(w, now)
+	if err != nil {
+		return err
+	}
+	if _, err := s.pool.Exec(ctx, "UPDATE rate_counters SET count = count - 1 WHERE name = $1 AND window_us = $2 AND start_us = $3 AND count > 0",
+		key, length, start); err != nil {
+		return fmt.Errorf("rate refund %q: %w", key, err)
+	}
+	return nil
+}
+
 // AppendAudit adds an audit entry.
 func (s *Store) AppendAudit(ctx context.Context, e control.AuditEntry) error {
 	b := &pgx.Batch{}

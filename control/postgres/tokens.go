@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,6 +26,41 @@ func (s *Store) CreateToken(ctx context.Context, t *control.Token) error {
 	case isForeignKey(err):
 		err = fmt.Errorf("user %s: %w", t.UserID, control.ErrNotFound)
 	}
+	if err != nil {
+		return fmt.Errorf("create token %s: %w", t.ID, err)
+	}
+	return nil
+}
+
+// CreateTokenWithin adds t if its user has fewer than max active tokens of its kind. The
+// user's row is locked first, so concurrent calls for one user count one after another.
+func (s *Store) CreateTokenWithin(ctx context.Context, t *control.Token, max int) error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var n int
+		err := tx.QueryRow(ctx, "SELECT 1 FROM users WHERE id = $1 FOR UPDATE", t.UserID).Scan(&n)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("user %s: %w", t.UserID, control.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM tokens WHERE user_id = $1 AND kind = $2 AND revoked IS NULL AND expires > $3`,
+			t.UserID, string(t.Kind), ts(t.Created)).Scan(&n); err != nil {
+			return err
+		}
+		if n >= max {
+			return fmt.Errorf("%w: at most %d", control.ErrTooManyTokens, max)
+		}
+		_, err = tx.Exec(ctx, "INSERT INTO tokens ("+tokenCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+			t.ID, t.Hash, string(t.Kind), t.UserID, t.Name, ts(t.Created), ts(t.Expires), nullTS(t.Revoked), nullTS(t.LastUsed))
+		if isUnique(err) {
+			return control.ErrConflict
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("create token %s: %w", t.ID, err)
 	}

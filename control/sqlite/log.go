@@ -62,6 +62,23 @@ func (s *Store) Hits(ctx context.Context, key string, w time.Duration, now time.
 	return n, nil
 }
 
+// Refund takes one event back from the current window's count for key.
+func (s *Store) Refund(ctx context.Context, key string, w time.Duration, now time.Time) error {
+	length, start, err := control.RateWindow(w, now)
+	if err != nil {
+		return err
+	}
+	err = s.w.do(ctx, func(t *tx) error {
+		_, err := t.exec("UPDATE rate_counters SET count = count - 1 WHERE name = ? AND window_us = ? AND start_us = ? AND count > 0",
+			key, length, start)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("rate refund %q: %w", key, err)
+	}
+	return nil
+}
+
 // AppendAudit adds an audit entry.
 func (s *Store) AppendAudit(ctx context.Context, e control.AuditEntry) error {
 	err := s.w.do(ctx, func(t *tx) error { return t.appendAudit(e) })

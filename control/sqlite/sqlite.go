@@ -18,6 +18,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,6 +62,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlite: open %q: want a plain file path", path)
 	}
+	if err := private(path); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
 	bt := strconv.Itoa(int(busyTimeout / time.Millisecond))
 	wdb, err := sql.Open("sqlite", path+"?_pragma=busy_timeout("+bt+")&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)")
 	if err != nil {
@@ -96,6 +101,26 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	rdb.SetMaxIdleConns(readers)
 	go w.run()
 	return &Store{w: w, wdb: wdb, rdb: rdb, stmts: map[string]*sql.Stmt{}}, nil
+}
+
+// private makes the database file at path readable by its owner only (0600), creating it
+// empty when missing, and takes the same mode from an existing -wal and -shm. It holds the
+// password hashes and token hashes; SQLite would create it 0644 less the umask, and gives
+// the -wal and -shm files it creates later the mode of the database file.
+func private(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := errors.Join(f.Chmod(0o600), f.Close()); err != nil {
+		return err
+	}
+	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+		if err := os.Chmod(path+suffix, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close waits for queued changes to commit, stops the writer and closes the database. Later

@@ -34,6 +34,38 @@ func (s *Store) CreateToken(ctx context.Context, t *control.Token) error {
 	return nil
 }
 
+// CreateTokenWithin adds t if its user has fewer than max active tokens of its kind. The
+// single writer makes the count and the insert one step.
+func (s *Store) CreateTokenWithin(ctx context.Context, t *control.Token, max int) error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	err := s.w.do(ctx, func(x *tx) error {
+		var n int
+		if err := x.queryRow(`SELECT count(*) FROM tokens WHERE user_id = ? AND kind = ? AND revoked IS NULL AND expires > ?`,
+			t.UserID, string(t.Kind), micros(t.Created)).Scan(&n); err != nil {
+			return err
+		}
+		if n >= max {
+			return fmt.Errorf("%w: at most %d", control.ErrTooManyTokens, max)
+		}
+		_, err := x.exec("INSERT INTO tokens ("+tokenCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			t.ID, t.Hash, string(t.Kind), t.UserID, t.Name, micros(t.Created), micros(t.Expires),
+			nullMicros(t.Revoked), nullMicros(t.LastUsed))
+		switch {
+		case isUnique(err):
+			return control.ErrConflict
+		case isForeignKey(err):
+			return fmt.Errorf("user %s: %w", t.UserID, control.ErrNotFound)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create token %s: %w", t.ID, err)
+	}
+	return nil
+}
+
 // TokenByHash returns the token whose secret hashes to hash.
 func (s *Store) TokenByHash(ctx context.Context, hash []byte) (*control.Token, error) {
 	t, err := scanToken(s.queryRow(ctx, "SELECT "+tokenCols+" FROM tokens WHERE hash = ?", hash))

@@ -114,6 +114,60 @@ var logTests = []test{
 			}
 		}
 	}},
+	{"RefundTakesBackOneHitOfItsWindowNeverBelowZero", func(t *testing.T, e *env) {
+		stores := []control.Store{e.s, e.open()}
+		minute := time.Date(2030, 1, 2, 3, 4, 0, 0, time.UTC)
+		for range 3 {
+			if _, err := e.s.Hit(e.ctx, "login:alice", time.Minute, minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wantErr(t, "Refund", stores[1].Refund(e.ctx, "login:alice", time.Minute, minute.Add(time.Second)), nil)
+		got, _ := e.s.Hits(e.ctx, "login:alice", time.Minute, minute)
+		wantEqual(t, "after a refund", got, 2)
+		// Another window, another key, a key never hit: nothing changes, nothing fails.
+		wantErr(t, "Refund next window", e.s.Refund(e.ctx, "login:alice", time.Minute, minute.Add(time.Minute)), nil)
+		wantErr(t, "Refund other key", e.s.Refund(e.ctx, "login:bob", time.Minute, minute), nil)
+		got, _ = e.s.Hits(e.ctx, "login:alice", time.Minute, minute)
+		wantEqual(t, "after refunds elsewhere", got, 2)
+		for range 4 {
+			wantErr(t, "Refund", e.s.Refund(e.ctx, "login:alice", time.Minute, minute), nil)
+		}
+		got, _ = e.s.Hits(e.ctx, "login:alice", time.Minute, minute)
+		wantEqual(t, "after more refunds than hits", got, 0)
+		n, err := stores[1].Hit(e.ctx, "login:alice", time.Minute, minute)
+		wantErr(t, "Hit", err, nil)
+		wantEqual(t, "a hit after the refunds", n, 1)
+		wantErr(t, "zero window", e.s.Refund(e.ctx, "k", 0, minute), control.ErrInvalid)
+	}},
+	{"ConcurrentHitsAndRefundsKeepTheCount", func(t *testing.T, e *env) {
+		stores := []control.Store{e.s, e.open()}
+		granted := make([]bool, racers)
+		const limit = 3
+		// Every racer counts itself and refunds itself when past the limit: exactly limit are
+		// granted, whatever the interleaving, and the count ends at limit.
+		errs := race(racers, func(i int) error {
+			n, err := stores[i%2].Hit(e.ctx, "login:pair", time.Minute, t0)
+			if err != nil {
+				return err
+			}
+			if n > limit {
+				return stores[(i+1)%2].Refund(e.ctx, "login:pair", time.Minute, t0)
+			}
+			granted[i] = true
+			return nil
+		})
+		count(t, errs, nil)
+		n := 0
+		for _, g := range granted {
+			if g {
+				n++
+			}
+		}
+		wantEqual(t, "granted", n, limit)
+		got, _ := e.s.Hits(e.ctx, "login:pair", time.Minute, t0)
+		wantEqual(t, "count", got, limit)
+	}},
 	{"PruneRemovesEndedWindows", func(t *testing.T, e *env) {
 		minute := time.Date(2030, 1, 2, 3, 4, 0, 0, time.UTC)
 		for _, k := range []string{"a", "a", "b"} {

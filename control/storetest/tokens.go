@@ -29,7 +29,45 @@ func usToken(tk control.Token) control.Token {
 	return tk
 }
 
+// newKey is an API key of the user, created at the time, valid for a day, not yet stored.
+func (e *env) newKey(userID string, created time.Time) *control.Token {
+	id := e.id("tok")
+	h := sha256.Sum256([]byte("secret of " + id))
+	return &control.Token{ID: id, Hash: h[:], Kind: control.TokenAPIKey, UserID: userID, Name: "key " + id,
+		Created: created, Expires: created.Add(24 * time.Hour)}
+}
+
 var tokenTests = []test{
+	{"CreateTokenWithinCountsOnlyActiveTokensOfTheKind", func(t *testing.T, e *env) {
+		u, other := e.user("alice"), e.user("bob")
+		e.token(u.ID, control.TokenSession, t0) // another kind
+		e.token(other.ID, control.TokenAPIKey, t0)
+		wantErr(t, "1st", e.s.CreateTokenWithin(e.ctx, e.newKey(u.ID, t0), 2), nil)
+		second := e.newKey(u.ID, t0)
+		wantErr(t, "2nd", e.s.CreateTokenWithin(e.ctx, second, 2), nil)
+		wantErr(t, "3rd", e.s.CreateTokenWithin(e.ctx, e.newKey(u.ID, t0), 2), control.ErrTooManyTokens)
+		// A revoked key, and keys expired by the new one's creation, no longer count.
+		wantErr(t, "RevokeToken", e.s.RevokeToken(e.ctx, u.ID, second.ID, at(time.Minute)), nil)
+		wantErr(t, "after a revocation", e.s.CreateTokenWithin(e.ctx, e.newKey(u.ID, at(time.Minute)), 2), nil)
+		wantErr(t, "full again", e.s.CreateTokenWithin(e.ctx, e.newKey(u.ID, at(time.Minute)), 2), control.ErrTooManyTokens)
+		wantErr(t, "after expiry", e.s.CreateTokenWithin(e.ctx, e.newKey(u.ID, at(25*time.Hour)), 2), nil)
+		keys, err := e.s.ListTokens(e.ctx, u.ID, control.TokenAPIKey)
+		wantErr(t, "ListTokens", err, nil)
+		wantEqual(t, "keys stored", len(keys), 4)
+		wantErr(t, "no such user", e.s.CreateTokenWithin(e.ctx, e.newKey("usr-none", t0), 2), control.ErrNotFound)
+	}},
+	{"ConcurrentCreateTokenWithinNeverExceedsTheCap", func(t *testing.T, e *env) {
+		u := e.user("alice")
+		stores := []control.Store{e.s, e.open()}
+		const max = 3
+		errs := race(racers, func(i int) error {
+			return stores[i%2].CreateTokenWithin(e.ctx, e.newKey(u.ID, t0), max)
+		})
+		ok, refused := count(t, errs, control.ErrTooManyTokens)
+		if ok != max || refused != racers-max {
+			t.Fatalf("%d created and %d refused, want %d and %d", ok, refused, max, racers-max)
+		}
+	}},
 	{"TokenReadsBackByHash", func(t *testing.T, e *env) {
 		u := e.user("alice")
 		for _, kind := range []control.TokenKind{control.TokenSession, control.TokenAPIKey} {

@@ -22,7 +22,7 @@ import (
 
 var (
 	noncesBucket = []byte("nonces")       // nonce → until (Unix ns)
-	idsBucket    = []byte("revoked-id")   // ticket id → until (Unix ns)
+	idsBucket    = []byte("revoked-id")   // ticket id → until (Unix ns), then before (Unix ns) unless all its URLs are revoked
 	usersBucket  = []byte("revoked-user") // user → before (Unix ns), then until (Unix ns)
 )
 
@@ -34,7 +34,7 @@ type Store struct {
 	now func() time.Time
 
 	mu    sync.RWMutex
-	ids   map[string]time.Time // until
+	ids   map[string]idRevocation
 	users map[string]userRevocation
 
 	stop context.CancelFunc
@@ -42,6 +42,29 @@ type Store struct {
 }
 
 type userRevocation struct{ before, until time.Time }
+
+// idRevocation is a ticket's revocation: of the URLs signed before before, or of all of them
+// when before is zero.
+type idRevocation struct{ before, until time.Time }
+
+// encode is the record of r: until, then before when set. Until comes first so that the
+// sweep reads every record's until alike, and records of versions that revoked all of a
+// ticket's URLs (until alone) read as such.
+func (r idRevocation) encode() []byte {
+	b := encodeTime(r.until)
+	if !r.before.IsZero() {
+		b = append(b, encodeTime(r.before)...)
+	}
+	return b
+}
+
+func decodeIDRevocation(v []byte) idRevocation {
+	r := idRevocation{until: decodeTime(v)}
+	if len(v) == 16 {
+		r.before = decodeTime(v[8:])
+	}
+	return r
+}
 
 var (
 	_ storage.NonceStore      = (*Store)(nil)
@@ -62,7 +85,7 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("nodestate: %w", err)
 	}
-	s := &Store{db: db, now: time.Now, ids: map[string]time.Time{}, users: map[string]userRevocation{}, done: make(chan struct{})}
+	s := &Store{db: db, now: time.Now, ids: map[string]idRevocation{}, users: map[string]userRevocation{}, done: make(chan struct{})}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{noncesBucket, idsBucket, usersBucket} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -70,7 +93,7 @@ func Open(path string) (*Store, error) {
 			}
 		}
 		if err := tx.Bucket(idsBucket).ForEach(func(k, v []byte) error {
-			s.ids[string(k)] = decodeTime(v)
+			s.ids[string(k)] = decodeIDRevocation(v)
 			return nil
 		}); err != nil {
 			return err
@@ -152,14 +175,22 @@ func (s *Store) Revoke(ctx context.Context, r storage.Revocation) error {
 		s.users[r.User] = next
 		return nil
 	}
-	until := later(s.ids[r.ID], r.Until)
+	next := idRevocation{before: r.Before, until: r.Until}
+	if cur, ok := s.ids[r.ID]; ok {
+		next.until = later(cur.until, r.Until)
+		if cur.before.IsZero() || r.Before.IsZero() {
+			next.before = time.Time{} // all of its URLs
+		} else {
+			next.before = later(cur.before, r.Before)
+		}
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(idsBucket).Put([]byte(r.ID), encodeTime(until))
+		return tx.Bucket(idsBucket).Put([]byte(r.ID), next.encode())
 	})
 	if err != nil {
 		return fmt.Errorf("nodestate: revoke: %w", err)
 	}
-	s.ids[r.ID] = until
+	s.ids[r.ID] = next
 	return nil
 }
 
@@ -168,7 +199,7 @@ func (s *Store) Revoked(ctx context.Context, id, user string, signedAt time.Time
 	now := s.now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if until, ok := s.ids[id]; ok && id != "" && until.After(now) {
+	if r, ok := s.ids[id]; ok && id != "" && r.until.After(now) && (r.before.IsZero() || signedAt.Before(r.before)) {
 		return true, nil
 	}
 	if u, ok := s.users[user]; ok && user != "" && u.until.After(now) && signedAt.Before(u.before) {

@@ -116,7 +116,12 @@ return 1
 
 // Revoke implements storage.RevocationStore.
 func (s *Store) Revoke(ctx context.Context, r storage.Revocation) error {
-	key, value := s.prefix+"rev:id:"+r.ID, int64(0)
+	// A ticket's value is the cut-off in Unix ms; allURLs when every URL of it is revoked,
+	// which keepLater then keeps over any cut-off.
+	key, value := s.prefix+"rev:id:"+r.ID, r.Before.UnixMilli()
+	if r.Before.IsZero() {
+		value = allURLs
+	}
 	if r.User != "" {
 		key, value = s.prefix+"rev:user:"+r.User, r.Before.UnixMilli()
 	}
@@ -145,7 +150,14 @@ func (s *Store) Revoked(ctx context.Context, id, user string, signedAt time.Time
 	}
 	if id != "" {
 		if vals[0] != nil {
-			return true, nil
+			var before int64
+			if _, err := fmt.Sscan(vals[0].(string), &before); err != nil {
+				return false, fmt.Errorf("redisstore: revocation of ticket %q holds %q", id, vals[0])
+			}
+			// 0 is how versions without cut-offs recorded a revocation of all the URLs.
+			if before == 0 || before == allURLs || signedAt.UnixMilli() < before {
+				return true, nil
+			}
 		}
 		vals = vals[1:]
 	}
@@ -158,6 +170,11 @@ func (s *Store) Revoked(ctx context.Context, id, user string, signedAt time.Time
 	}
 	return false, nil
 }
+
+// allURLs is the value of a ticket revocation without a cut-off: a cut-off later than any
+// URL's date (the year 2286), small enough that Lua's number formatting in keepLater keeps
+// its digits.
+const allURLs = int64(9_999_999_999_999)
 
 func later(a, b time.Time) time.Time {
 	if a.After(b) {

@@ -18,6 +18,7 @@ func RunRevocationStore(t *testing.T, newStore func(t *testing.T) storage.Revoca
 	}{
 		{"RevokedIDRefusesThatTicketOnly", testRevokeID},
 		{"UserRevocationRefusesURLsSignedBefore", testRevokeUser},
+		{"TicketRevocationWithACutOffRefusesURLsSignedBefore", testRevokeIDBefore},
 		{"RepeatedRevocationsKeepTheLater", testRevokeRepeated},
 		{"ForgottenAfterUntil", testRevokeForgotten},
 		{"ConcurrentRevokesAllKept", testRevokeConcurrent},
@@ -43,6 +44,25 @@ func wantRevoked(t *testing.T, s storage.RevocationStore, id, user string, signe
 	if got != want {
 		t.Fatalf("Revoked(%q, %q, %v) = %v, want %v", id, user, signedAt, got, want)
 	}
+}
+
+// testRevokeIDBefore: a ticket revoked at a time refuses its URLs signed before then and
+// accepts those signed after; a later cut-off moves it on, an earlier one does not move it back,
+// and a revocation without a cut-off withdraws them all for good.
+func testRevokeIDBefore(t *testing.T, s storage.RevocationStore) {
+	now := time.Now().Truncate(time.Millisecond)
+	mustRevoke(t, s, storage.Revocation{ID: "file-1", Before: now, Until: now.Add(time.Hour)})
+	wantRevoked(t, s, "file-1", "u1", now.Add(-time.Second), true)
+	wantRevoked(t, s, "file-1", "u1", now, false)
+	wantRevoked(t, s, "file-1", "u1", now.Add(time.Second), false)
+	wantRevoked(t, s, "file-2", "u1", now.Add(-time.Second), false)
+	mustRevoke(t, s, storage.Revocation{ID: "file-1", Before: now.Add(time.Minute), Until: now.Add(time.Hour)})
+	mustRevoke(t, s, storage.Revocation{ID: "file-1", Before: now.Add(-time.Minute), Until: now.Add(time.Hour)})
+	wantRevoked(t, s, "file-1", "u1", now.Add(30*time.Second), true)
+	wantRevoked(t, s, "file-1", "u1", now.Add(2*time.Minute), false)
+	mustRevoke(t, s, storage.Revocation{ID: "file-1", Until: now.Add(time.Hour)})
+	mustRevoke(t, s, storage.Revocation{ID: "file-1", Before: now.Add(time.Hour), Until: now.Add(time.Hour)})
+	wantRevoked(t, s, "file-1", "u1", now.Add(2*time.Hour), true)
 }
 
 func testRevokeID(t *testing.T, s storage.RevocationStore) {
