@@ -26,28 +26,36 @@ const (
 // a value display as something else), MaxMetadataBytes in all. It wraps ErrInvalid, and names
 // the key at fault.
 func CheckMetadata(m map[string]string) error {
+	if p := metadataProblem(m); p != "" {
+		return fmt.Errorf("%w: %s", ErrInvalid, p)
+	}
+	return nil
+}
+
+// metadataProblem says what is wrong with m, as the API's message; "" when nothing is.
+func metadataProblem(m map[string]string) string {
 	if len(m) > MaxMetadataEntries {
-		return fmt.Errorf("%w: metadata has %d keys, at most %d are allowed", ErrInvalid, len(m), MaxMetadataEntries)
+		return fmt.Sprintf("metadata has %d keys, at most %d are allowed", len(m), MaxMetadataEntries)
 	}
 	total := 0
 	for k, v := range m {
 		if k == "" || len(k) > MaxMetadataKeyLen || !metadataKey(k) {
-			return fmt.Errorf("%w: metadata key %q: 1 to %d characters from A-Z, a-z, 0-9, '.', '-' and '_'", ErrInvalid, truncate(k, 40), MaxMetadataKeyLen)
+			return fmt.Sprintf("metadata key %q: 1 to %d characters from A-Z, a-z, 0-9, '.', '-' and '_'", truncate(k, 40), MaxMetadataKeyLen)
 		}
 		if !utf8.ValidString(v) {
-			return fmt.Errorf("%w: metadata %q: the value is not valid UTF-8", ErrInvalid, k)
+			return fmt.Sprintf("metadata %q: the value is not valid UTF-8", k)
 		}
 		for _, r := range v {
 			if !metadataRune(r) {
-				return fmt.Errorf("%w: metadata %q: the value holds the character %U (control characters, line separators and bidirectional controls are refused)", ErrInvalid, k, r)
+				return fmt.Sprintf("metadata %q: the value holds the character %U (control characters, line separators and bidirectional controls are refused)", k, r)
 			}
 		}
 		total += len(k) + len(v)
 	}
 	if total > MaxMetadataBytes {
-		return fmt.Errorf("%w: metadata holds %d bytes of keys and values, at most %d are allowed", ErrInvalid, total, MaxMetadataBytes)
+		return fmt.Sprintf("metadata holds %d bytes of keys and values, at most %d are allowed", total, MaxMetadataBytes)
 	}
-	return nil
+	return ""
 }
 
 func metadataKey(k string) bool {
