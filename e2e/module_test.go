@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -119,6 +120,11 @@ func TestModuleUploadsWithAnUploadToken(t *testing.T) {
 		}
 	}
 	files := r.filesOf(t, 2)
+	for name, f := range files {
+		if want := map[string]string{"app_ref": "module-page", "chosen_as": name}; !maps.Equal(f.Metadata, want) {
+			t.Errorf("%s: metadata %q, want the page's %q", name, f.Metadata, want)
+		}
+	}
 	r.checkCompletedOnce(t, files["small.bin"], smallSum)
 	r.checkCompletedOnce(t, files["big.bin"], bigSum)
 	if puts := run.storedPuts(r.p.url("storage node"), 0, math.MaxInt64); len(puts) != 7 {
