@@ -66,6 +66,9 @@ func companionQueryMetadata(q url.Values) map[string]string {
 	var m map[string]string
 	for k, v := range q {
 		name, ok := strings.CutPrefix(k, "metadata[")
+		if !ok {
+			continue
+		}
 		if name, ok = strings.CutSuffix(name, "]"); !ok || len(v) == 0 {
 			continue
 		}
