@@ -29,6 +29,10 @@ type File struct {
 	SHA256      string    `json:"sha256,omitempty"` // hex, when the uploader declared it
 	ETag        string    `json:"etag"`
 	Created     time.Time `json:"created_at"`
+	// Subject is the upload token's subject, when an upload token made it.
+	Subject string `json:"subject,omitempty"`
+	// Metadata is what the uploader gave with the ticket; nil when none.
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 // FileList is one page of files, newest first; Next is the cursor of the next page, empty on
@@ -52,6 +56,8 @@ type UploadInfo struct {
 	PartCount   int       `json:"part_count,omitempty"`
 	Expires     time.Time `json:"expires_at"`
 	FailReason  string    `json:"fail_reason,omitempty"`
+	// Metadata is what the uploader gave with the ticket; nil when none.
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 // TicketRequest asks the control plane for permission to upload one file.
@@ -64,6 +70,10 @@ type TicketRequest struct {
 	SHA256 string `json:"sha256,omitempty"`
 	// Form asks for a POST-policy form (for a browser) instead of a PUT URL.
 	Form bool `json:"form,omitempty"`
+	// Metadata is the application's own, kept on the upload and its file and carried in the
+	// upload.completed event: at most 32 keys of [A-Za-z0-9._-], 2 KiB in all (see the
+	// control plane's docs for the rules).
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 // Ticket is the control plane's answer to a TicketRequest: one presigned PUT (Method, URL,

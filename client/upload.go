@@ -36,6 +36,9 @@ type UploadOptions struct {
 	// ticket, and a single PUT is then refused by the store unless the bytes match. When
 	// empty, Upload computes it for files under 100 MiB.
 	SHA256 string
+	// Metadata is given with the ticket: the application's own, kept on the file and carried
+	// in the upload.completed event. A resumed upload keeps the metadata it started with.
+	Metadata map[string]string
 	// NoChecksums sends no part checksum (CRC-32C or Content-MD5) and declares no SHA-256: the
 	// bytes are then protected by TCP (and TLS) only. Resumed parts are kept by their size.
 	NoChecksums bool
@@ -136,7 +139,7 @@ func (c *Client) Upload(ctx context.Context, name string, r io.ReaderAt, size in
 	if f, done, err := u.resume(ctx); done {
 		return f, err
 	}
-	req := TicketRequest{Filename: name, Size: size, ContentType: o.ContentType, SHA256: o.SHA256}
+	req := TicketRequest{Filename: name, Size: size, ContentType: o.ContentType, SHA256: o.SHA256, Metadata: o.Metadata}
 	if req.SHA256 == "" && !o.NoChecksums && size < hashBelow {
 		sum, err := u.contentSHA256()
 		if err != nil {

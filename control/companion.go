@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -51,11 +52,61 @@ func (s *Service) companionRoutes() []route {
 	return out
 }
 
-// companionCreate is the body of POST s3/multipart. Its metadata, and fields other Uppy
-// versions add, are ignored: presign keeps no object metadata beyond the upload's record.
+// companionCreate is the body of POST s3/multipart. Fields other Uppy versions add are ignored.
 type companionCreate struct {
 	Filename string `json:"filename"`
 	Type     string `json:"type"`
+	// Metadata is Uppy's file.meta (its allowed fields): kept as the upload's metadata.
+	Metadata map[string]json.RawMessage `json:"metadata"`
+}
+
+// companionQueryMetadata reads the metadata that Uppy sends to s3/params as query parameters
+// metadata[key]=value. Their values are text already: Uppy writes a missing value as "null".
+func companionQueryMetadata(q url.Values) map[string]string {
+	var m map[string]string
+	for k, v := range q {
+		name, ok := strings.CutPrefix(k, "metadata[")
+		if !ok {
+			continue
+		}
+		if name, ok = strings.CutSuffix(name, "]"); !ok || len(v) == 0 {
+			continue
+		}
+		if m == nil {
+			m = map[string]string{}
+		}
+		m[name] = v[0]
+	}
+	return m
+}
+
+// companionJSONMetadata turns the metadata of POST s3/multipart, whose values are whatever the
+// page put in file.meta, into the upload's: strings as they are, numbers and booleans as their
+// JSON text, null left out (Uppy's Dashboard sets relativePath to null); anything else is
+// refused.
+func companionJSONMetadata(in map[string]json.RawMessage) (map[string]string, error) {
+	var m map[string]string
+	for k, raw := range in {
+		raw = bytes.TrimSpace(raw)
+		var v string
+		switch {
+		case bytes.Equal(raw, []byte("null")):
+			continue
+		case len(raw) > 0 && raw[0] == '"':
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return nil, invalid("metadata %q: %v", k, err)
+			}
+		case bytes.Equal(raw, []byte("true")) || bytes.Equal(raw, []byte("false")) || json.Valid(raw) && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9'):
+			v = string(raw)
+		default:
+			return nil, invalid("metadata %q: a value must be a string, a number or a boolean", k)
+		}
+		if m == nil {
+			m = map[string]string{}
+		}
+		m[k] = v
+	}
+	return m, nil
 }
 
 // companionPart is a part as Companion's clients send and read it.
@@ -68,7 +119,7 @@ type companionPart struct {
 func (s *Service) handleCompanionParams(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	q := r.URL.Query()
 	t, err := s.IssueTicket(r.Context(), p, TicketRequest{Filename: q.Get("filename"), ContentType: q.Get("type"),
-		Form: true, route: routeCompanion}, s.clientAddr(r))
+		Form: true, Metadata: companionQueryMetadata(q), route: routeCompanion}, s.clientAddr(r))
 	if err != nil {
 		return err
 	}
@@ -85,8 +136,12 @@ func (s *Service) handleCompanionCreate(w http.ResponseWriter, r *http.Request, 
 	if err := decodeLenient(r, &in); err != nil {
 		return err
 	}
+	meta, err := companionJSONMetadata(in.Metadata)
+	if err != nil {
+		return err
+	}
 	t, err := s.IssueTicket(r.Context(), p, TicketRequest{Filename: in.Filename, ContentType: in.Type,
-		Multipart: true, route: routeCompanion}, s.clientAddr(r))
+		Multipart: true, Metadata: meta, route: routeCompanion}, s.clientAddr(r))
 	if err != nil {
 		return err
 	}

@@ -13,47 +13,50 @@ import (
 
 // FileView is a file as the API shows it.
 type FileView struct {
-	ID          string    `json:"id"`
-	Key         string    `json:"key"`
-	Filename    string    `json:"filename"`
-	ContentType string    `json:"content_type"`
-	Size        int64     `json:"size"`
-	SHA256      string    `json:"sha256,omitempty"`
-	ETag        string    `json:"etag"`
-	Subject     string    `json:"subject,omitempty"`
-	Created     time.Time `json:"created_at"`
+	ID          string            `json:"id"`
+	Key         string            `json:"key"`
+	Filename    string            `json:"filename"`
+	ContentType string            `json:"content_type"`
+	Size        int64             `json:"size"`
+	SHA256      string            `json:"sha256,omitempty"`
+	ETag        string            `json:"etag"`
+	Subject     string            `json:"subject,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	Created     time.Time         `json:"created_at"`
 }
 
 func viewFile(f *File) FileView {
 	return FileView{ID: f.ID, Key: f.Key, Filename: f.Filename, ContentType: f.ContentType, Size: f.Size,
-		SHA256: f.SHA256, ETag: f.ETag, Subject: f.Subject, Created: f.Created}
+		SHA256: f.SHA256, ETag: f.ETag, Subject: f.Subject, Metadata: f.Metadata, Created: f.Created}
 }
 
 // UploadView is an upload as the API shows it.
 type UploadView struct {
-	ID          string      `json:"id"`
-	Key         string      `json:"key"`
-	Filename    string      `json:"filename"`
-	ContentType string      `json:"content_type"`
-	Size        int64       `json:"size"`
-	SHA256      string      `json:"sha256,omitempty"`
-	State       UploadState `json:"state"`
-	Multipart   bool        `json:"multipart"`
-	PartSize    int64       `json:"part_size,omitempty"`
-	PartCount   int         `json:"part_count,omitempty"`
-	Expires     time.Time   `json:"expires_at"`
-	Created     time.Time   `json:"created_at"`
-	Updated     time.Time   `json:"updated_at"`
-	Completed   *time.Time  `json:"completed_at,omitempty"`
-	FailReason  string      `json:"fail_reason,omitempty"`
-	MaxSize     int64       `json:"max_size,omitempty"`
-	Subject     string      `json:"subject,omitempty"`
+	ID          string            `json:"id"`
+	Key         string            `json:"key"`
+	Filename    string            `json:"filename"`
+	ContentType string            `json:"content_type"`
+	Size        int64             `json:"size"`
+	SHA256      string            `json:"sha256,omitempty"`
+	State       UploadState       `json:"state"`
+	Multipart   bool              `json:"multipart"`
+	PartSize    int64             `json:"part_size,omitempty"`
+	PartCount   int               `json:"part_count,omitempty"`
+	Expires     time.Time         `json:"expires_at"`
+	Created     time.Time         `json:"created_at"`
+	Updated     time.Time         `json:"updated_at"`
+	Completed   *time.Time        `json:"completed_at,omitempty"`
+	FailReason  string            `json:"fail_reason,omitempty"`
+	MaxSize     int64             `json:"max_size,omitempty"`
+	Subject     string            `json:"subject,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
 }
 
 func viewUpload(u *Upload) UploadView {
 	v := UploadView{ID: u.ID, Key: u.Key, Filename: u.Filename, ContentType: u.ContentType, Size: u.Size, SHA256: u.SHA256,
 		State: u.State, Multipart: u.PartCount > 0 || u.ClientChunked(), PartSize: u.PartSize, PartCount: u.PartCount,
-		Expires: u.Expires, Created: u.Created, Updated: u.Updated, FailReason: u.FailReason, MaxSize: u.MaxSize, Subject: u.Subject}
+		Expires: u.Expires, Created: u.Created, Updated: u.Updated, FailReason: u.FailReason, MaxSize: u.MaxSize, Subject: u.Subject,
+		Metadata: u.Metadata}
 	if !u.Completed.IsZero() {
 		v.Completed = &u.Completed
 	}

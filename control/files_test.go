@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net/url"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -115,7 +116,7 @@ func TestFileListPagesWalkEveryFileOnceNewestFirst(t *testing.T) {
 		if !slices.Equal(ids(got), ids(want)) {
 			t.Errorf("limit %d: walked %v, want %v (newest first, each once)", limit, ids(got), ids(want))
 		}
-		if !slices.Equal(got, want) {
+		if !reflect.DeepEqual(got, want) {
 			t.Errorf("limit %d: the listed files differ from what complete returned", limit)
 		}
 	}

@@ -144,6 +144,9 @@ type Upload struct {
 	MaxSize int64
 	TokenID string // the upload token that created it; empty for a session or API key
 	Subject string // the upload token's subject, kept on the file
+	// Metadata is the application's own, given with the ticket and kept on the file; nil
+	// when none (see CheckMetadata).
+	Metadata map[string]string
 }
 
 // Held is what an active upload holds against its owner's quota (and its token's bytes): its
@@ -211,8 +214,9 @@ type File struct {
 	Size        int64
 	SHA256      string
 	ETag        string
-	Subject     string    // the upload token's subject, when one made it
-	Created     time.Time // when the upload completed
+	Subject     string            // the upload token's subject, when one made it
+	Metadata    map[string]string // the upload's metadata; nil when none
+	Created     time.Time         // when the upload completed
 }
 
 // FilePage is one page of a user's files, newest first.

@@ -130,7 +130,7 @@ func TransitionAudit(c Change) *AuditEntry {
 }
 
 // Validate reports whether u can be recorded as a new upload: identifiers present, size not
-// negative, state active, times set. It wraps ErrInvalid.
+// negative, state active, times set, metadata within CheckMetadata's rules. It wraps ErrInvalid.
 func (u *Upload) Validate() error {
 	switch {
 	case u.ID == "" || u.UserID == "" || u.Key == "":
@@ -144,7 +144,7 @@ func (u *Upload) Validate() error {
 	case u.Created.IsZero() || u.Expires.IsZero():
 		return fmt.Errorf("%w: upload needs created and expires times", ErrInvalid)
 	}
-	return nil
+	return CheckMetadata(u.Metadata)
 }
 
 // Validate reports whether u can be recorded as a new user. It wraps ErrInvalid.

@@ -3,6 +3,7 @@ package control
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -87,13 +88,13 @@ func TestUsageDeltaKeepsQuotaBalanced(t *testing.T) {
 
 func TestApplyChangeSetsOnlyGivenFieldsToTheMicrosecond(t *testing.T) {
 	at := time.Date(2030, 1, 1, 0, 0, 0, 1999, time.FixedZone("x", 3600))
-	u := Upload{ID: "u", State: StateUploading, MultipartID: "mp", ETag: "old", FailReason: "", Expires: at}
+	u := Upload{ID: "u", State: StateUploading, MultipartID: "mp", ETag: "old", FailReason: "", Expires: at, Metadata: map[string]string{"k": "v"}}
 	got := ApplyChange(u, StateCompleted, Change{At: at, ETag: "new"})
 	want := u
 	want.State, want.ETag = StateCompleted, "new"
 	want.Updated = time.Date(2029, 12, 31, 23, 0, 0, 1000, time.UTC)
 	want.Completed = want.Updated
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("ApplyChange:\n got %+v\nwant %+v", got, want)
 	}
 }

@@ -37,6 +37,9 @@ type TicketRequest struct {
 	// Multipart asks for a multipart upload whatever the size: with Size, in the parts of a
 	// plan; with MaxSize, in the client's own parts.
 	Multipart bool `json:"multipart,omitempty"`
+	// Metadata is the application's own, kept on the upload and its file, returned by the API
+	// and carried in the application events; within CheckMetadata's limits.
+	Metadata map[string]string `json:"metadata,omitempty"`
 	// route is the API the request came through, for the audit log ("" for /v1/uploads).
 	route string
 }
@@ -222,8 +225,11 @@ func (s *Service) checkTicket(req TicketRequest) (*Upload, string, error) {
 	if _, err := parseContentType(ct); err != nil {
 		return nil, "", err
 	}
+	if p := metadataProblem(req.Metadata); p != "" {
+		return nil, "", invalid("%s", p)
+	}
 	// Size -1 until IssueTicket settles the maximum of an undeclared size.
-	u := &Upload{Filename: name, ContentType: ct, Size: size}
+	u := &Upload{Filename: name, ContentType: ct, Size: size, Metadata: req.Metadata}
 	var sha string
 	if req.SHA256 != "" {
 		sum, err := decodeSHA256(req.SHA256)

@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"maps"
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -188,7 +190,7 @@ func TestUploadTokenMisuseIsRefusedAndChangesNothing(t *testing.T) {
 	if after := before(mp.UploadID, sess); after.State != mine.State || after.Updated != mine.Updated {
 		t.Errorf("the token's upload changed: %+v → %+v", mine, after)
 	}
-	if after := before(theirs.ID, otherSess); after != other {
+	if after := before(theirs.ID, otherSess); !reflect.DeepEqual(after, other) {
 		t.Errorf("the other user's upload changed: %+v → %+v", other, after)
 	}
 	var files control.FileList
@@ -221,7 +223,8 @@ func TestCompanionRoutesAnswerUppysShapes(t *testing.T) {
 		t.Errorf("an empty file through the form: %d %s", st, body)
 	}
 	// The form is single-use: take a new one for the real file.
-	n.must(200, "GET", companion(tok, "/params?filename=photo.jpg&type=image/jpeg"), "", nil, &form)
+	// Uppy sends file.meta as metadata[key]=value, a null as the text "null".
+	n.must(200, "GET", companion(tok, "/params?filename=photo.jpg&type=image/jpeg&metadata%5Bname%5D=photo.jpg&metadata%5BrelativePath%5D=null&metadata%5Balbum%5D=%C3%89t%C3%A9&other%5D=x"), "", nil, &form)
 	photo := bytes.Repeat([]byte("j"), 1500)
 	if st, body := postForm(t, form.URL, form.Fields, photo); st != 201 {
 		t.Fatalf("form post: %d %s", st, body)
@@ -234,14 +237,15 @@ func TestCompanionRoutesAnswerUppysShapes(t *testing.T) {
 		}
 		return nil
 	})
-	if f := files.Files[0]; f.Size != 1500 || f.Subject != "user-7" || f.Key != form.Fields["key"] {
+	if f := files.Files[0]; f.Size != 1500 || f.Subject != "user-7" || f.Key != form.Fields["key"] ||
+		!maps.Equal(f.Metadata, map[string]string{"name": "photo.jpg", "relativePath": "null", "album": "Été"}) {
 		t.Errorf("the form's file %+v", f)
 	}
 
 	var mp struct {
 		Key, UploadID, Bucket string
 	}
-	n.must(200, "POST", "/v1/s3/multipart", tok.Token, map[string]any{"filename": "video.mp4", "type": "video/mp4", "metadata": map[string]string{"name": "video.mp4"}, "extra": 1}, &mp)
+	n.must(200, "POST", "/v1/s3/multipart", tok.Token, map[string]any{"filename": "video.mp4", "type": "video/mp4", "metadata": map[string]any{"name": "video.mp4", "relativePath": nil, "rank": 3, "public": true}, "extra": 1}, &mp)
 	if mp.Bucket != testBucket || mp.UploadID == "" {
 		t.Fatalf("create %+v", mp)
 	}
@@ -284,8 +288,16 @@ func TestCompanionRoutesAnswerUppysShapes(t *testing.T) {
 	}
 	var f control.FileView
 	n.must(200, "GET", "/v1/files/"+mp.UploadID, sess, nil, &f)
-	if f.Size != int64(len(p1)+len(p2)) || f.Subject != "user-7" {
+	if f.Size != int64(len(p1)+len(p2)) || f.Subject != "user-7" || !maps.Equal(f.Metadata, map[string]string{"name": "video.mp4", "rank": "3", "public": "true"}) {
 		t.Errorf("the multipart file %+v", f)
+	}
+	for _, bad := range []any{map[string]any{"nested": map[string]any{"a": 1}}, map[string]any{"k": "a\u202eb"}} {
+		if st, code := n.call("POST", companion(tok, "/multipart"), "", map[string]any{"filename": "x.bin", "metadata": bad}, nil); st != 400 || code != control.CodeInvalidRequest {
+			t.Errorf("metadata %v: %d %s, want 400 invalid_request", bad, st, code)
+		}
+	}
+	if st, code := n.call("GET", companion(tok, "/params?filename=x.bin&metadata%5Ba+b%5D=v"), "", nil, nil); st != 400 || code != control.CodeInvalidRequest {
+		t.Errorf("a metadata key with a space: %d %s, want 400 invalid_request", st, code)
 	}
 
 	var other struct{ Key, UploadID string }

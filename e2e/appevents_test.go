@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -385,10 +386,10 @@ func TestWaitingForAnUploadAnswersWhenItEnds(t *testing.T) {
 }
 
 // presign upload prints a file's id only after the control plane answered, to a wait for the
-// upload, that it is completed.
+// upload, that it is completed; the file has the metadata given with --meta.
 func TestCLIUploadPrintsTheIDOnlyOnceTheControlPlaneVerifiedIt(t *testing.T) {
 	p := serveProcess(t)
-	adminAPI(t, p).newUser("cli", nil)
+	user, _ := adminAPI(t, p).newUser("cli", nil)
 	px := newFaultProxy(t) // records the CLI's API calls on their way to the control plane
 	px.setTarget(p.url("control plane"))
 	c := newCLI(t)
@@ -397,11 +398,16 @@ func TestCLIUploadPrintsTheIDOnlyOnceTheControlPlaneVerifiedIt(t *testing.T) {
 	if err := os.WriteFile(path, []byte("verify me"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := readLines(c.must("", "upload", "--quiet", path))
+	out := readLines(c.must("", "upload", "--quiet", "--meta", "album=Été 2030", "--meta", "order_ref=A=17", path))
 	if len(out) != 1 {
 		t.Fatalf("stdout %q", out)
 	}
 	id := out[0]
+	var f client.File
+	user.must(200, "GET", "/v1/files/"+id, nil, &f)
+	if want := map[string]string{"album": "Été 2030", "order_ref": "A=17"}; !maps.Equal(f.Metadata, want) {
+		t.Errorf("the file's metadata %q, want %q", f.Metadata, want)
+	}
 	completed, waited := -1, -1
 	for i, r := range px.requests(false) {
 		switch {

@@ -204,6 +204,7 @@ func (run *uppyRun) storagePartPuts(storage string) []int {
 type uppyFile struct {
 	ID, Filename, Key, ContentType, Subject string
 	Size                                    int64
+	Metadata                                map[string]string
 }
 
 // filesOf waits until the user has n files (a form upload completes by the storage event, after
@@ -214,19 +215,20 @@ func (r *uppyRig) filesOf(t *testing.T, n int) map[string]uppyFile {
 	for {
 		var page struct {
 			Files []struct {
-				ID          string `json:"id"`
-				Filename    string `json:"filename"`
-				Key         string `json:"key"`
-				ContentType string `json:"content_type"`
-				Subject     string `json:"subject"`
-				Size        int64  `json:"size"`
+				ID          string            `json:"id"`
+				Filename    string            `json:"filename"`
+				Key         string            `json:"key"`
+				ContentType string            `json:"content_type"`
+				Subject     string            `json:"subject"`
+				Size        int64             `json:"size"`
+				Metadata    map[string]string `json:"metadata"`
 			}
 		}
 		r.user.must(200, "GET", "/v1/files", nil, &page)
 		if len(page.Files) >= n || time.Now().After(deadline) {
 			out := map[string]uppyFile{}
 			for _, f := range page.Files {
-				out[f.Filename] = uppyFile{f.ID, f.Filename, f.Key, f.ContentType, f.Subject, f.Size}
+				out[f.Filename] = uppyFile{f.ID, f.Filename, f.Key, f.ContentType, f.Subject, f.Size, f.Metadata}
 			}
 			if len(out) != n {
 				t.Fatalf("the user has %d files, want %d: %+v", len(out), n, out)
@@ -308,6 +310,11 @@ func TestUppyUploadsAFormAndAMultipartFileThroughPresign(t *testing.T) {
 		f := files[name]
 		if f.Subject != "app-user-7" || !strings.HasPrefix(f.Key, "u/"+r.userID+"/") {
 			t.Errorf("%s: subject %q, key %q", name, f.Subject, f.Key)
+		}
+		// Uppy sends each file's meta (the page's app_ref, and its own name and type) to the
+		// Companion routes: s3/params as a query, s3/multipart in the body.
+		if f.Metadata["app_ref"] != "page-7" || f.Metadata["name"] != name {
+			t.Errorf("%s: metadata %q, want app_ref page-7 and the name", name, f.Metadata)
 		}
 		r.checkCompletedOnce(t, f, sum)
 	}

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,4 +72,29 @@ func (m *Main) logger() *slog.Logger {
 	log := slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: level}))
 	startDebug(m.Getenv("PRESIGN_PPROF"), log)
 	return log
+}
+
+// metaFlag is a repeatable KEY=VALUE flag: metadata given with an upload's ticket. The control
+// plane checks keys and values; here only the form is.
+type metaFlag map[string]string
+
+func (m metaFlag) String() string {
+	parts := make([]string, 0, len(m))
+	for k, v := range m {
+		parts = append(parts, k+"="+v)
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
+
+func (m metaFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("%q is not KEY=VALUE", s)
+	}
+	if _, dup := m[k]; dup {
+		return fmt.Errorf("metadata key %q given twice", k)
+	}
+	m[k] = v
+	return nil
 }

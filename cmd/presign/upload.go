@@ -21,6 +21,8 @@ func (m *Main) upload(ctx context.Context, args []string) error {
 	parallel := fs.Int("parallel", 4, "parts of a large file sent at once")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	noChecksums := fs.Bool("no-checksums", false, "send no checksums (part CRC-32C or Content-MD5, file SHA-256): the store then cannot verify the bytes")
+	meta := metaFlag{}
+	fs.Var(meta, "meta", "KEY=VALUE metadata kept on each file and sent in its upload.completed event (repeatable)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: presign upload [flags] FILE...
 
@@ -65,7 +67,7 @@ Flags:
 			break
 		}
 		f, err := m.uploadOne(ctx, c, ui, path, &client.UploadOptions{ContentType: *contentType, Name: *name,
-			Concurrency: *parallel, NoChecksums: *noChecksums, StateDir: filepath.Join(dir, "uploads")})
+			Concurrency: *parallel, NoChecksums: *noChecksums, Metadata: meta, StateDir: filepath.Join(dir, "uploads")})
 		if err != nil {
 			failed = worst(failed, clientFailure(ctx, err))
 			if ctx.Err() != nil {

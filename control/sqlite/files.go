@@ -8,7 +8,7 @@ import (
 	"presign/control"
 )
 
-const fileCols = "id, user_id, object_key, filename, content_type, size, sha256, etag, created, subject"
+const fileCols = "id, user_id, object_key, filename, content_type, size, sha256, etag, created, subject, metadata"
 
 // File returns the live file with the id.
 func (s *Store) File(ctx context.Context, id string) (*control.File, error) {
@@ -67,9 +67,14 @@ func (s *Store) ListFiles(ctx context.Context, userID, after string, limit int) 
 func scanFile(r rowScanner) (*control.File, error) {
 	var f control.File
 	var created int64
-	if err := r.Scan(&f.ID, &f.UserID, &f.Key, &f.Filename, &f.ContentType, &f.Size, &f.SHA256, &f.ETag, &created, &f.Subject); err != nil {
+	var meta string
+	if err := r.Scan(&f.ID, &f.UserID, &f.Key, &f.Filename, &f.ContentType, &f.Size, &f.SHA256, &f.ETag, &created, &f.Subject, &meta); err != nil {
 		return nil, err
 	}
 	f.Created = fromMicros(created)
+	var err error
+	if f.Metadata, err = control.DecodeMetadata(meta); err != nil {
+		return nil, err
+	}
 	return &f, nil
 }

@@ -11,9 +11,9 @@ import (
 )
 
 const uploadCols = "id, user_id, object_key, filename, content_type, size, sha256, state, multipart_id, " +
-	"part_size, part_count, nonce, expires, created, updated, completed, etag, fail_reason, max_size, token_id, subject"
+	"part_size, part_count, nonce, expires, created, updated, completed, etag, fail_reason, max_size, token_id, subject, metadata"
 
-const insertUpload = "INSERT INTO uploads (" + uploadCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+const insertUpload = "INSERT INTO uploads (" + uploadCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 // CreateUpload records u if the owner's usage with u added stays within lim. The insert and the
 // usage change run in one savepoint of the writer's transaction: being the only writer, nothing
@@ -29,7 +29,7 @@ func (s *Store) CreateUpload(ctx context.Context, u *control.Upload, lim control
 	err := s.w.do(ctx, func(t *tx) error {
 		_, err := t.exec(insertUpload, u.ID, u.UserID, u.Key, u.Filename, u.ContentType, u.Size, u.SHA256,
 			string(u.State), u.MultipartID, u.PartSize, u.PartCount, u.Nonce, micros(u.Expires),
-			micros(u.Created), micros(updated), nil, "", "", u.MaxSize, u.TokenID, u.Subject)
+			micros(u.Created), micros(updated), nil, "", "", u.MaxSize, u.TokenID, u.Subject, control.EncodeMetadata(u.Metadata))
 		switch {
 		case isUnique(err):
 			return control.ErrConflict
@@ -123,9 +123,9 @@ func (s *Store) TransitionUpload(ctx context.Context, id string, from []control.
 		}
 		switch {
 		case to == control.StateCompleted:
-			if _, err := t.exec(`INSERT INTO files (id, user_id, object_key, filename, content_type, size, sha256, etag, created, subject)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, next.ID, next.UserID, next.Key, next.Filename, next.ContentType,
-				next.Size, next.SHA256, next.ETag, micros(next.Completed), next.Subject); err != nil {
+			if _, err := t.exec(`INSERT INTO files (id, user_id, object_key, filename, content_type, size, sha256, etag, created, subject, metadata)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, next.ID, next.UserID, next.Key, next.Filename, next.ContentType,
+				next.Size, next.SHA256, next.ETag, micros(next.Completed), next.Subject, control.EncodeMetadata(next.Metadata)); err != nil {
 				return err
 			}
 		case cur.State == control.StateCompleted && to == control.StateDeleted:
@@ -208,9 +208,14 @@ func scanUpload(r rowScanner) (*control.Upload, error) {
 	var state string
 	var expires, created, updated int64
 	var completed sql.NullInt64
+	var meta string
 	if err := r.Scan(&u.ID, &u.UserID, &u.Key, &u.Filename, &u.ContentType, &u.Size, &u.SHA256, &state,
 		&u.MultipartID, &u.PartSize, &u.PartCount, &u.Nonce, &expires, &created, &updated, &completed,
-		&u.ETag, &u.FailReason, &u.MaxSize, &u.TokenID, &u.Subject); err != nil {
+		&u.ETag, &u.FailReason, &u.MaxSize, &u.TokenID, &u.Subject, &meta); err != nil {
+		return nil, err
+	}
+	var err error
+	if u.Metadata, err = control.DecodeMetadata(meta); err != nil {
 		return nil, err
 	}
 	u.State = control.UploadState(state)

@@ -34,6 +34,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"Races", raceTests},
 		{"Overdue", overdueTests},
 		{"Files", fileTests},
+		{"Metadata", metadataTests},
 		{"Log", logTests},
 		{"AppEvents", appEventTests},
 	}

@@ -321,7 +321,7 @@ func (ln *lane) deliver(ctx context.Context, e events.Entry) error {
 			return ctx.Err()
 		}
 		if err == nil {
-			ln.d.succeeded(ln.t, started, status)
+			ln.d.succeeded(ln.t, time.Now(), status)
 			break
 		}
 		ln.d.failed(ln.t, e, started, attempt, status, err)

@@ -90,10 +90,12 @@ type health struct {
 	since    time.Time
 	failures int
 	lastLog  time.Time
-	// upSince is when the attempt that last succeeded started. Lanes send concurrently, so
-	// a failure can be reported after another lane's success although it was answered
-	// before the target recovered; such a failure says nothing about the target now.
-	upSince time.Time
+	// upAt is when the latest successful attempt was answered. Lanes send concurrently,
+	// and the receiver may answer an attempt that started later before one that started
+	// earlier, so a failure reported after another lane's success may have been answered
+	// before the target recovered. Only an attempt started after a success was answered
+	// surely saw the target after it; an earlier one's failure says nothing about it now.
+	upAt time.Time
 }
 
 // failed records a failed attempt that started at started.
@@ -103,7 +105,7 @@ func (d *Deliverer) failed(t *target, e events.Entry, started time.Time, attempt
 	h := &t.state
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !h.failing && started.Before(h.upSince) {
+	if !h.failing && started.Before(h.upAt) {
 		return
 	}
 	h.failures++
@@ -121,14 +123,14 @@ func (d *Deliverer) failed(t *target, e events.Entry, started time.Time, attempt
 	}
 }
 
-// succeeded records a successful attempt that started at started.
-func (d *Deliverer) succeeded(t *target, started time.Time, status int) {
+// succeeded records a successful attempt answered at answered.
+func (d *Deliverer) succeeded(t *target, answered time.Time, status int) {
 	d.metrics.delivered.WithLabelValues(t.label).Inc()
 	h := &t.state
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if started.After(h.upSince) {
-		h.upSince = started
+	if answered.After(h.upAt) {
+		h.upAt = answered
 	}
 	if h.failing {
 		d.logger.Info("webhook delivery recovered", "target", t.label, "url", t.url, "status", status,

@@ -82,16 +82,40 @@ func TestFailureAnsweredBeforeAnotherLanesSuccessStartsNoNewOutage(t *testing.T)
 	e := events.Entry{Seq: 1, ID: "e1"}
 	t0 := time.Now()
 	d.failed(tg, e, t0, 1, http.StatusServiceUnavailable, errors.New("answered 503"))
-	// Lane B's attempt started after lane A's and succeeded; lane A's second attempt started
-	// before B's but its 503 is reported after B's success.
+	// Lane B's attempt succeeded, answered at t0+2ms; lane A's second attempt started before
+	// that answer, and its 503 is reported after B's success.
 	d.succeeded(tg, t0.Add(2*time.Millisecond), http.StatusOK)
 	d.failed(tg, e, t0.Add(time.Millisecond), 2, http.StatusServiceUnavailable, errors.New("answered 503"))
 	if n := strings.Count(buf.String(), "webhook delivery failing"); n != 1 {
 		t.Errorf("%d failure lines, want 1 (the stale 503 opened a new outage):\n%s", n, buf.String())
 	}
-	// A failure of an attempt that started after the success is a new outage.
+	// A failure of an attempt that started after the success was answered is a new outage.
 	d.failed(tg, e, t0.Add(3*time.Millisecond), 1, http.StatusServiceUnavailable, errors.New("answered 503"))
 	if n := strings.Count(buf.String(), "webhook delivery failing"); n != 2 {
 		t.Errorf("%d failure lines, want 2 (a fresh failure after the recovery):\n%s", n, buf.String())
+	}
+}
+
+// Lane A's attempt starts first and lane B's just after; the receiver answers B 503 while it is
+// still down and A 200 once it is up, and B's failure is reported after A's success. The two
+// attempts overlapped, so B's 503 says nothing about the target after A's answer: no second
+// outage. (Under load TestLogsName...DoNotFlood saw exactly this order.)
+func TestFailureOfAnAttemptOverlappingAnotherLanesSuccessStartsNoNewOutage(t *testing.T) {
+	var buf lockedBuffer
+	l := openLog(t, t.TempDir(), Options{})
+	d, err := NewDeliverer(l, []Target{{URL: "http://127.0.0.1:1/hook", Secret: []byte("k")}},
+		DelivererOptions{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := d.targets[0]
+	e := events.Entry{Seq: 4, ID: "e4"}
+	t0 := time.Now()
+	d.failed(tg, e, t0.Add(-time.Millisecond), 7, http.StatusServiceUnavailable, errors.New("answered 503"))
+	startB, answeredA := t0.Add(time.Millisecond), t0.Add(2*time.Millisecond) // A started at t0
+	d.succeeded(tg, answeredA, http.StatusOK)
+	d.failed(tg, e, startB, 8, http.StatusServiceUnavailable, errors.New("answered 503"))
+	if n := strings.Count(buf.String(), "webhook delivery failing"); n != 1 {
+		t.Errorf("%d failure lines, want 1 (a 503 of an attempt overlapping the success opened a new outage):\n%s", n, buf.String())
 	}
 }

@@ -73,13 +73,18 @@ export class Client {
     return data;
   }
 
-  /** Asks for a ticket: a presigned PUT, or a multipart plan for big files. */
-  ticket(file) {
-    return this.request('POST', '/v1/uploads', {
+  /**
+   * Asks for a ticket: a presigned PUT, or a multipart plan for big files. metadata (string
+   * keys and values, optional) is kept on the file and sent in its upload.completed event.
+   */
+  ticket(file, metadata) {
+    const body = {
       filename: file.name,
       size: file.size,
       content_type: file.type || 'application/octet-stream',
-    });
+    };
+    if (metadata && Object.keys(metadata).length > 0) body.metadata = metadata;
+    return this.request('POST', '/v1/uploads', body);
   }
 
   upload(id) {
@@ -244,11 +249,12 @@ export class Transfer {
   /**
    * @param {Client} api
    * @param {File} file
-   * @param {{concurrency?: number, book?: ResumeBook, onChange?: (t: Transfer) => void}} opts
+   * @param {{concurrency?: number, book?: ResumeBook, metadata?: Object<string, string>, onChange?: (t: Transfer) => void}} opts
    */
   constructor(api, file, opts = {}) {
     this.api = api;
     this.file = file;
+    this.metadata = opts.metadata || null; // given with the ticket; a resumed upload keeps its own
     this.concurrency = opts.concurrency || 4;
     this.book = opts.book || null;
     this.onChange = opts.onChange || (() => {});
@@ -331,7 +337,7 @@ export class Transfer {
     this.#set(State.starting);
     try {
       if (await this.#takeUpEarlier()) return;
-      const t = await this.api.ticket(this.file);
+      const t = await this.api.ticket(this.file, this.metadata);
       this.id = t.id;
       if (this.state === State.cancelled) {
         await this.api.abort(t.id);
@@ -552,15 +558,17 @@ export class Transfer {
  * Uploads file with token and returns its Transfer, already started. Options: endpoint (the
  * control plane's origin; by default this module's), concurrency (parts at once, 4), resume
  * (a scope name under which unfinished multipart uploads are remembered in localStorage, so
- * that choosing the same file again after a reload resumes it; none by default), onChange.
+ * that choosing the same file again after a reload resumes it; none by default), metadata
+ * (string keys and values the application keeps on the file: it comes back in the file record
+ * and in the upload.completed event), onChange.
  *
  * @param {File} file
- * @param {{token: string, endpoint?: string, concurrency?: number, resume?: string, onChange?: (t: Transfer) => void}} opts
+ * @param {{token: string, endpoint?: string, concurrency?: number, resume?: string, metadata?: Object<string, string>, onChange?: (t: Transfer) => void}} opts
  */
 export function upload(file, opts) {
   const client = new Client({ token: opts.token, endpoint: opts.endpoint });
   const book = opts.resume ? new ResumeBook(opts.resume) : null;
-  const t = new Transfer(client, file, { concurrency: opts.concurrency, book, onChange: opts.onChange });
+  const t = new Transfer(client, file, { concurrency: opts.concurrency, book, metadata: opts.metadata, onChange: opts.onChange });
   t.start();
   return t;
 }

@@ -12,6 +12,7 @@ document.getElementById('pick').addEventListener('change', (ev) => {
     const t = upload(file, {
       token: params.get('token'),
       resume: 'app',
+      metadata: { app_ref: 'module-page', chosen_as: file.name },
       onChange: (t) => {
         if (rec.states[rec.states.length - 1] !== t.state) rec.states.push(t.state);
         rec.loaded = t.loaded;

@@ -32,15 +32,23 @@ async function main() {
     });
     page.on('pageerror', (e) => out.pageErrors.push(String(e)));
     const pageOrigin = new URL(cfg.pageURL).origin;
-    const track = (req, outcome) => {
+    // start is when the browser began the request (its wall clock, known once a response
+    // came), so the requests of a page that is gone order before those of its reload however
+    // late their events reach this script. listed is what a listing of stored parts answered.
+    const track = (req, outcome, listed) => {
       const u = new URL(req.url());
       if (u.origin === pageOrigin) return;
       out.requests.push({ method: req.method(), origin: u.origin, path: u.pathname,
-        part: Number(u.searchParams.get('partNumber') || 0), auth: !!req.headers().authorization, outcome, at: Date.now() });
+        part: Number(u.searchParams.get('partNumber') || 0), auth: !!req.headers().authorization, outcome,
+        start: Math.round(req.timing().startTime), listed });
     };
     page.on('requestfinished', async (req) => {
-      const resp = await req.response();
-      track(req, resp ? resp.status() : 0);
+      const resp = await req.response().catch(() => null);
+      let listed;
+      if (resp && resp.ok() && req.method() === 'GET' && /^\/v1\/uploads\/[^/]+\/parts$/.test(new URL(req.url()).pathname)) {
+        listed = await resp.json().then((b) => b.parts.map((p) => p.part_number), () => undefined);
+      }
+      track(req, resp ? resp.status() : 0, listed);
     });
     page.on('requestfailed', (req) => track(req, 'failed: ' + (req.failure() || {}).errorText));
     if (cfg.uploadBps) {
@@ -84,12 +92,19 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function pause(page, cfg) {
   await choose(page, cfg.files);
   await untilParts(page, cfg.afterParts);
-  out.pausedAt = Date.now();
-  out.partsAtPause = await page.evaluate(() => { window.__transfers[0].t.pause(); return window.__transfers[0].t.done.size; });
+  // The page's clock, read where it acts: a request started after pausedAt started paused.
+  [out.pausedAt, out.partsAtPause] = await page.evaluate(() => {
+    const at = Date.now();
+    window.__transfers[0].t.pause();
+    return [at, window.__transfers[0].t.done.size];
+  });
   await sleep(1500);
   out.stateWhilePaused = await page.evaluate(() => window.__transfers[0].t.state);
-  out.resumedAt = Date.now();
-  await page.evaluate(() => window.__transfers[0].t.resume());
+  out.resumedAt = await page.evaluate(() => {
+    const at = Date.now();
+    window.__transfers[0].t.resume();
+    return at;
+  });
   await page.waitForFunction(ended);
 }
 

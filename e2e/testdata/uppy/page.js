@@ -9,7 +9,9 @@ import '@uppy/core/css/style.min.css';
 import '@uppy/dashboard/css/style.min.css';
 
 const companionEndpoint = new URLSearchParams(location.search).get('companion');
-const uppy = new Uppy({ autoProceed: false })
+// meta is Uppy's metadata of every file; the S3 plugin sends each file's (with name, type and
+// relativePath) to the Companion routes, and presign keeps it on the file.
+const uppy = new Uppy({ autoProceed: false, meta: { app_ref: 'page-7' } })
   .use(Dashboard, { inline: true, target: '#uppy', height: 420 })
   .use(AwsS3, { companionEndpoint });
 
