@@ -141,8 +141,15 @@ func TestMigration5LowerCasesUsernamesWithoutCollisions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec("DELETE FROM schema_version WHERE version >= 5"); err != nil {
-		t.Fatal(err)
+	// Back to version 4: undo the later migrations too, so that reopening replays them all.
+	for _, q := range []string{
+		"DELETE FROM schema_version WHERE version >= 5",
+		"ALTER TABLE uploads DROP COLUMN metadata",
+		"ALTER TABLE files DROP COLUMN metadata",
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
 	}
 	db.Close()
 	s, err = sqlite.Open(ctx, path)
