@@ -74,6 +74,11 @@ func (b *Body) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Limit sets the Total bound of the body from now on, before its first read.
+func (b *Body) Limit(total time.Duration) {
+	b.lim.Total = total
+}
+
 // EndTotal lifts the Total deadline for the rest of the body: its small part has arrived (a
 // POST form's fields), and a file of any size follows, bound by the rate alone.
 func (b *Body) EndTotal() {
