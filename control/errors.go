@@ -47,6 +47,7 @@ const (
 	CodeStorageUnavailable = "storage_unavailable"  // 502: the object store failed
 	CodeNotReady           = "not_ready"            // 503: a dependency is down
 	CodeNotSupported       = "not_supported"        // 501: the object store cannot do it (revocation on plain S3)
+	CodeRequestTimeout     = "request_timeout"      // 408: a request body too slow to arrive
 	CodeInternal           = "internal"             // 500: anything else
 )
 
