@@ -92,6 +92,8 @@ type controlSetup struct {
 	s3Client *http.Client
 	// revokeNodes are further storage nodes that each need a revocation.
 	revokeNodes []string
+	// bodyTimeout bounds a request body (--body-timeout).
+	bodyTimeout time.Duration
 }
 
 // openControl opens the metadata store, makes sure the administrator exists and builds the
@@ -138,6 +140,7 @@ func (m *Main) openControl(ctx context.Context, cs controlSetup, log *slog.Logge
 	if cfg.ReconcileGrace == 0 {
 		cfg.ReconcileGrace = -1
 	}
+	cfg.BodyTimeout = cs.bodyTimeout
 	if m.registry != nil {
 		cfg.Registerer = m.registry
 	}
@@ -293,14 +296,15 @@ func (m *Main) control(ctx context.Context, args []string) error {
 	log := m.logger()
 	cp, err := m.openControl(ctx, controlSetup{flags: cf, dataDir: dataDir, endpoint: endpoint, bucket: bucketName,
 		region: region, virtualHost: virtualHost, extensions: control.Extensions(ext),
-		creds: sigv4.Credentials{AccessKeyID: ak, SecretAccessKey: sk}, eventSecrets: secrets, revokeNodes: revokeNodes}, log)
+		creds: sigv4.Credentials{AccessKeyID: ak, SecretAccessKey: sk}, eventSecrets: secrets, revokeNodes: revokeNodes,
+		bodyTimeout: srv.bodyTimeout}, log)
 	if err != nil {
 		return err
 	}
 	defer cp.close()
 	svc := cp.start(ctx, m, cf.addr, log)
 	svc.tls = st.tlsConfig()
-	return serveHTTP(ctx, log, srv.drain, svc)
+	return serveHTTP(ctx, log, srv, svc)
 }
 
 // webhookSecretFile keeps the secret that signs the storage node's deliveries to the control
