@@ -70,14 +70,16 @@ func (m *meter) moved(d time.Duration, n int) error {
 	if !m.rate.on() {
 		return nil
 	}
+	// The bytes count in the window the transfer started in: a transfer cut by the deadline
+	// at the window's end moved them all within it.
 	m.spent += d
+	m.n += int64(n)
 	for m.spent >= m.winEnd {
 		if m.n < m.rate.quota() {
 			return ErrTimeout
 		}
 		m.n, m.winEnd = 0, m.winEnd+m.rate.Window
 	}
-	m.n += int64(n)
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -174,3 +175,43 @@ func TestListenerCapsConnectionsPerAddress(t *testing.T) {
 }
 
 func isReset(err error) bool { return err != nil && strings.Contains(err.Error(), "reset") }
+
+// TestWriterPassesASlowFileDownloadAboveTheRate: a file sent in pieces larger than a window
+// carries goes on while its client reads above the minimum rate.
+func TestWriterPassesASlowFileDownloadAboveTheRate(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "obj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 1 << 20
+	f.Write(bytes.Repeat([]byte("f"), size))
+	errc := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		f.Seek(0, io.SeekStart)
+		cw := clientlimit.NewWriter(w, clientlimit.Rate{BytesPerSecond: 64 << 10, Window: 200 * time.Millisecond})
+		defer cw.Done()
+		_, err := io.Copy(cw, &io.LimitedReader{R: f, N: size})
+		errc <- err
+	}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// About 512 KiB/s, eight times the minimum, in reads far smaller than a piece.
+	var got int
+	buf := make([]byte, 16<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		got += n
+		if err != nil {
+			break
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	if err := <-errc; err != nil || got != size {
+		t.Fatalf("download ended with %v after %d of %d bytes", err, got, size)
+	}
+}

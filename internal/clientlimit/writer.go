@@ -1,8 +1,10 @@
 package clientlimit
 
 import (
+	"errors"
 	"io"
 	"net/http"
+	"os"
 	"time"
 )
 
@@ -32,19 +34,26 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, w.moved(start, int64(n), err)
 }
 
-// ReadFrom implements io.ReaderFrom, keeping the connection's own (sendfile for a file): it
-// passes the reader on in pieces small enough for a client at the minimum rate to take one
-// within a window, and a file stays a file (*io.LimitedReader of an *os.File).
+// ReadFrom implements io.ReaderFrom, keeping the connection's own (sendfile for a file, an
+// *io.LimitedReader of an *os.File, which stays one). It passes the file on in large pieces;
+// a deadline that passes inside a piece marks only the end of a window, so a client that moved
+// enough in it goes on from where the file stands. Any other reader goes in pieces small
+// enough for a client at the minimum rate to take one within a window, since what a failed
+// copy read from it is lost.
 func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 	rf, ok := w.w.(io.ReaderFrom)
 	if !ok {
 		return io.Copy(struct{ io.Writer }{w}, r)
 	}
-	piece := int64(1 << 30)
-	if w.m.rate.on() {
+	lr, limited := r.(*io.LimitedReader)
+	file := false
+	if limited {
+		_, file = lr.R.(*os.File)
+	}
+	piece := int64(4 << 20)
+	if !file && w.m.rate.on() {
 		piece = min(max(w.m.rate.quota()/2, 16<<10), 4<<20)
 	}
-	lr, limited := r.(*io.LimitedReader)
 	var total int64
 	for {
 		chunk := &io.LimitedReader{R: r, N: piece}
@@ -62,6 +71,12 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 		total += n
 		if limited {
 			lr.N -= n
+		}
+		if file && n > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			if err := w.moved(start, n, nil); err != nil {
+				return total, err
+			}
+			continue
 		}
 		if err := w.moved(start, n, err); err != nil {
 			return total, err
