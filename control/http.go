@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"presign/internal/clientlimit"
 )
 
 // route is one operation of the API. The router, the OpenAPI document and the test that keeps
@@ -59,7 +61,7 @@ func (s *Service) Handler(metricsHandler http.Handler) http.Handler {
 	mux.Handle("/", s.wrap(route{access: public, h: func(w http.ResponseWriter, r *http.Request, _ *Principal) error {
 		return notFoundErr("route " + r.Method + " " + r.URL.Path)
 	}}))
-	return mux
+	return s.limitBodies(mux)
 }
 
 // statusWriter remembers the status a handler wrote.
@@ -161,8 +163,14 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		case errors.Is(err, ErrStoreFull):
 			s.log.WarnContext(r.Context(), "metadata store full", "method", r.Method, "path", loggedPath(r), "err", err)
 			e = errorf(http.StatusInsufficientStorage, CodeStoreFull, "the control plane's database has no space left; nothing was changed; try again later")
-		case errors.Is(err, context.Canceled):
-			e = errorf(499, CodeInternal, "request cancelled")
+		case errors.Is(err, context.Canceled), errors.Is(err, clientlimit.ErrAborted):
+			// The client went away: its doing, worth a debug line and nginx's 499 in the
+			// metrics, never an error.
+			s.log.DebugContext(r.Context(), "client went away", "method", r.Method, "path", loggedPath(r), "err", err)
+			e = errorf(statusClientClosed, CodeInternal, "request cancelled")
+		case errors.Is(err, clientlimit.ErrTimeout):
+			s.log.DebugContext(r.Context(), "client too slow", "method", r.Method, "path", loggedPath(r), "err", err)
+			e = errorf(http.StatusRequestTimeout, CodeRequestTimeout, "the request body took too long to arrive")
 		default:
 			s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", loggedPath(r), "err", err)
 			e = errorf(http.StatusInternalServerError, CodeInternal, "internal error")

@@ -1,12 +1,15 @@
 package control
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"presign/internal/clientlimit"
 	"presign/internal/metricsauth"
 	"presign/sigv4"
 )
@@ -259,6 +262,9 @@ func (s *Service) handleDeleteFile(w http.ResponseWriter, r *http.Request, p *Pr
 
 func (s *Service) handleStorageEvents(w http.ResponseWriter, r *http.Request, _ *Principal) error {
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxEventBody))
+	if errors.Is(err, clientlimit.ErrTimeout) || errors.Is(err, clientlimit.ErrAborted) {
+		return fmt.Errorf("read delivery: %w", err)
+	}
 	if err != nil {
 		return invalid("delivery body unreadable or larger than %d bytes", maxEventBody)
 	}

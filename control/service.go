@@ -88,6 +88,11 @@ type Config struct {
 	// transfer that started just before the deadline to finish (1 min). Negative means none.
 	ReconcileGrace time.Duration
 
+	// BodyTimeout bounds the whole of a request body (DefaultBodyTimeout): every body of the
+	// API is small (JSON, a storage event), so a client trickling one is cut off with 408
+	// instead of holding its connection. It counts from the body's first read.
+	BodyTimeout time.Duration
+
 	// TrustedProxies are the addresses of reverse proxies whose X-Forwarded-For header is
 	// believed: the client's address, which the audit log records and login throttling
 	// counts, is then the nearest address in the header that is not a trusted proxy. None:

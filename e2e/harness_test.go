@@ -68,6 +68,9 @@ type process struct {
 	done   chan error
 	// keyLimit, when set, is the longest key of bucket "keys" the node can store (see maxKey).
 	keyLimit int
+	// maxFiles, when set, is the open-file limit the process runs under (soft and hard, so
+	// that the Go runtime cannot raise it).
+	maxFiles int
 }
 
 var listening = regexp.MustCompile(`msg="([^"]+) listening" url=(\S+)`)
@@ -85,6 +88,9 @@ func (p *process) run(services []string) {
 	t := p.t
 	t.Helper()
 	p.cmd = exec.Command(binary, p.args...)
+	if p.maxFiles > 0 {
+		p.cmd = exec.Command("sh", append([]string{"-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, p.maxFiles), binary}, p.args...)...)
+	}
 	p.cmd.Env = append(os.Environ(), p.env...)
 	stderr, _ := p.cmd.StderrPipe()
 	p.cmd.Stdout = io.Discard

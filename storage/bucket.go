@@ -123,7 +123,7 @@ func (s *Server) deleteBucket(w http.ResponseWriter, r *http.Request, req *reque
 // readDocument reads a request body that the node must hold whole (an XML document), checked
 // against the request's signature and digests like an upload, up to maxSmallXML bytes.
 func (s *Server) readDocument(w http.ResponseWriter, r *http.Request, req *request) ([]byte, error) {
-	body, err := s.openBody(w, r, req, maxSmallXML)
+	body, err := s.openBody(r, req, maxSmallXML)
 	if err != nil {
 		return nil, err
 	}

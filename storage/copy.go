@@ -31,7 +31,7 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, req *request
 	if srcBucket == req.bucket && srcKey == req.key && !replace {
 		return errCopyToItself
 	}
-	opts, err := putOptions(r.Header)
+	opts, err := putOptions(storedHeader(r, req))
 	if err != nil {
 		return err
 	}

@@ -1,11 +1,13 @@
 package storage
 
 import (
+	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/http"
 
+	"presign/internal/clientlimit"
 	"presign/sigv2"
 	"presign/sigv4"
 )
@@ -69,7 +71,19 @@ var errorTable = []struct {
 	{ErrNoSuchPart, &APIError{"InvalidPartNumber", http.StatusRequestedRangeNotSatisfiable, "The requested partnumber is not satisfiable.", nil}},
 	{ErrPartsUnknown, &APIError{"NotImplemented", http.StatusNotImplemented, "This storage backend cannot read one part of this object; use a Range.", nil}},
 	{ErrPartTooSmall, &APIError{"EntityTooSmall", http.StatusBadRequest, "Your proposed upload is smaller than the minimum allowed object size.", nil}},
+	{clientlimit.ErrTimeout, errRequestTimeout},
+	{clientlimit.ErrAborted, errClientClosed},
+	{context.Canceled, errClientClosed},
 }
+
+// statusClientClosed is what the access log says of a request whose client went away before
+// its answer: nginx's 499, never sent, as nobody is there to read it.
+const statusClientClosed = 499
+
+var (
+	errRequestTimeout = &APIError{"RequestTimeout", http.StatusBadRequest, "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.", nil}
+	errClientClosed   = &APIError{"ClientClosedRequest", statusClientClosed, "The client closed the connection before the request ended.", nil}
+)
 
 // toAPIError turns any error into its S3 form; ok is false for errors that are the server's
 // fault (500), which the caller logs.
@@ -130,8 +144,18 @@ type extraField struct {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, req *request, err error) {
 	e, ok := toAPIError(err)
 	req.errCode = e.Code
-	if !ok {
+	switch {
+	case !ok:
 		s.log.ErrorContext(r.Context(), "request failed", "request_id", req.id, "method", r.Method, "path", r.URL.Path, "err", err)
+	case e == errClientClosed:
+		// The client's doing, and anyone's to do: worth no more than a debug line.
+		s.log.DebugContext(r.Context(), "client went away", "request_id", req.id, "method", r.Method, "path", r.URL.Path, "err", err)
+		if rec, ok := w.(*accessRecorder); ok {
+			rec.status = statusClientClosed
+		}
+		return
+	case e == errRequestTimeout:
+		s.log.DebugContext(r.Context(), "client too slow", "request_id", req.id, "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	h := w.Header()
 	if e.Status == http.StatusNotModified || r.Method == http.MethodHead {

@@ -25,7 +25,7 @@ func (s *Server) createMultipartUpload(w http.ResponseWriter, r *http.Request, r
 	if err := checkACLHeaders(r.Header); err != nil {
 		return err
 	}
-	meta, err := metadataFrom(r.Header)
+	meta, err := metadataFrom(storedHeader(r, req))
 	if err != nil {
 		return err
 	}
@@ -129,7 +129,7 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, req *request
 	if err != nil {
 		return err
 	}
-	body, err := s.openBody(w, r, req, limit)
+	body, err := s.openBody(r, req, limit)
 	if err != nil {
 		return err
 	}

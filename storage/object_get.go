@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"presign/internal/clientlimit"
 	"presign/sigv4"
 )
 
@@ -114,12 +116,19 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, req *request)
 	// sendfile(2), a gateway's connection to its service with splice(2). Over TLS the bytes must
 	// pass through this process to be encrypted, and the ResponseWriter's ReadFrom would read
 	// them 32 KiB at a time, so the reader's own copy is left to choose its buffer.
-	dst := io.Writer(w)
+	// A client slower than the minimum rate (one that never reads) is cut off, so that it
+	// holds the object's file no longer than a window or two.
+	cw := clientlimit.NewWriter(w, s.minRate())
+	defer cw.Done()
+	dst := io.Writer(cw)
 	if r.TLS != nil {
-		dst = struct{ io.Writer }{w}
+		dst = struct{ io.Writer }{cw}
 	}
 	if _, err := io.Copy(dst, rc); err != nil {
 		s.log.DebugContext(ctx, "response body cut short", "request_id", req.id, "err", err)
+		if rec, ok := w.(*accessRecorder); ok && (errors.Is(err, clientlimit.ErrAborted) || errors.Is(err, clientlimit.ErrTimeout)) {
+			rec.status = statusClientClosed
+		}
 	}
 	return nil
 }
@@ -177,6 +186,10 @@ func setObjectHeaders(h http.Header, info ObjectInfo, checksums bool) {
 	h.Set("ETag", quoteETag(info.ETag))
 	h.Set("Last-Modified", info.LastModified.UTC().Format(http.TimeFormat))
 	h.Set("Accept-Ranges", "bytes")
+	// Whatever the type, a browser opening a download must neither guess another one nor run
+	// it as a page of this origin: an uploaded HTML or SVG file stays inert.
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "sandbox")
 	for _, kv := range [...][2]string{
 		{"Content-Encoding", info.Meta.ContentEncoding},
 		{"Content-Disposition", info.Meta.ContentDisposition},

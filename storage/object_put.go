@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"presign/events"
 	"presign/extension"
@@ -23,7 +21,7 @@ const parallelHashMin = 1 << 20
 const maxUserMetadata = 2 << 10
 
 func (s *Server) putObject(w http.ResponseWriter, r *http.Request, req *request) error {
-	opts, err := putOptions(r.Header)
+	opts, err := putOptions(storedHeader(r, req))
 	if err != nil {
 		return err
 	}
@@ -31,7 +29,7 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, req *request)
 	if err != nil {
 		return err
 	}
-	body, err := s.openBody(w, r, req, limit)
+	body, err := s.openBody(r, req, limit)
 	if err != nil {
 		return err
 	}
@@ -173,14 +171,8 @@ func (b uploadBody) Sums() Sums {
 // openBody prepares the body of a write: it checks the declared length against limit before
 // reading anything, and arranges for the signature's payload checks, the limit, Content-MD5
 // and x-amz-checksum-* to be verified as the bytes arrive.
-func (s *Server) openBody(w http.ResponseWriter, r *http.Request, req *request, limit int64) (Body, error) {
-	// The timeout goes on a copy of the request, not on r.Body: net/http tells from the Body
-	// it handed out whether a body was left unread (an upload refused from its headers) and then
-	// answers at once and closes the connection. Given another Body, it first reads up to
-	// 256 KiB of the refused body, so a client waiting for "100 Continue" never gets the answer.
-	rb := r.WithContext(r.Context())
-	rb.Body = &idleTimeoutReader{r: r.Body, rc: http.NewResponseController(w), d: s.cfg.BodyIdleTimeout}
-	payload, err := sigv4.NewPayloadReader(req.auth, rb)
+func (s *Server) openBody(r *http.Request, req *request, limit int64) (Body, error) {
+	payload, err := sigv4.NewPayloadReader(req.auth, r)
 	if err != nil {
 		return nil, err
 	}
@@ -251,25 +243,4 @@ func validChecksum(alg, v string) bool {
 	}
 	h, _ := sigv4.NewChecksum(alg)
 	return len(b) == h.Size()
-}
-
-// idleTimeoutReader ends an upload whose client stops sending: before each read it pushes the
-// connection's read deadline d into the future, so a slow but moving upload of any size goes
-// on while a stalled one is cut after d.
-type idleTimeoutReader struct {
-	r  io.ReadCloser
-	rc *http.ResponseController
-	d  time.Duration
-}
-
-func (t *idleTimeoutReader) Read(p []byte) (int, error) {
-	// An error means the connection cannot take deadlines (HTTP/2); the server's own timeouts
-	// apply then.
-	_ = t.rc.SetReadDeadline(time.Now().Add(t.d))
-	return t.r.Read(p)
-}
-
-func (t *idleTimeoutReader) Close() error {
-	_ = t.rc.SetReadDeadline(time.Time{})
-	return t.r.Close()
 }

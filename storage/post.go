@@ -15,6 +15,7 @@ import (
 
 	"presign/events"
 	"presign/extension"
+	"presign/internal/clientlimit"
 	"presign/sigv4"
 )
 
@@ -43,7 +44,6 @@ var (
 		[]sigv4.Field{{Name: "ArgumentName", Value: "key"}, {Name: "ArgumentValue", Value: ""}}}
 	errPostNotMultipart = &APIError{"PreconditionFailed", http.StatusPreconditionFailed, "At least one of the pre-conditions you specified did not hold",
 		[]sigv4.Field{{Name: "Condition", Value: "Bucket POST must be of the enclosure-type multipart/form-data"}}}
-	errRequestTimeout = &APIError{"RequestTimeout", http.StatusBadRequest, "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.", nil}
 )
 
 // isPostObject reports a form upload: a POST to a bucket that is not DeleteObjects.
@@ -64,13 +64,21 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request, req *request)
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
 		return errPostNotMultipart
 	}
-	pre := &preambleReader{r: &idleTimeoutReader{r: r.Body, rc: http.NewResponseController(w), d: s.cfg.BodyIdleTimeout}, left: maxPostPreamble}
+	// The fields are small: they must arrive within SmallBodyTimeout, however steadily they
+	// trickle in, as anyone may open a form's connection.
+	if req.body != nil {
+		req.body.Limit(s.cfg.SmallBodyTimeout)
+	}
+	pre := &preambleReader{r: r.Body, left: maxPostPreamble}
 	form, file, err := readPostFields(multipart.NewReader(pre, params["boundary"]), pre)
 	if err != nil {
 		return err
 	}
 	// The file streams from here on; only the fields were bounded.
 	pre.left = -1
+	if req.body != nil {
+		req.body.EndTotal()
+	}
 	key, ok := form["key"]
 	if !ok || key == "" {
 		return errPostNoKey
@@ -174,8 +182,10 @@ func postReadError(err error, pre *preambleReader) error {
 		return errPostFieldsLarge
 	case errors.As(err, &api):
 		return err
-	case errors.Is(err, os.ErrDeadlineExceeded):
+	case errors.Is(err, clientlimit.ErrTimeout), errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("%w: %w", errRequestTimeout, err)
+	case errors.Is(err, clientlimit.ErrAborted):
+		return fmt.Errorf("%w: %w", errClientClosed, err)
 	}
 	return fmt.Errorf("%w: %w", errMalformedPOST, err)
 }

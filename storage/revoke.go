@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"presign/extension"
+	"presign/internal/clientlimit"
 	"presign/sigv4"
 )
 
@@ -104,6 +105,12 @@ func (s *Server) RevokeHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req := &request{id: s.newRequestID()}
 		w.Header().Set("X-Amz-Request-Id", req.id)
+		if r.Body != nil && r.Body != http.NoBody {
+			// A revocation is a small JSON body: it arrives within SmallBodyTimeout or not at all.
+			rb := r.WithContext(r.Context())
+			rb.Body = clientlimit.NewBody(w, r.Body, clientlimit.BodyLimits{Total: s.cfg.SmallBodyTimeout})
+			r = rb
+		}
 		if err := s.revoke(r, req); err != nil {
 			s.writeError(w, r, req, err)
 			return

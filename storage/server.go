@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"presign/extension"
+	"presign/internal/clientlimit"
 	"presign/sigv2"
 	"presign/sigv4"
 )
@@ -39,6 +40,16 @@ type Config struct {
 	MaxPutSize int64
 	// BodyIdleTimeout ends an upload whose client sends nothing for this long (default 1 min).
 	BodyIdleTimeout time.Duration
+	// SmallBodyTimeout bounds the whole of a body that is small by nature, a POST form's
+	// fields before its file (default 20 s): a steady trickle does not extend it.
+	SmallBodyTimeout time.Duration
+	// MinRate is the slowest, in bytes per second over each RateWindow, that a request body or
+	// an object download may move; slower clients are cut off (RequestTimeout), so that none
+	// holds a connection and an open file indefinitely. 0 means DefaultMinRate; negative, no
+	// minimum.
+	MinRate int64
+	// RateWindow is the span MinRate is measured over (default 30 s).
+	RateWindow time.Duration
 	// Events, when set, receives an event for every object created or removed, durably before
 	// the client's answer.
 	Events EventLog
@@ -60,8 +71,18 @@ type Config struct {
 	Now func() time.Time
 }
 
-// DefaultMaxPutSize is S3's limit for one PUT.
-const DefaultMaxPutSize = 5 << 30
+// Defaults of Config.
+const (
+	// DefaultMaxPutSize is S3's limit for one PUT.
+	DefaultMaxPutSize = 5 << 30
+	// DefaultSmallBodyTimeout bounds a POST form's fields.
+	DefaultSmallBodyTimeout = 20 * time.Second
+	// DefaultMinRate (bytes/s) over DefaultRateWindow: a mobile link at its worst still does
+	// tens of KiB/s, while a client dripping bytes to hold a connection is cut after a minute
+	// at most.
+	DefaultMinRate    = 1 << 10
+	DefaultRateWindow = 30 * time.Second
+)
 
 // Server is the S3-compatible HTTP face of a storage node. It authenticates every request with
 // SigV4 (header or presigned), enforces the presign extensions, and maps the S3 REST API onto a
@@ -102,6 +123,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.BodyIdleTimeout <= 0 {
 		cfg.BodyIdleTimeout = time.Minute
 	}
+	if cfg.SmallBodyTimeout <= 0 {
+		cfg.SmallBodyTimeout = DefaultSmallBodyTimeout
+	}
+	if cfg.MinRate == 0 {
+		cfg.MinRate = DefaultMinRate
+	}
+	if cfg.RateWindow <= 0 {
+		cfg.RateWindow = DefaultRateWindow
+	}
 	if cfg.DefaultCORS != nil {
 		if err := checkCORSRules(cfg.DefaultCORS); err != nil {
 			return nil, fmt.Errorf("storage: DefaultCORS: %w", err)
@@ -137,6 +167,10 @@ type request struct {
 	// query (a POST form); empty for those.
 	principal string
 
+	// body is the request's body as the handlers read it, bounded by the node's rates; nil
+	// for a request without one.
+	body *clientlimit.Body
+
 	// For the access log: the S3 operation, how the request was authenticated (authV4Header
 	// ...) and by which access key, and the S3 code of its error.
 	op, authKind, accessKey, errCode string
@@ -148,18 +182,35 @@ func (s *Server) newRequestID() string {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	req := &request{id: s.newRequestID()}
+	if r.Body != nil && r.Body != http.NoBody {
+		// The handlers get a copy of the request: net/http tells from the Body it handed out
+		// whether a body was left unread (an upload refused from its headers) and then answers
+		// at once and closes the connection. Given another Body, it would first read up to
+		// 256 KiB of the refused body, so a client waiting for "100 Continue" would never get
+		// the answer.
+		req.body = clientlimit.NewBody(w, r.Body, clientlimit.BodyLimits{Idle: s.cfg.BodyIdleTimeout, MinRate: s.minRate()})
+		r = r.WithContext(r.Context())
+		r.Body = req.body
+	}
 	if level, on := s.accessLogLevel(r.Context()); on {
-		s.serveLogged(w, r, level)
+		s.serveLogged(w, r, req, level)
 		return
 	}
-	req := request{id: s.newRequestID()}
-	s.serve(w, r, &req)
+	s.serve(w, r, req)
+}
+
+// minRate is the node's minimum transfer rate of bodies and downloads.
+func (s *Server) minRate() clientlimit.Rate {
+	if s.cfg.MinRate < 0 {
+		return clientlimit.Rate{}
+	}
+	return clientlimit.Rate{BytesPerSecond: s.cfg.MinRate, Window: s.cfg.RateWindow}
 }
 
 // serveLogged answers a request and writes its access log line.
-func (s *Server) serveLogged(w http.ResponseWriter, r *http.Request, level slog.Level) {
+func (s *Server) serveLogged(w http.ResponseWriter, r *http.Request, req *request, level slog.Level) {
 	start := s.now()
-	req := &request{id: s.newRequestID()}
 	rec := &accessRecorder{ResponseWriter: w}
 	var in *countingBody
 	if r.Body != nil && r.Body != http.NoBody {

@@ -98,6 +98,8 @@ type controlSetup struct {
 	revokeNodes []string
 	// metricsToken guards /metrics ("" for loopback clients only).
 	metricsToken string
+	// bodyTimeout bounds a request body (--body-timeout).
+	bodyTimeout time.Duration
 }
 
 // openControl opens the metadata store, makes sure the administrator exists and builds the
@@ -145,6 +147,7 @@ func (m *Main) openControl(ctx context.Context, cs controlSetup, log *slog.Logge
 	if cfg.ReconcileGrace == 0 {
 		cfg.ReconcileGrace = -1
 	}
+	cfg.BodyTimeout = cs.bodyTimeout
 	if m.registry != nil {
 		cfg.Registerer = m.registry
 	}
@@ -301,14 +304,14 @@ func (m *Main) control(ctx context.Context, args []string) error {
 	cp, err := m.openControl(ctx, controlSetup{flags: cf, dataDir: dataDir, endpoint: endpoint, bucket: bucketName,
 		region: region, virtualHost: virtualHost, extensions: control.Extensions(ext),
 		creds: sigv4.Credentials{AccessKeyID: ak, SecretAccessKey: sk}, eventSecrets: secrets, revokeNodes: revokeNodes,
-		metricsToken: srv.token(m)}, log)
+		metricsToken: srv.token(m), bodyTimeout: srv.bodyTimeout}, log)
 	if err != nil {
 		return err
 	}
 	defer cp.close()
 	svc := cp.start(ctx, m, cf.addr, log)
 	svc.tls = st.tlsConfig()
-	return serveHTTP(ctx, log, srv.drain, svc)
+	return serveHTTP(ctx, log, srv, svc)
 }
 
 // webhookSecretFile keeps the secret that signs the storage node's deliveries to the control

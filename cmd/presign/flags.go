@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"presign/storage"
 )
 
 // byteSize is a flag of a number of bytes, written plainly or with a unit (KiB, MiB, GiB,
@@ -47,11 +49,22 @@ type serverFlags struct {
 	drain        time.Duration
 	tls          tlsFlags
 	metricsToken string
+	// connsPerAddr caps each listener's connections from one IP address (0: no cap).
+	connsPerAddr int
+	// bodyTimeout bounds the whole of a small request body: the control plane's JSON, the
+	// storage node's form fields.
+	bodyTimeout time.Duration
 }
+
+// defaultConnsPerAddr is --max-conns-per-ip's default: far above what a browser (6 per host)
+// or an SDK's pool opens, far below a process's descriptors.
+const defaultConnsPerAddr = 256
 
 func (f *serverFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.drain, "shutdown-timeout", time.Minute, "how long SIGTERM waits for requests in flight")
 	fs.StringVar(&f.metricsToken, "metrics-token", "", "bearer token /metrics (and the storage node's /_presign/metrics) require (default $PRESIGN_METRICS_TOKEN; none: metrics are served to loopback clients only)")
+	fs.IntVar(&f.connsPerAddr, "max-conns-per-ip", defaultConnsPerAddr, "connections one client IP address may hold open on each listener; more are closed at once (0: no cap; behind a reverse proxy every client has its address, raise it or let the proxy cap instead)")
+	fs.DurationVar(&f.bodyTimeout, "body-timeout", storage.DefaultSmallBodyTimeout, "how long a small request body may take in all (the control plane's JSON and webhook bodies, a POST form's fields): a client trickling one is cut off")
 	f.tls.register(fs)
 }
 

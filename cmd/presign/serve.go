@@ -72,6 +72,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	sf.corsOrigins = append(sf.corsOrigins, origins(st.scheme(), ctlLn.Addr())...)
 	// The control plane's files belong to its users: no policy may open its bucket.
 	sf.privateBuckets = append(sf.privateBuckets, bucketName)
+	sf.bodyTimeout = srv.bodyTimeout
 	node, err := m.openStorage(ctx, sf, log)
 	if err != nil {
 		return err
@@ -79,7 +80,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	defer node.close()
 	cp, err := m.openControl(ctx, controlSetup{flags: cf, dataDir: sf.data, endpoint: stURL, bucket: bucketName,
 		region: sf.region, extensions: control.ExtensionsOn, creds: node.creds, eventSecrets: secrets,
-		s3Client: st.loopbackClient(2 * time.Minute), metricsToken: srv.token(m)}, log)
+		s3Client: st.loopbackClient(2 * time.Minute), metricsToken: srv.token(m), bodyTimeout: srv.bodyTimeout}, log)
 	if err != nil {
 		return err
 	}
@@ -89,7 +90,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	stor := node.listener("storage node", sf.addr, m.registry, srv.token(m))
 	stor.ln, stor.tls = stLn, st.tlsConfig()
 	bound = nil // serveHTTP closes them
-	return serveHTTP(ctx, log, srv.drain, ctl, stor)
+	return serveHTTP(ctx, log, srv, ctl, stor)
 }
 
 // addTarget adds the control plane's webhook to the user's --notify-url targets, keeping each

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"presign/internal/clientlimit"
 	"presign/internal/tcpcc"
 	"presign/sigv4"
 	"presign/storage"
@@ -31,6 +32,10 @@ type storageFlags struct {
 	backend                    backendFlags
 	sigV2, accessLog           bool
 	privateBuckets             stringList
+	minRate                    byteSize
+	rateWindow                 time.Duration
+	// bodyTimeout comes from serverFlags.
+	bodyTimeout time.Duration
 }
 
 func (f *storageFlags) register(fs *flag.FlagSet, addrFlag string) {
@@ -47,6 +52,9 @@ func (f *storageFlags) register(fs *flag.FlagSet, addrFlag string) {
 	fs.BoolVar(&f.sigV2, "sigv2", true, "accept AWS Signature Version 2 (the default presigned URLs of boto3, the aws CLI v1, s3cmd and s3fs); false answers it as S3 does where it never existed; see docs/auth.md")
 	fs.BoolVar(&f.accessLog, "access-log", false, "log one line per request (method, bucket, key, operation, status, S3 error code, bytes, duration, auth kind) at info level; without it, at debug level only")
 	fs.Var(&f.privateBuckets, "private-bucket", "a bucket that never takes a bucket policy, such as the control plane's (repeatable; presign serve adds its own)")
+	f.minRate = storage.DefaultMinRate
+	fs.Var(&f.minRate, "min-rate", "slowest rate, in bytes per second over each --rate-window, at which an upload may arrive or a download be read; slower clients are cut off (0: no minimum)")
+	fs.DurationVar(&f.rateWindow, "rate-window", storage.DefaultRateWindow, "the span --min-rate is measured over; a client that stops altogether is cut off after one to two windows")
 	fs.Var(&f.corsOrigins, "cors-origin", "web origin allowed to upload and download from a browser in buckets without a CORS configuration of their own (serve: also to call the control plane's API), e.g. https://app.example.com; one '*' allowed (repeatable)")
 }
 
@@ -75,6 +83,7 @@ func (m *Main) storage(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("storage node: %w", err)
 	}
+	sf.bodyTimeout = srv.bodyTimeout
 	node, err := m.openStorage(ctx, sf, log)
 	if err != nil {
 		ln.Close()
@@ -83,7 +92,7 @@ func (m *Main) storage(ctx context.Context, args []string) error {
 	defer node.close()
 	svc := node.listener("storage node", sf.addr, m.registry, srv.token(m))
 	svc.ln, svc.tls = ln, st.tlsConfig()
-	return serveHTTP(ctx, log, srv.drain, svc)
+	return serveHTTP(ctx, log, srv, svc)
 }
 
 // listenTCP binds addr, with its sockets' congestion control chosen by congestion (see tcpcc.Control).
@@ -140,6 +149,10 @@ func (m *Main) openStorage(ctx context.Context, sf storageFlags, log *slog.Logge
 		AccessLog:      sf.accessLog,
 		PrivateBuckets: sf.privateBuckets,
 		Logger:         log,
+
+		SmallBodyTimeout: sf.bodyTimeout,
+		MinRate:          minRate(sf.minRate),
+		RateWindow:       sf.rateWindow,
 	})
 	if err != nil {
 		ev.close()
@@ -147,6 +160,14 @@ func (m *Main) openStorage(ctx context.Context, sf storageFlags, log *slog.Logge
 		return nil, err
 	}
 	return &storageNode{stores: stores, events: ev, server: srv, creds: creds}, nil
+}
+
+// minRate is storage.Config.MinRate for --min-rate, where 0 means none.
+func minRate(b byteSize) int64 {
+	if b <= 0 {
+		return -1
+	}
+	return int64(b)
 }
 
 // listener serves the S3 API, and under /_presign/ (a path no bucket can have, as bucket
@@ -193,9 +214,11 @@ type service struct {
 }
 
 // serveHTTP runs the services until ctx ends, then drains requests in flight for at most
-// drain and returns nil: SIGTERM is a normal stop. Every listener is bound before any is
-// announced, so a port conflict fails the start cleanly.
-func serveHTTP(ctx context.Context, log *slog.Logger, drain time.Duration, services ...service) error {
+// srv.drain and returns nil: SIGTERM is a normal stop. Every listener is bound before any is
+// announced, so a port conflict fails the start cleanly; each is capped at srv.connsPerAddr
+// connections per client address.
+func serveHTTP(ctx context.Context, log *slog.Logger, srv serverFlags, services ...service) error {
+	drain := srv.drain
 	type running struct {
 		service
 		ln  net.Listener
@@ -213,6 +236,7 @@ func serveHTTP(ctx context.Context, log *slog.Logger, drain time.Duration, servi
 			}
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
+		ln = clientlimit.NewListener(ln, srv.connsPerAddr)
 		rs = append(rs, running{s, ln, &http.Server{
 			Handler:           s.handler,
 			TLSConfig:         s.tls,

@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// load is the workers' and slow clients' shared state and the current phase's figures.
+type load struct {
+	srv    *server
+	hc     *http.Client
+	tokens []string
+	maxPut int64
+	start  time.Time
+	// dlURL is a download URL of a 16 MiB file for the slow clients that never read.
+	dlMu  sync.Mutex
+	dlURL string
+	admin string
+	bigID string
+
+	mu        sync.Mutex
+	cur       phase
+	tickets   []time.Duration
+	puts      []time.Duration
+	errs      int
+	firstErrs []string
+}
+
+func newLoad(ctx context.Context, srv *server, workers int, maxPut int64) (*load, error) {
+	l := &load{srv: srv, maxPut: maxPut, start: time.Now(),
+		hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4 * workers}, Timeout: 5 * time.Minute}}
+	admin, err := l.login("admin", adminPassword)
+	if err != nil {
+		return nil, fmt.Errorf("admin login: %w", err)
+	}
+	l.admin = admin
+	run := rand.Text()[:6]
+	for i := range workers {
+		name := fmt.Sprintf("soak-%s-%02d", run, i)
+		body := map[string]any{"username": name, "password": name + "-password",
+			"policy": map[string]any{"max_pending_uploads": 0, "quota_bytes": 0, "max_object_bytes": 0, "allowed_content_types": []string{"*/*"}}}
+		if err := l.call(ctx, admin, "POST", "/v1/users", body, http.StatusCreated, nil); err != nil {
+			return nil, fmt.Errorf("create user: %w", err)
+		}
+		tok, err := l.login(name, name+"-password")
+		if err != nil {
+			return nil, err
+		}
+		l.tokens = append(l.tokens, tok)
+	}
+	id, err := l.upload(ctx, admin, 16<<20)
+	if err != nil {
+		return nil, fmt.Errorf("the slow clients' file: %w", err)
+	}
+	l.bigID = id
+	return l, nil
+}
+
+func (l *load) login(user, password string) (string, error) {
+	var s struct{ Token string }
+	err := l.call(context.Background(), "", "POST", "/v1/login", map[string]string{"username": user, "password": password}, http.StatusOK, &s)
+	return s.Token, err
+}
+
+// call sends a JSON request to the control plane and decodes a want answer into out.
+func (l *load) call(ctx context.Context, token, method, path string, body any, want int, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, l.srv.control+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := l.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	if out != nil {
+		return json.Unmarshal(raw, out)
+	}
+	return nil
+}
+
+// upload asks for a ticket, PUTs size bytes and completes the upload; it returns the file's id.
+func (l *load) upload(ctx context.Context, token string, size int64) (string, error) {
+	var tk struct {
+		ID      string
+		URL     string
+		Method  string
+		Headers map[string]string
+	}
+	t0 := time.Now()
+	err := l.call(ctx, token, "POST", "/v1/uploads", map[string]any{"filename": "f.bin", "size": size, "content_type": "application/octet-stream"}, http.StatusCreated, &tk)
+	ticket := time.Since(t0)
+	if err != nil {
+		return "", err
+	}
+	req, err := http.NewRequestWithContext(ctx, tk.Method, tk.URL, io.LimitReader(zeros{}, size))
+	if err != nil {
+		return "", err
+	}
+	req.ContentLength = size
+	for k, v := range tk.Headers {
+		req.Header.Set(k, v)
+	}
+	t1 := time.Now()
+	resp, err := l.hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	put := time.Since(t1)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("PUT: %d", resp.StatusCode)
+	}
+	if err := l.call(ctx, token, "POST", "/v1/uploads/"+tk.ID+"/complete", nil, http.StatusOK, nil); err != nil {
+		return "", err
+	}
+	l.mu.Lock()
+	l.cur.tickets++
+	l.tickets = append(l.tickets, ticket)
+	if size == 4<<10 {
+		l.cur.smallPuts++
+		l.puts = append(l.puts, put)
+	} else {
+		l.cur.bigPuts++
+	}
+	l.mu.Unlock()
+	return tk.ID, nil
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// work is one worker's loop: mostly 4 KiB uploads, some large ones, downloads and deletes of
+// its own files.
+func (l *load) work(ctx context.Context, i int) {
+	token := l.tokens[i]
+	var files []string
+	for ctx.Err() == nil {
+		var err error
+		switch r := mrand.IntN(100); {
+		case r < 50 || len(files) == 0:
+			var id string
+			if id, err = l.upload(ctx, token, 4<<10); err == nil {
+				files = append(files, id)
+			}
+		case r < 60:
+			// Log-uniform from 64 KiB to maxPut: many medium files, a few large ones.
+			size := int64(math.Exp(mrand.Float64()*math.Log(float64(l.maxPut)/(64<<10)))) * (64 << 10)
+			var id string
+			if id, err = l.upload(ctx, token, min(size, l.maxPut)); err == nil {
+				files = append(files, id)
+			}
+		case r < 85:
+			err = l.download(ctx, token, files[mrand.IntN(len(files))])
+		default:
+			k := mrand.IntN(len(files))
+			if err = l.call(ctx, token, "DELETE", "/v1/files/"+files[k], nil, http.StatusNoContent, nil); err == nil {
+				files = slices.Delete(files, k, k+1)
+				l.count(func(p *phase) { p.deletes++ })
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			l.mu.Lock()
+			l.errs++
+			l.cur.errors++
+			if len(l.firstErrs) < 10 {
+				l.firstErrs = append(l.firstErrs, err.Error())
+			}
+			l.mu.Unlock()
+		}
+	}
+}
+
+func (l *load) count(f func(*phase)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f(&l.cur)
+}
+
+func (l *load) download(ctx context.Context, token, id string) error {
+	var d struct{ URL string }
+	if err := l.call(ctx, token, "GET", "/v1/files/"+id+"/download", nil, http.StatusOK, &d); err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", d.URL, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := l.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("download: %d", resp.StatusCode)
+	}
+	l.count(func(p *phase) { p.downloads++ })
+	return nil
+}
+
+// slowClient holds a connection from 127.0.0.2 the way attackers do, one of three kinds by i,
+// and opens another each time the server cuts it, until ctx ends.
+func (l *load) slowClient(ctx context.Context, i int) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 10 * time.Second}
+	for ctx.Err() == nil {
+		var addr, head string
+		switch i % 3 {
+		case 0:
+			addr, head = hostOf(l.srv.control), "POST /v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+		case 1:
+			addr, head = hostOf(l.srv.storage), "POST /presign HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 5000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n"
+		default:
+			u, err := l.downloadURL(ctx)
+			if err != nil {
+				return
+			}
+			addr = hostOf(l.srv.storage)
+			head = "GET " + strings.TrimPrefix(u, l.srv.storage) + " HTTP/1.1\r\nHost: " + addr + "\r\n\r\n"
+		}
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return
+		}
+		stop := context.AfterFunc(ctx, func() { c.Close() })
+		if i%3 == 2 {
+			c.(*net.TCPConn).SetReadBuffer(4 << 10)
+		}
+		_, err = io.WriteString(c, head)
+		for err == nil && ctx.Err() == nil {
+			if i%3 == 2 {
+				// Never read: held until the phase ends. (Whether the server cut it shows
+				// only once what it sent has been read, which would make it fast.)
+				<-ctx.Done()
+				break
+			}
+			time.Sleep(2 * time.Second)
+			_, err = c.Write([]byte{'k'})
+		}
+		stop()
+		c.Close()
+		if ctx.Err() == nil {
+			l.count(func(p *phase) { p.slowCut++ })
+		}
+	}
+}
+
+func (l *load) downloadURL(ctx context.Context) (string, error) {
+	l.dlMu.Lock()
+	defer l.dlMu.Unlock()
+	if l.dlURL == "" {
+		var d struct{ URL string }
+		if err := l.call(ctx, l.admin, "GET", "/v1/files/"+l.bigID+"/download", nil, http.StatusOK, &d); err != nil {
+			return "", err
+		}
+		l.dlURL = d.URL
+		time.AfterFunc(time.Minute, func() { l.dlMu.Lock(); l.dlURL = ""; l.dlMu.Unlock() })
+	}
+	return l.dlURL, nil
+}
+
+func hostOf(u string) string { return strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://") }
+
+func (l *load) resetPhase() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cur, l.tickets, l.puts = phase{}, nil, nil
+}
+
+func (l *load) endPhase(withSlow bool) phase {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.cur
+	p.withSlow = withSlow
+	p.p99Ticket, p.p99Put = p99(l.tickets), p99(l.puts)
+	return p
+}
+
+func (l *load) firstErrors() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.firstErrs
+}
+
+func (l *load) totalErrors() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.errs
+}
+
+// metricValue reads one unlabelled metric of a Prometheus text endpoint; 0 when absent.
+func metricValue(u, name string) int {
+	resp, err := http.Get(u)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return int(f)
+		}
+	}
+	return 0
+}
