@@ -6,6 +6,8 @@
 //   - Stall keeps connections open but stops passing bytes, as a hung server does.
 //   - Refuse closes the listening port, as a server that is down does: new connections are
 //     refused and open ones reset.
+//   - ResetEach resets open connections and every new one as soon as it is accepted, as a
+//     server that crashes over and over does.
 //   - Pass forwards again.
 //
 // It knows nothing of the protocols it carries, so it works for any of them.
@@ -26,6 +28,7 @@ const (
 	Pass Mode = iota
 	Stall
 	Refuse
+	ResetEach
 )
 
 // Proxy forwards connections from its address to a target. It is safe for concurrent use.
@@ -93,6 +96,8 @@ func (p *Proxy) Set(m Mode) error {
 	case Refuse:
 		p.ln.Close()
 		p.resetLocked()
+	case ResetEach:
+		p.resetLocked()
 	}
 	p.mode = m
 	return nil
@@ -146,11 +151,11 @@ func (p *Proxy) accept(ln net.Listener) {
 }
 
 // track registers c as open, or reports false when the proxy is no longer passing new
-// connections (refusing or closed).
+// connections (refusing, resetting or closed).
 func (p *Proxy) track(c net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || p.mode == Refuse {
+	if p.closed || p.mode == Refuse || p.mode == ResetEach {
 		return false
 	}
 	p.conns[c] = struct{}{}
@@ -160,6 +165,9 @@ func (p *Proxy) track(c net.Conn) bool {
 func (p *Proxy) handle(client net.Conn) {
 	defer p.wg.Done()
 	if !p.track(client) {
+		if tc, ok := client.(*net.TCPConn); ok {
+			tc.SetLinger(0)
+		}
 		client.Close()
 		return
 	}

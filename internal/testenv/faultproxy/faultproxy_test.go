@@ -3,6 +3,7 @@ package faultproxy
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"syscall"
@@ -87,6 +88,16 @@ func TestModesFailConnectionsAsTheirServiceWouldAndPassRestores(t *testing.T) {
 	if err := roundTrip(c); err != nil {
 		t.Fatalf("after the stall: %v", err)
 	}
+
+	p.Set(ResetEach)
+	if err := roundTrip(c); err == nil {
+		t.Fatal("an open connection passed after ResetEach")
+	}
+	if err := roundTrip(dial(t, p)); !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, io.EOF) {
+		t.Fatalf("a new connection after ResetEach: %v, want a reset", err)
+	}
+	p.Set(Pass)
+	c = dial(t, p)
 
 	if err := p.Set(Refuse); err != nil {
 		t.Fatal(err)
