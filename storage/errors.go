@@ -68,7 +68,7 @@ var errorTable = []struct {
 	{ErrInvalidPartOrder, &APIError{"InvalidPartOrder", http.StatusBadRequest, "The list of parts was not in ascending order. Parts must be ordered by part number.", nil}},
 	{ErrNoSuchPart, &APIError{"InvalidPartNumber", http.StatusRequestedRangeNotSatisfiable, "The requested partnumber is not satisfiable.", nil}},
 	{ErrPartsUnknown, &APIError{"NotImplemented", http.StatusNotImplemented, "This storage backend cannot read one part of this object; use a Range.", nil}},
-	{ErrUnavailable, &APIError{"ServiceUnavailable", http.StatusServiceUnavailable, "A service this node depends on is unavailable; nothing was done. Please try again.", nil}},
+	{ErrUnavailable, &APIError{"ServiceUnavailable", http.StatusServiceUnavailable, "A service this node depends on is unavailable. Please try again.", nil}},
 	{ErrPartTooSmall, &APIError{"EntityTooSmall", http.StatusBadRequest, "Your proposed upload is smaller than the minimum allowed object size.", nil}},
 }
 
