@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -68,15 +69,28 @@ func (t *tracker) start() {
 }
 
 // countingReader counts the bytes of one attempt into the tracker and touches the watchdog.
+// The transport may still read the body after Do has returned (it closes and drains it in
+// its own goroutine), so Read and takeBack lock, and an attempt taken back reads no more.
 type countingReader struct {
 	r     io.Reader
 	t     *tracker
 	w     *watchdog
-	n     int64
 	total int64
+
+	mu   sync.Mutex
+	n    int64
+	over bool
 }
 
+// errAttemptOver ends the transport's reads of an attempt whose bytes were taken back.
+var errAttemptOver = errors.New("client: the attempt is over")
+
 func (c *countingReader) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.over {
+		return 0, errAttemptOver
+	}
 	n, err := c.r.Read(p)
 	if n > 0 {
 		c.n += int64(n)
@@ -97,6 +111,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 // takeBack removes the bytes of a failed attempt from the progress.
 func (c *countingReader) takeBack() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.over = true
 	if c.n > 0 {
 		c.t.add(-c.n)
 		c.n = 0

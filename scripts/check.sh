@@ -19,8 +19,11 @@ staticcheck_version=v0.8.2
 
 # The packages with goroutines of their own: group commit and compaction (storage/disk), the
 # hashing pipe (storage), parallel part uploads (storage/s3backend), the outbox and its
-# delivery (events/...), the SQLite writer, the stores' races and the reconciler (control/...).
-race_packages=(./storage ./storage/disk ./storage/s3backend ./events/... ./control/...)
+# delivery (events/...), the SQLite writer, the stores' races and the reconciler (control/...),
+# the SDK's parallel part uploads and their progress (client), Redis's nonces
+# (storage/redisstore) and the fault proxy of the dependency tests (internal/testenv/faultproxy).
+race_packages=(./storage ./storage/disk ./storage/s3backend ./storage/redisstore ./events/... ./control/... ./client
+	./internal/testenv/faultproxy)
 
 step() {
 	echo "== $*"

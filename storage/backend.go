@@ -168,6 +168,10 @@ var (
 	ErrStorageFull        = errors.New("storage: no space left")
 	// ErrNoSuchPart: a read of part n of an object with fewer parts.
 	ErrNoSuchPart = errors.New("storage: no such part")
+	// ErrUnavailable: a service the node depends on (the object service of a gateway, the
+	// shared nonce and revocation store) did not answer, or answered that it cannot serve now.
+	// The request had no effect and may be retried; the node answers 503.
+	ErrUnavailable = errors.New("storage: a service the node depends on is unavailable")
 	// ErrPartsUnknown: the backend cannot tell where the parts of this object lie.
 	ErrPartsUnknown = errors.New("storage: part boundaries unknown")
 )

@@ -70,6 +70,7 @@ var errorTable = []struct {
 	{ErrInvalidPartOrder, &APIError{"InvalidPartOrder", http.StatusBadRequest, "The list of parts was not in ascending order. Parts must be ordered by part number.", nil}},
 	{ErrNoSuchPart, &APIError{"InvalidPartNumber", http.StatusRequestedRangeNotSatisfiable, "The requested partnumber is not satisfiable.", nil}},
 	{ErrPartsUnknown, &APIError{"NotImplemented", http.StatusNotImplemented, "This storage backend cannot read one part of this object; use a Range.", nil}},
+	{ErrUnavailable, &APIError{"ServiceUnavailable", http.StatusServiceUnavailable, "A service this node depends on is unavailable. Please try again.", nil}},
 	{ErrPartTooSmall, &APIError{"EntityTooSmall", http.StatusBadRequest, "Your proposed upload is smaller than the minimum allowed object size.", nil}},
 	{clientlimit.ErrTimeout, errRequestTimeout},
 	{clientlimit.ErrAborted, errClientClosed},
@@ -156,6 +157,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, req *request
 		return
 	case e == errRequestTimeout:
 		s.log.DebugContext(r.Context(), "client too slow", "request_id", req.id, "method", r.Method, "path", r.URL.Path, "err", err)
+	case errors.Is(err, ErrUnavailable):
+		// Not the client's fault, and what the operator must see: which service failed.
+		s.log.WarnContext(r.Context(), "request refused, a service is unavailable", "request_id", req.id, "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	h := w.Header()
 	if e.Status == http.StatusNotModified || r.Method == http.MethodHead {

@@ -82,7 +82,8 @@ func (s *Server) checkRevoked(ctx context.Context, req *request) error {
 	}
 	revoked, err := s.cfg.Revocations.Revoked(ctx, id, user, req.auth.Date)
 	if err != nil {
-		return fmt.Errorf("check revocation: %w", err)
+		// Fail closed: the URL may have been revoked.
+		return fmt.Errorf("check revocation: %w: %w", ErrUnavailable, err)
 	}
 	if revoked {
 		return errRevoked
@@ -161,7 +162,7 @@ func (s *Server) revoke(r *http.Request, req *request) error {
 	// leaves the earlier ones recorded, and the caller retries the whole call.
 	for _, rv := range rr.Revocations {
 		if err := s.cfg.Revocations.Revoke(r.Context(), rv); err != nil {
-			return fmt.Errorf("record revocation: %w", err)
+			return fmt.Errorf("record revocation: %w: %w", ErrUnavailable, err)
 		}
 		s.log.Info("URLs revoked", "request_id", req.id, "id", rv.ID, "user", rv.User, "before", rv.Before, "until", rv.Until)
 	}

@@ -325,7 +325,8 @@ func (s *Server) useNonce(ctx context.Context, req *request, nonce string, until
 	}
 	first, err := s.cfg.Nonces.Consume(ctx, nonce, until)
 	if err != nil {
-		return fmt.Errorf("consume nonce: %w", err)
+		// Fail closed: without the store the node cannot know whether the nonce was used.
+		return fmt.Errorf("consume nonce: %w: %w", ErrUnavailable, err)
 	}
 	if !first {
 		return errUsedOnce

@@ -35,6 +35,8 @@ type backendFlags struct {
 	redisPrefix  string
 	// tcpCongestion is that of the connections to the service.
 	tcpCongestion string
+	// dialTimeout and responseTimeout bound what a service that is down or stalled costs.
+	dialTimeout, responseTimeout time.Duration
 }
 
 func (f *backendFlags) register(fs *flag.FlagSet) {
@@ -46,6 +48,8 @@ func (f *backendFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.pathStyle, "backend-path-style", false, "address the service bucket in the path instead of the host name (--backend s3; SeaweedFS and MinIO need it)")
 	fs.UintVar(&f.nodeID, "node-id", 0, "1 to 255, distinct per node: the low bits of event sequencers, so that no two nodes issue the same (--backend s3; 0 picks one at random)")
 	fs.DurationVar(&f.versionGrace, "backend-version-grace", time.Hour, "how long a replaced or deleted version stays readable for downloads in progress (--backend s3)")
+	fs.DurationVar(&f.dialTimeout, "backend-dial-timeout", 10*time.Second, "how long opening a connection to the service may take (--backend s3); past it, and after the SDK's retries, requests are answered 503")
+	fs.DurationVar(&f.responseTimeout, "backend-response-timeout", time.Minute, "how long the service may take to begin its answer once a request is sent (--backend s3); past it, and after the SDK's retries, requests are answered 503")
 	fs.StringVar(&f.tcpCongestion, "backend-tcp-congestion", tcpcc.Auto, "TCP congestion control of the connections to the service (--backend s3; Linux): auto (reno when the service is on a loopback address; else the host's), host, or an algorithm such as reno, bbr; see docs/gateway.md")
 	fs.StringVar(&f.redisURL, "redis", "", "redis:// URL of a Redis shared by the storage nodes, for single-use nonces and revocations (default: the node's own store in --data)")
 	fs.StringVar(&f.redisPrefix, "redis-prefix", "presign:", "prefix of the node's keys in Redis")
@@ -116,7 +120,7 @@ func (m *Main) openStores(ctx context.Context, sf storageFlags, log *slog.Logger
 			Endpoint: f.endpoint, Bucket: f.bucket, Prefix: f.prefix, Region: f.region, PathStyle: f.pathStyle,
 			AccessKey: m.Getenv("PRESIGN_BACKEND_ACCESS_KEY"), SecretKey: m.Getenv("PRESIGN_BACKEND_SECRET_KEY"),
 			NodeID: uint8(f.nodeID), VersionGrace: f.versionGrace, MultipartExpiry: sf.multipartExpiry, Logger: log,
-			TCPCongestion: f.tcpCongestion,
+			TCPCongestion: f.tcpCongestion, DialTimeout: f.dialTimeout, ResponseTimeout: f.responseTimeout,
 		})
 		if err != nil {
 			return nil, err

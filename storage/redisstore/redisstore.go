@@ -9,8 +9,10 @@
 //	<prefix>rev:user:<user>   the Before time of a user's revocation (Unix ms), expiring at Until
 //
 // Every check reads Redis directly (one round trip), so there is no cache to go stale. When
-// Redis cannot be reached, calls fail: the node then answers 500 rather than let a used
-// once-URL or a revoked URL through.
+// Redis cannot be reached, calls fail: the node then answers 503 rather than let a used
+// once-URL or a revoked URL through, and serves them again as soon as Redis answers (the
+// client redials by itself). The URL's query sets the client's timeouts and retries
+// (dial_timeout, read_timeout, write_timeout, max_retries: see redis.ParseURL).
 package redisstore
 
 import (

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 
 	"presign/internal/tcpcc"
 	"presign/storage"
@@ -60,6 +61,11 @@ type Options struct {
 	MultipartExpiry time.Duration
 	// HTTPClient sends the requests; a client tuned for many large streams when nil.
 	HTTPClient *http.Client
+	// DialTimeout bounds the opening of a connection to the service, and ResponseTimeout the
+	// wait for the head of its answer once a request is sent (defaults 10 s and 60 s); both
+	// apply to the default HTTPClient only. A call that fails on them is retried by the SDK
+	// (3 attempts in all), then answered 503.
+	DialTimeout, ResponseTimeout time.Duration
 	// TCPCongestion chooses the congestion control of the connections the default HTTPClient
 	// opens (Linux only): an algorithm, tcpcc.Auto (reno for a service on a loopback address),
 	// or tcpcc.Host and the empty string for the host's default. A refused name fails Open.
@@ -128,6 +134,12 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 	if opts.MultipartExpiry <= 0 {
 		opts.MultipartExpiry = 7 * 24 * time.Hour
 	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 10 * time.Second
+	}
+	if opts.ResponseTimeout <= 0 {
+		opts.ResponseTimeout = time.Minute
+	}
 	if opts.NodeID == 0 {
 		var b [1]byte
 		rand.Read(b[:])
@@ -142,7 +154,7 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 		if err := tcpcc.Check(opts.TCPCongestion); err != nil {
 			return nil, fmt.Errorf("s3backend: %w", err)
 		}
-		opts.HTTPClient = newHTTPClient(opts.TCPCongestion)
+		opts.HTTPClient = newHTTPClient(opts.TCPCongestion, opts.DialTimeout, opts.ResponseTimeout)
 	}
 	b := &Backend{
 		bucket: opts.Bucket,
@@ -169,6 +181,7 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 		BaseEndpoint: aws.String(opts.Endpoint),
 		UsePathStyle: opts.PathStyle,
 		HTTPClient:   opts.HTTPClient,
+		APIOptions:   []func(*middleware.Stack) error{markUnavailable},
 		// The node computes and checks every digest itself and sends Content-MD5 where it
 		// can; the SDK's own checksums would hash every byte a second time.
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
@@ -218,16 +231,18 @@ func (b *Backend) checkVersioning(ctx context.Context) error {
 	return nil
 }
 
-// newHTTPClient keeps enough idle connections for many parallel streams to one service.
-func newHTTPClient(congestion string) *http.Client {
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: tcpcc.Control(congestion)}
+// newHTTPClient keeps enough idle connections for many parallel streams to one service. Its
+// timeouts make a service that is down or stalled cost a request a bounded time, not forever.
+func newHTTPClient(congestion string, dialTimeout, responseTimeout time.Duration) *http.Client {
+	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, Control: tcpcc.Control(congestion)}
 	return &http.Client{Transport: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           dialer.DialContext,
 		MaxIdleConns:          256,
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
+		TLSHandshakeTimeout:   dialTimeout,
+		ResponseHeaderTimeout: responseTimeout,
 		ExpectContinueTimeout: time.Second,
 		// Bodies stream in large reads and writes of their own (holdback, exactReader), which
 		// bypass buffers no larger than the default.

@@ -7,6 +7,7 @@ import (
 	"net/http/httptrace"
 	"strings"
 	"testing"
+	"time"
 
 	"presign/internal/tcpcc"
 	"presign/internal/testenv"
@@ -32,7 +33,7 @@ func TestDefaultClientDialsWithTheChosenCongestionControl(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := newHTTPClient(tc.choice).Do(req)
+		resp, err := newHTTPClient(tc.choice, time.Second, time.Second).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
