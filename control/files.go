@@ -159,9 +159,14 @@ func (s *Service) ShareURL(ctx context.Context, p *Principal, id string, ttl tim
 	if err != nil {
 		return nil, err
 	}
-	q := url.Values{"response-content-disposition": {ContentDisposition(f.Filename)}}
-	revocable(q, f.ID, f.UserID, ext)
-	signed, err := s.presign(http.MethodGet, f.Key, q, nil, now, ttl)
+	var signed string
+	if p := s.urlSigner(); p != nil {
+		signed, err = p.SignDownload(f.Key, ContentDisposition(f.Filename), now, ttl)
+	} else {
+		q := url.Values{"response-content-disposition": {ContentDisposition(f.Filename)}}
+		revocable(q, f.ID, f.UserID, ext)
+		signed, err = s.presign(http.MethodGet, f.Key, q, nil, now, ttl)
+	}
 	if err != nil {
 		return nil, err
 	}
