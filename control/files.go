@@ -161,7 +161,7 @@ func (s *Service) ShareURL(ctx context.Context, p *Principal, id string, ttl tim
 	}
 	var signed string
 	if p := s.urlSigner(); p != nil {
-		signed, err = p.SignDownload(f.Key, ContentDisposition(f.Filename), now, ttl)
+		signed, err = p.SignDownload(f.Key, ContentDisposition(f.Filename), f.ContentType, now, ttl)
 	} else {
 		q := url.Values{"response-content-disposition": {ContentDisposition(f.Filename)}}
 		revocable(q, f.ID, f.UserID, ext)

@@ -22,8 +22,8 @@ type URLSigner interface {
 	// CreateMultipart.
 	SignPart(req PartSigning) (SignedRequest, error)
 	// SignDownload signs a GET of the object at key whose answer carries the
-	// Content-Disposition given.
-	SignDownload(key, disposition string, now time.Time, ttl time.Duration) (string, error)
+	// Content-Disposition and Content-Type given.
+	SignDownload(key, disposition, contentType string, now time.Time, ttl time.Duration) (string, error)
 	// ObjectURL is the unsigned URL of the object at key (what Companion's clients are told
 	// the object's location is).
 	ObjectURL(key string) string
