@@ -51,6 +51,7 @@ type env struct {
 	obj control.Objects
 	c   *client.Client
 	clk *testclock.Clock
+	url string
 }
 
 func newEnv(t *testing.T, tg Target) *env {
@@ -83,7 +84,7 @@ func newEnv(t *testing.T, tg Target) *env {
 	if _, err := c.Login(ctx, control.AdminUsername, adminPassword); err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, svc: svc, obj: tg.Objects, c: c, clk: clk}
+	return &env{t: t, svc: svc, obj: tg.Objects, c: c, clk: clk, url: srv.URL}
 }
 
 func random(t *testing.T, n int) []byte {
@@ -100,6 +101,51 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 	t.Run("OversizeBodyNeverBecomesAFile", func(t *testing.T) { oversize(t, newTarget(t)) })
 	t.Run("WrongContentTypeNeverBecomesAFile", func(t *testing.T) { wrongType(t, newTarget(t)) })
 	t.Run("ReconcilerCompletesAnUploadNobodyCompleted", func(t *testing.T) { reconciled(t, newTarget(t)) })
+	t.Run("WhatTheProviderCannotSignIsRefused", func(t *testing.T) { refusals(t, newTarget(t)) })
+}
+
+// refusals checks that what a provider that signs its own URLs cannot do (forms, revoking one
+// URL) is refused with 501 not_supported and records nothing, and that an upload of
+// undeclared size gets a single PUT only where the signature caps its size.
+func refusals(t *testing.T, tg Target) {
+	signer, ok := tg.Objects.(control.URLSigner)
+	if !ok {
+		t.Skip("an S3 store signs forms and, on presign's nodes, revokes (control package tests)")
+	}
+	e := newEnv(t, tg)
+	ctx := context.Background()
+	_, err := e.c.NewTicket(ctx, client.TicketRequest{Filename: "f.txt", Size: 5, ContentType: "text/plain", Form: true})
+	var ae *client.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusNotImplemented || ae.Code != "not_supported" {
+		t.Fatalf("form ticket: %v, want 501 not_supported", err)
+	}
+	tk, err := e.c.NewTicket(ctx, client.TicketRequest{Filename: "f.txt", Size: 5, ContentType: "text/plain"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.url+"/v1/uploads/"+tk.ID+"/revoke", nil)
+	req.Header.Set("Authorization", "Bearer "+e.c.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotImplemented || !strings.Contains(string(body), "not_supported") {
+		t.Fatalf("revoke: %d %s, want 501 not_supported", resp.StatusCode, body)
+	}
+	// An undeclared size, over the raw API (the SDK always declares one).
+	req, _ = http.NewRequest(http.MethodPost, e.url+"/v1/uploads", strings.NewReader(`{"filename":"g.txt","max_size":1000,"content_type":"text/plain"}`))
+	req.Header.Set("Authorization", "Bearer "+e.c.Token())
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if want := map[bool]int{true: http.StatusCreated, false: http.StatusBadRequest}[signer.CapsUploadSize()]; resp.StatusCode != want {
+		t.Fatalf("a PUT of undeclared size with CapsUploadSize %v: %d, want %d", signer.CapsUploadSize(), resp.StatusCode, want)
+	}
 }
 
 func singleUpload(t *testing.T, tg Target) {
@@ -292,7 +338,7 @@ func reconciled(t *testing.T, tg Target) {
 	if code := put(t, tk.Method, tk.URL, tk.Headers, random(t, 42)); code/100 != 2 {
 		t.Fatalf("upload answered %d", code)
 	}
-	e.clk.Advance(time.Until(tk.Expires) + time.Second) // past the ticket's deadline
+	e.clk.Advance(tk.Expires.Sub(e.clk.Now()) + time.Second) // past the ticket's deadline
 	if _, err := e.svc.ReconcileOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
