@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"presign/control/provider/azure"
+	"presign/control/provider/azure/azuritetest"
 )
 
 func TestParseConnectionString(t *testing.T) {
@@ -17,7 +18,7 @@ func TestParseConnectionString(t *testing.T) {
 		{in: "AccountName=acct;AccountKey=a2V5", account: "acct", key: "a2V5", endpoint: "https://acct.blob.core.windows.net"},
 		{in: "AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;",
 			account: "devstoreaccount1", key: "a2V5", endpoint: "http://127.0.0.1:10000/devstoreaccount1"},
-		{in: "UseDevelopmentStorage=true", account: "devstoreaccount1", key: devKey, endpoint: "http://127.0.0.1:10000/devstoreaccount1"},
+		{in: "UseDevelopmentStorage=true", account: "devstoreaccount1", key: azuritetest.Key, endpoint: "http://127.0.0.1:10000/devstoreaccount1"},
 		{in: "BlobEndpoint=https://acct.blob.core.windows.net;SharedAccessSignature=sv=2020", bad: true},
 		{in: "AccountName=acct;garbage", bad: true},
 	} {
