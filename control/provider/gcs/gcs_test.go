@@ -158,10 +158,11 @@ func TestCompleteComposesManyPartsInATree(t *testing.T) {
 	if string(obj.Content) != want.String() || obj.ContentType != "application/x-test" {
 		t.Fatalf("object %q (%s)", obj.Content, obj.ContentType)
 	}
-	objs, _, err := srv.ListObjectsWithOptions("files", fakestorage.ListOptions{})
+	list, err := srv.ListObjectsWithOptionsPaginated("files", fakestorage.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	objs := list.Objects
 	if len(objs) != 1 {
 		var names []string
 		for _, o := range objs {
