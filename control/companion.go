@@ -245,12 +245,18 @@ func (s *Service) handleCompanionComplete(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	loc := s.objectURL(f.Key)
+	var location string
+	if p := s.urlSigner(); p != nil {
+		location = p.ObjectURL(f.Key)
+	} else {
+		loc := s.objectURL(f.Key)
+		location = loc.String()
+	}
 	return writeJSON(w, http.StatusOK, struct {
 		Location string `json:"location"`
 		Key      string `json:"key"`
 		Bucket   string `json:"bucket"`
-	}{loc.String(), f.Key, s.cfg.Bucket})
+	}{location, f.Key, s.cfg.Bucket})
 }
 
 func (s *Service) handleCompanionAbort(w http.ResponseWriter, r *http.Request, p *Principal) error {

@@ -162,11 +162,16 @@ func (s *Service) ShareURL(ctx context.Context, p *Principal, id string, ttl tim
 	if err != nil {
 		return nil, err
 	}
-	// private: a shared cache must not keep the file, which would outlive its deletion and
-	// the revocation of its links. The signature covers it, so no holder can change it.
-	q := url.Values{"response-content-disposition": {ContentDisposition(f.Filename)}, "response-cache-control": {"private"}}
-	revocable(q, f.ID, f.UserID, ext)
-	signed, err := s.presign(http.MethodGet, f.Key, q, nil, now, ttl)
+	var signed string
+	if p := s.urlSigner(); p != nil {
+		signed, err = p.SignDownload(f.Key, ContentDisposition(f.Filename), f.ContentType, now, ttl)
+	} else {
+		// private: a shared cache must not keep the file, which would outlive its deletion
+		// and the revocation of its links. The signature covers it, so no holder can change it.
+		q := url.Values{"response-content-disposition": {ContentDisposition(f.Filename)}, "response-cache-control": {"private"}}
+		revocable(q, f.ID, f.UserID, ext)
+		signed, err = s.presign(http.MethodGet, f.Key, q, nil, now, ttl)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -163,8 +163,21 @@ func (s *Service) signParts(ctx context.Context, p *Principal, u *Upload, number
 		return nil, err
 	}
 	out := &PartURLs{Expires: deadline.UTC().Truncate(time.Microsecond), Parts: make([]PartURL, 0, len(numbers))}
+	signer := s.urlSigner()
 	for i, n := range numbers {
 		size := partLength(u, n)
+		if signer != nil {
+			ps := PartSigning{Key: u.Key, MultipartID: u.MultipartID, Number: n, Size: size, Now: now, TTL: ttl}
+			if u.ClientChunked() {
+				ps.Size, ps.Capped = partCap(u.MaxSize, n), true
+			}
+			r, err := signer.SignPart(ps)
+			if err != nil {
+				return nil, fmt.Errorf("sign part %d: %w", n, err)
+			}
+			out.Parts = append(out.Parts, PartURL{Number: n, URL: r.URL, Size: ps.Size, Method: r.Method, Headers: r.Headers})
+			continue
+		}
 		q := url.Values{"partNumber": {strconv.Itoa(n)}, "uploadId": {u.MultipartID}}
 		var headers map[string]string
 		if u.ClientChunked() {
@@ -213,7 +226,7 @@ func (s *Service) assembleParts(ctx context.Context, u *Upload, given []Part) ([
 		return s.assembleChunked(ctx, u, given)
 	}
 	parts := given
-	if len(parts) == 0 {
+	if len(parts) == 0 || !s.partETags() {
 		var err error
 		if parts, err = s.objects.ListParts(ctx, u.Key, u.MultipartID); err != nil {
 			return nil, err
@@ -277,7 +290,7 @@ func (s *Service) assembleChunked(ctx context.Context, u *Upload, given []Part) 
 		return nil, err
 	}
 	parts := given
-	if len(parts) == 0 {
+	if len(parts) == 0 || !s.partETags() {
 		parts = stored
 	}
 	if len(parts) == 0 {
@@ -316,4 +329,11 @@ func (s *Service) assembleChunked(ctx context.Context, u *Upload, given []Part) 
 			"upload %s failed: its parts hold %d bytes, more than the %d it may hold (the token's, your policy's and the quota's reservation)", u.ID, total, u.MaxSize))
 	}
 	return out, nil
+}
+
+// partETags reports whether the store answers part uploads with ETags a client can list; when
+// it does not, completion takes the parts the store holds.
+func (s *Service) partETags() bool {
+	p := s.urlSigner()
+	return p == nil || p.PartETags()
 }

@@ -61,6 +61,9 @@ func (s *Service) revoker(ctx context.Context) (Revoker, error) {
 	if err != nil {
 		return nil, err
 	}
+	if p := s.urlSigner(); p != nil {
+		return nil, notOnProvider(p, "cannot revoke one signed URL before it expires (only every URL of its key or credential at once); URLs end at their expiry, the policy's TTL")
+	}
 	r, ok := s.objects.(Revoker)
 	if !ext || !ok {
 		return nil, errorf(http.StatusNotImplemented, CodeNotSupported,

@@ -28,9 +28,11 @@ type Config struct {
 	Bucket string
 	// PublicStorageURL is the object store's base URL as clients reach it
 	// (scheme://host[:port], path-style addressing); it is what tickets point at and what
-	// their signatures cover. Required.
+	// their signatures cover. Required, except with an Objects that signs its own URLs
+	// (URLSigner), which knows where its store is.
 	PublicStorageURL string
-	// Credentials sign the URLs handed out; the object store must accept them. Required.
+	// Credentials sign the URLs handed out; the object store must accept them. Required,
+	// except with an Objects that signs its own URLs (URLSigner).
 	Credentials sigv4.Credentials
 	// Region the object store verifies signatures for; "us-east-1" when empty.
 	Region string
@@ -134,7 +136,7 @@ type Service struct {
 	store   Store
 	objects Objects
 	signer  *sigv4.Signer
-	base    *url.URL // PublicStorageURL
+	base    *url.URL // PublicStorageURL; nil with a URLSigner
 	hasher  *hasher
 	// hashing counts each address's password checks in flight (see login.go).
 	hashing *inFlight
@@ -161,13 +163,22 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Objects == nil || cfg.Bucket == "" {
 		return nil, errors.New("control: Config needs a Store, Objects and a Bucket")
 	}
-	if cfg.Credentials.AccessKeyID == "" || cfg.Credentials.SecretAccessKey == "" {
+	_, ownSigner := cfg.Objects.(URLSigner)
+	if !ownSigner && (cfg.Credentials.AccessKeyID == "" || cfg.Credentials.SecretAccessKey == "") {
 		return nil, errors.New("control: Config needs the credentials that sign URLs")
 	}
-	base, err := url.Parse(strings.TrimSuffix(cfg.PublicStorageURL, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" ||
-		base.Path != "" || base.RawQuery != "" || base.User != nil {
-		return nil, fmt.Errorf("control: public storage URL %q must be http(s)://host[:port] with no path", cfg.PublicStorageURL)
+	if ownSigner {
+		// A provider that signs its own URLs is not S3: the extensions mean nothing to it.
+		cfg.Extensions = ExtensionsOff
+	}
+	var base *url.URL
+	var err error
+	if !ownSigner {
+		base, err = url.Parse(strings.TrimSuffix(cfg.PublicStorageURL, "/"))
+		if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" ||
+			base.Path != "" || base.RawQuery != "" || base.User != nil {
+			return nil, fmt.Errorf("control: public storage URL %q must be http(s)://host[:port] with no path", cfg.PublicStorageURL)
+		}
 	}
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"

@@ -109,7 +109,9 @@ func (s *Service) IssueTicket(ctx context.Context, p *Principal, req TicketReque
 		return nil, err
 	}
 	if kind == "put" && u.MaxSize > 0 && !ext {
-		return nil, invalid("this object store cannot cap a PUT of unknown size: ask for a form or a multipart upload with max_size")
+		if p := s.urlSigner(); p == nil || !p.CapsUploadSize() {
+			return nil, invalid("this object store cannot cap a PUT of unknown size: ask for a form or a multipart upload with max_size")
+		}
 	}
 	rateKey := p.User.ID
 	if p.UploadToken != nil {
@@ -181,6 +183,9 @@ func (s *Service) ticketKind(req TicketRequest, u *Upload) (string, error) {
 	switch {
 	case req.Form && req.Multipart:
 		return "", invalid("form and multipart exclude each other")
+	case req.Form && s.urlSigner() != nil:
+		return "", s.refuse("form", notOnProvider(s.urlSigner(),
+			"takes no POST form uploads: ask for a PUT (without form) or a multipart upload (Uppy: shouldUseMultipart)"))
 	case req.Form:
 		if u.Size > MaxSinglePutSize {
 			return "", s.refuse("form", invalid("a form upload holds at most %d bytes; larger files upload in parts (multipart)", int64(MaxSinglePutSize)))
@@ -321,6 +326,13 @@ func (s *Service) refuse(rule string, e *Error) *Error {
 // send with it: the declared Content-Type and checksum are signed, and so is what holds the body
 // to the declared size and the URL to one object (see Extensions).
 func (s *Service) signPut(u *Upload, sha string, ext bool, now time.Time, ttl time.Duration) (string, map[string]string, error) {
+	if p := s.urlSigner(); p != nil {
+		r, err := p.SignUpload(UploadSigning{Key: u.Key, ContentType: u.ContentType, Size: u.Size, MaxSize: u.MaxSize, Now: now, TTL: ttl})
+		if err != nil {
+			return "", nil, fmt.Errorf("sign upload: %w", err)
+		}
+		return r.URL, r.Headers, nil
+	}
 	q, headers := putBinding(u, ext)
 	revocable(q, u.ID, u.UserID, ext)
 	if sha != "" {

@@ -37,6 +37,8 @@ type controlFlags struct {
 	// own flag; serve shares the storage node's).
 	corsOrigins stringList
 	appEvents   appEventFlags
+	// provider is the object store signed for (--storage-provider and its settings).
+	provider providerFlags
 }
 
 func (f *controlFlags) register(fs *flag.FlagSet) {
@@ -62,7 +64,7 @@ func (f *controlFlags) register(fs *flag.FlagSet) {
 type controlPlane struct {
 	svc     *control.Service
 	store   control.Store
-	objects *bucket.Bucket
+	objects control.Objects
 	// storageURL is where tickets point: the web page may connect there.
 	storageURL string
 	// cors answers other origins' pages (application pages with upload tokens); nil: none.
@@ -113,16 +115,23 @@ func (m *Main) openControl(ctx context.Context, cs controlSetup, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	objects, err := bucket.New(bucket.Config{Endpoint: cs.endpoint, Bucket: cs.bucket, Region: cs.region,
-		AccessKeyID: cs.creds.AccessKeyID, SecretAccessKey: cs.creds.SecretAccessKey,
-		VirtualHostStyle: cs.virtualHost, HTTPClient: cs.s3Client, RevokeEndpoints: cs.revokeNodes})
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
 	public := cs.flags.publicURL
 	if public == "" {
 		public = cs.endpoint
+	}
+	storageURL := ticketBase(public, cs.bucket, cs.virtualHost)
+	var objects control.Objects
+	if cs.flags.provider.cloud() {
+		objects, cs.bucket, storageURL, err = m.cloudObjects(ctx, cs.flags.provider)
+		public = ""
+	} else {
+		objects, err = bucket.New(bucket.Config{Endpoint: cs.endpoint, Bucket: cs.bucket, Region: cs.region,
+			AccessKeyID: cs.creds.AccessKeyID, SecretAccessKey: cs.creds.SecretAccessKey,
+			VirtualHostStyle: cs.virtualHost, HTTPClient: cs.s3Client, RevokeEndpoints: cs.revokeNodes})
+	}
+	if err != nil {
+		store.Close()
+		return nil, err
 	}
 	rate := cs.flags.ticketRate
 	if rate == 0 {
@@ -160,7 +169,7 @@ func (m *Main) openControl(ctx context.Context, cs controlSetup, log *slog.Logge
 		store.Close()
 		return nil, err
 	}
-	return &controlPlane{svc: svc, store: store, objects: objects, storageURL: ticketBase(public, cs.bucket, cs.virtualHost), cors: cors}, nil
+	return &controlPlane{svc: svc, store: store, objects: objects, storageURL: storageURL, cors: cors}, nil
 }
 
 // openStore opens the metadata store the --db flag names.
@@ -218,7 +227,9 @@ func (c *controlPlane) start(ctx context.Context, m *Main, addr string, log *slo
 			log.Error("application event deliverer stopped", "err", err)
 		}
 	}()
-	go ensureBucket(ctx, c.objects, log)
+	if b, ok := c.objects.(*bucket.Bucket); ok {
+		go ensureBucket(ctx, b, log) // a cloud provider's container or bucket must exist already
+	}
 	var metrics http.Handler
 	if m.registry != nil {
 		metrics = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
@@ -268,6 +279,7 @@ func (m *Main) control(ctx context.Context, args []string) error {
 	fs.Var(&ext, "s3-extensions", "whether the storage enforces presign's URL extensions (single use, size cap): on (a presign storage node), off (any other S3: signed Content-Length and If-None-Match instead), or auto (ask the endpoint once)")
 	fs.Var(&revokeNodes, "revoke-node", "another presign storage node that must hear of each URL revocation (repeatable); needed for nodes that share no --redis, the --s3-endpoint node always hears of it")
 	srv.register(fs)
+	cf.provider.register(fs, "the --s3-endpoint API")
 	fs.StringVar(&dataDir, "data", "./presign-data", "directory of the SQLite metadata store (when --db is not set)")
 	fs.StringVar(&secret, "notify-secret", "", "HMAC secret of the storage node's webhook deliveries (default $PRESIGN_NOTIFY_SECRET; none: storage events are refused)")
 	fs.Usage = func() {
@@ -277,17 +289,23 @@ func (m *Main) control(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if endpoint == "" || bucketName == "" {
+	if err := cf.provider.check(); err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	if !cf.provider.cloud() && (endpoint == "" || bucketName == "") {
 		fs.Usage()
 		return &exitError{code: 2, msg: "--s3-endpoint and --s3-bucket are required"}
 	}
 	ak, sk := m.Getenv("PRESIGN_ACCESS_KEY"), m.Getenv("PRESIGN_SECRET_KEY")
-	if ak == "" || sk == "" {
+	if !cf.provider.cloud() && (ak == "" || sk == "") {
 		return &exitError{code: 2, msg: "set PRESIGN_ACCESS_KEY and PRESIGN_SECRET_KEY to the storage's keys"}
 	}
-	virtualHost, err := virtualHostStyle(endpoint, cf.publicURL, pathStyle)
-	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+	virtualHost := false
+	if !cf.provider.cloud() {
+		var err error
+		if virtualHost, err = virtualHostStyle(endpoint, cf.publicURL, pathStyle); err != nil {
+			return &exitError{code: 2, msg: err.Error()}
+		}
 	}
 	st, err := srv.tls.load()
 	if err != nil {

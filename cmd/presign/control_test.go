@@ -162,3 +162,34 @@ func TestAControlCORSOriginThatNamesNoOriginFailsTheStart(t *testing.T) {
 		t.Errorf("the metadata store was opened before the flag was checked: %v", err)
 	}
 }
+
+func TestStorageProviderFlagsAreCheckedBeforeStart(t *testing.T) {
+	key := filepath.Join(t.TempDir(), "user.json")
+	if err := os.WriteFile(key, []byte(`{"type":"authorized_user","client_id":"x"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"unknown provider", []string{"--storage-provider", "dropbox"}, nil, "want s3, azure or gcs"},
+		{"azure without a container", []string{"--storage-provider", "azure", "--azure-account", "a"}, map[string]string{"AZURE_STORAGE_KEY": "a2V5"}, "--azure-container"},
+		{"azure without a key", []string{"--storage-provider", "azure", "--azure-account", "a", "--azure-container", "c"}, nil, "AZURE_STORAGE_KEY"},
+		{"azure with a SAS connection string", []string{"--storage-provider", "azure", "--azure-container", "c"},
+			map[string]string{"AZURE_STORAGE_CONNECTION_STRING": "BlobEndpoint=https://a.blob.core.windows.net;SharedAccessSignature=sv=1"}, "AccountKey"},
+		{"gcs without a bucket", []string{"--storage-provider", "gcs"}, nil, "--gcs-bucket"},
+		{"gcs without credentials", []string{"--storage-provider", "gcs", "--gcs-bucket", "b"}, nil, "GOOGLE_APPLICATION_CREDENTIALS"},
+		{"gcs with user credentials", []string{"--storage-provider", "gcs", "--gcs-bucket", "b"}, map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": key}, "service account"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _, _ := testMain(tc.env)
+			err := m.Run(context.Background(), append([]string{"control", "--data", t.TempDir(), "--addr", "127.0.0.1:0"}, tc.args...))
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(ee.msg, tc.want) {
+				t.Fatalf("got %v, want exit 2 naming %s", err, tc.want)
+			}
+		})
+	}
+}

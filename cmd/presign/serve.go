@@ -20,6 +20,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	cf.register(fs)
 	var srv serverFlags
 	srv.register(fs)
+	cf.provider.register(fs, "this process's own storage node")
 	var bucketName string
 	var events bool
 	fs.StringVar(&bucketName, "bucket", "presign", "the bucket the files go to")
@@ -30,6 +31,9 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if err := cf.provider.check(); err != nil {
+		return &exitError{code: 2, msg: err.Error()}
 	}
 	st, err := srv.tls.load()
 	if err != nil {

@@ -1,0 +1,80 @@
+package control
+
+import (
+	"net/http"
+	"time"
+)
+
+// URLSigner is an Objects whose store is not S3 and which signs its own URLs: Azure Blob
+// Storage (SAS, package control/provider/azure) or Google Cloud Storage (V4 signed URLs,
+// package control/provider/gcs). The Service signs S3 itself (SigV4, with or without the
+// extensions); given an Objects that implements URLSigner it asks it for every URL it hands out
+// instead, and the extensions are off.
+//
+// Signing is local (no network call). What a provider's signature cannot carry is checked at
+// completion like everything else (verifyObject), and Provider says what that is.
+type URLSigner interface {
+	// Provider names the store ("azure", "gcs") for errors and logs.
+	Provider() string
+	// SignUpload signs the one request that uploads a whole object.
+	SignUpload(req UploadSigning) (SignedRequest, error)
+	// SignPart signs the upload of one part of a multipart upload the provider started with
+	// CreateMultipart.
+	SignPart(req PartSigning) (SignedRequest, error)
+	// SignDownload signs a GET of the object at key whose answer carries the
+	// Content-Disposition and Content-Type given.
+	SignDownload(key, disposition, contentType string, now time.Time, ttl time.Duration) (string, error)
+	// ObjectURL is the unsigned URL of the object at key (what Companion's clients are told
+	// the object's location is).
+	ObjectURL(key string) string
+	// CapsUploadSize reports whether a signed upload holds the body to the signed size (GCS:
+	// x-goog-content-length-range); when false (an Azure SAS cannot), an upload of undeclared
+	// size cannot be a single request, and a declared size is only checked at completion.
+	CapsUploadSize() bool
+	// PartETags reports whether the store answers a part upload with an ETag the client can
+	// list at completion. When false (Azure's Put Block answers none), completion assembles
+	// the parts the store holds, whatever the client lists.
+	PartETags() bool
+}
+
+// UploadSigning is what a single upload's signature covers.
+type UploadSigning struct {
+	Key, ContentType string
+	// Size is the declared size; MaxSize, when above zero, the most an upload of undeclared
+	// size may hold (Size is then 0).
+	Size, MaxSize int64
+	Now           time.Time
+	TTL           time.Duration
+}
+
+// PartSigning is what a part upload's signature covers.
+type PartSigning struct {
+	Key, MultipartID string
+	Number           int
+	// Size is the part's planned size, or, with Capped, the most it may hold.
+	Size   int64
+	Capped bool
+	Now    time.Time
+	TTL    time.Duration
+}
+
+// SignedRequest is a request a client sends to the store as it is: its method, URL and the
+// headers it must carry.
+type SignedRequest struct {
+	Method  string
+	URL     string
+	Headers map[string]string
+}
+
+// urlSigner returns the provider's signer, or nil when the Service signs S3 itself.
+func (s *Service) urlSigner() URLSigner {
+	if p, ok := s.objects.(URLSigner); ok {
+		return p
+	}
+	return nil
+}
+
+// notOnProvider is the refusal of what a provider cannot do at all.
+func notOnProvider(p URLSigner, what string) *Error {
+	return errorf(http.StatusNotImplemented, CodeNotSupported, "the object store (%s) %s", p.Provider(), what)
+}
