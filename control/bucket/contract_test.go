@@ -43,7 +43,7 @@ func TestContractOnPresignNode(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				return providertest.Target{Objects: b, CapsSize: true, Configure: func(c *control.Config) {
+				return providertest.Target{Objects: b, CapsSize: true, PrivateDownloads: true, Configure: func(c *control.Config) {
 					c.PublicStorageURL, c.Credentials, c.Extensions = ts.URL, creds, ext
 				}}
 			})

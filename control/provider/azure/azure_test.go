@@ -20,7 +20,7 @@ import (
 func TestContractOnAzurite(t *testing.T) {
 	providertest.Run(t, func(t *testing.T) providertest.Target {
 		p, _ := newContainer(t)
-		return providertest.Target{Objects: p, CapsSize: false}
+		return providertest.Target{Objects: p, CapsSize: false, PrivateDownloads: true}
 	})
 }
 

@@ -59,6 +59,10 @@ func (p *Provider) blobSAS(key string, perms *sas.BlobPermissions, now time.Time
 		ContentDisposition: disposition,
 		ContentType:        contentType,
 	}
+	if disposition != "" {
+		// A download: a shared cache must not keep the file past its deletion or revocation.
+		v.CacheControl = "private"
+	}
 	q, err := v.SignWithSharedKey(p.cred)
 	if err != nil {
 		return "", fmt.Errorf("azure: sign SAS: %w", err)

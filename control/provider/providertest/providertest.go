@@ -37,6 +37,10 @@ type Target struct {
 	// (a signed Content-Length or length range); when false the object is kept and completion
 	// must delete it.
 	CapsSize bool
+	// PrivateDownloads says whether the store answers a download with the Cache-Control its
+	// URL signs (S3's response-cache-control, Azure's rscc; GCS has no such override), which
+	// the control plane sets to private so that shared caches do not keep files.
+	PrivateDownloads bool
 }
 
 const (
@@ -182,6 +186,9 @@ func singleUpload(t *testing.T, tg Target) {
 	_, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition"))
 	if err != nil || params["filename"] != "Résumé 2026.pdf" {
 		t.Fatalf("Content-Disposition %q: the download does not carry the file's name", resp.Header.Get("Content-Disposition"))
+	}
+	if cc := resp.Header.Get("Cache-Control"); tg.PrivateDownloads && cc != "private" {
+		t.Fatalf("Cache-Control %q on a download, want private", cc)
 	}
 	if err := e.c.Delete(ctx, f.ID); err != nil {
 		t.Fatal(err)
