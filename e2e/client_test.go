@@ -410,7 +410,7 @@ func TestSDKSharesListsAndDeletesAndAnAppHandsATicketToABrowser(t *testing.T) {
 
 	// An application's server holds an API key, asks for a ticket, and hands the URL and
 	// headers to a browser (here: net/http), which PUTs the bytes straight to the store.
-	key, err := c.CreateAPIKey(ctx, "web app", "sven-password", 0)
+	key, err := c.CreateAPIKey(ctx, "web app", "tess-password", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
