@@ -32,7 +32,8 @@ func TestControlPlaneOnPostgreSQLRecoversFromARestartAndLosesNoTicket(t *testing
 	db := faultproxy.Start(t, u.Host)
 	u.Host = db.Addr()
 	p := serveProcess(t, "--db", u.String())
-	ivy, _ := adminAPI(t, p).newUser("ivy", nil)
+	// More pending uploads than 4 clients ask for in the run, so that only PostgreSQL refuses.
+	ivy, _ := adminAPI(t, p).newUser("ivy", map[string]any{"max_pending_uploads": 100000})
 
 	var (
 		mu       sync.Mutex
@@ -54,6 +55,9 @@ func TestControlPlaneOnPostgreSQLRecoversFromARestartAndLosesNoTicket(t *testing
 		var out struct{ ID, Error, Message string }
 		if json.Unmarshal(raw, &out) != nil || (resp.StatusCode == 201) != (out.ID != "") || (resp.StatusCode != 201 && out.Message == "") {
 			return resp.StatusCode, "answer not in the API's shape: " + string(raw)
+		}
+		if resp.StatusCode != 201 {
+			return resp.StatusCode, out.Error + ": " + out.Message
 		}
 		return resp.StatusCode, out.ID
 	}
