@@ -286,7 +286,10 @@ func TestEventsFromTwoGatewayNodesArriveOnceEach(t *testing.T) {
 // TestGatewayUploadMemoryStaysBounded sends 1 GiB through a gateway node twice — with a
 // declared length (one streamed request to the service, framed with a CRC-32C trailer) and
 // without (a multipart upload of 16 MiB parts) — and reads one back: the node's peak resident
-// memory stays under 128 MiB, and the streamed PUT's ETag, the service's, is the body's MD5.
+// memory grows by less than 96 MiB over its peak before the transfers, and the streamed PUT's
+// ETag, the service's, is the body's MD5. The bound is on the growth, what buffering would
+// show, because the binary's own footprint at start (the cloud SDKs it links) is not the
+// data path's.
 func TestGatewayUploadMemoryStaysBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("moves 3 GiB")
@@ -294,6 +297,7 @@ func TestGatewayUploadMemoryStaysBounded(t *testing.T) {
 	node := gatewayNode(t)
 	ep := node.url("storage node")
 	mustCreateBucket(t, ep, "big")
+	base := peakRSS(t, node.cmd.Process.Pid)
 	const size = 1 << 30
 	wantMD5, want := md5.New(), sha256.New()
 	io.Copy(io.MultiWriter(wantMD5, want), &patternReader{left: size})
@@ -333,9 +337,9 @@ func TestGatewayUploadMemoryStaysBounded(t *testing.T) {
 		t.Fatalf("GET returned %d bytes (%v), or other bytes than were sent", n, err)
 	}
 	hwm := peakRSS(t, node.cmd.Process.Pid)
-	t.Logf("node peak RSS after 2 GiB in and 1 GiB out: %d MiB", hwm>>20)
-	if hwm >= 128<<20 {
-		t.Fatalf("node peak RSS %d MiB, want under 128 MiB", hwm>>20)
+	t.Logf("node peak RSS %d MiB before the transfers, %d MiB after 2 GiB in and 1 GiB out", base>>20, hwm>>20)
+	if hwm-base >= 96<<20 {
+		t.Fatalf("node peak RSS grew by %d MiB, want under 96 MiB", (hwm-base)>>20)
 	}
 }
 
