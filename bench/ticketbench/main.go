@@ -174,9 +174,20 @@ func measure(hc *http.Client, bases []string, tokens []string, d time.Duration) 
 	return round{tickets: len(lat), perSec: float64(len(lat)) / elapsed.Seconds(), p50: ms(lat[len(lat)/2]), p99: ms(lat[len(lat)*99/100])}, nil
 }
 
+// login logs user in. The clients log in at once from one address, so the control plane's
+// login throttle asks some of them to try again (429 or 503); they do, as a real client would.
 func login(hc *http.Client, base, user, password string) (string, error) {
 	var s struct{ Token string }
-	b, err := call(hc, base, "", "POST", "/v1/login", map[string]string{"username": user, "password": password}, http.StatusOK)
+	var b []byte
+	var err error
+	for range 200 {
+		b, err = call(hc, base, "", "POST", "/v1/login", map[string]string{"username": user, "password": password}, http.StatusOK)
+		var se *statusError
+		if !errors.As(err, &se) || se.status != http.StatusTooManyRequests && se.status != http.StatusServiceUnavailable {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -202,7 +213,15 @@ func call(hc *http.Client, base, token, method, path string, body any, want int)
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != want {
-		return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, out)
+		return nil, &statusError{fmt.Sprintf("%s %s: %d %s", method, path, resp.StatusCode, out), resp.StatusCode}
 	}
 	return out, nil
 }
+
+// statusError is an answer other than the one a call wanted.
+type statusError struct {
+	msg    string
+	status int
+}
+
+func (e *statusError) Error() string { return e.msg }
