@@ -48,7 +48,8 @@ type Config struct {
 	// names): it authenticates the control plane's calls and signs the URLs. Required.
 	Credentials []byte
 	// Endpoint is the storage API's base URL, DefaultEndpoint when empty; an emulator's
-	// (fake-gcs-server: http://127.0.0.1:4443). Signed URLs point there too.
+	// (fake-gcs-server: http://127.0.0.1:4443), which, being plain HTTP, is called without
+	// authentication. Signed URLs point there too.
 	Endpoint string
 	// HTTPClient makes the control plane's calls; nil for Google's default, authenticated with
 	// Credentials. A client given is used as it is (an emulator needs no authentication).
@@ -88,9 +89,14 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	}
 	endpoint := ep.String()
 	opts := []option.ClientOption{option.WithEndpoint(endpoint + "/storage/v1/")}
-	if cfg.HTTPClient != nil {
+	switch {
+	case cfg.HTTPClient != nil:
 		opts = append(opts, option.WithHTTPClient(cfg.HTTPClient))
-	} else {
+	case ep.Scheme == "http":
+		// Google's API is HTTPS only, so a plain-HTTP endpoint is an emulator: it wants no
+		// token, and the service account's token must not travel in clear anyway.
+		opts = append(opts, option.WithoutAuthentication())
+	default:
 		opts = append(opts, option.WithAuthCredentialsJSON(option.ServiceAccount, cfg.Credentials))
 	}
 	c, err := storage.NewClient(ctx, opts...)
