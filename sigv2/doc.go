@@ -32,6 +32,7 @@
 // in constant time. Signer makes all three forms, for tests and tools: presign itself signs
 // with Signature Version 4 only.
 //
-// The package imports nothing else of presign and keeps no global state. Start reading at
+// Of presign it imports only sigv4, whose credential store, error field and clock-skew bound
+// it shares, and it keeps no global state. Start reading at
 // Verifier.Verify.
 package sigv2

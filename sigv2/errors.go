@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"presign/sigv4"
 )
 
 // Kind classifies why a request failed Signature Version 2 authentication. Each kind maps to
@@ -112,8 +114,8 @@ func (e *Error) Code() string { return e.Kind.Code() }
 // Status is the HTTP status.
 func (e *Error) Status() int { return e.Kind.Status() }
 
-// Field is one extra element of an S3 XML error body.
-type Field struct{ Name, Value string }
+// Field is one extra element of an S3 XML error body, the same as Signature Version 4's.
+type Field = sigv4.Field
 
 // Fields returns the extra elements S3 adds to the error body for this failure, in S3's order
 // and with S3's element names (StringToSignBytes is the string to sign as spaced hex bytes, so
@@ -122,7 +124,7 @@ func (e *Error) Fields() []Field {
 	var f []Field
 	add := func(name, value string) {
 		if value != "" {
-			f = append(f, Field{name, value})
+			f = append(f, Field{Name: name, Value: value})
 		}
 	}
 	iso := func(t time.Time) string {

@@ -7,16 +7,17 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"presign/sigv4"
 )
 
-// CredentialStore finds the secret key of an access key. Implementations must be safe for
-// concurrent use. It has the method set of sigv4.CredentialStore, so one store serves both.
-type CredentialStore interface {
-	SecretKey(accessKeyID string) (secret string, ok bool)
-}
+// CredentialStore finds the secret key of an access key: the same store serves both
+// signature versions, since a key signs either way.
+type CredentialStore = sigv4.CredentialStore
 
-// DefaultMaxSkew is how far a header-signed request's date may be from the server's clock.
-const DefaultMaxSkew = 15 * time.Minute
+// DefaultMaxSkew is how far a header-signed request's date may be from the server's clock:
+// the same bound as Signature Version 4's.
+const DefaultMaxSkew = sigv4.DefaultMaxSkew
 
 // Verifier checks Signature Version 2 signatures. It is safe for concurrent use.
 type Verifier struct {

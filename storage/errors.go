@@ -99,11 +99,7 @@ func toAPIError(err error) (e *APIError, ok bool) {
 	}
 	var v2 *sigv2.Error
 	if errors.As(err, &v2) {
-		e := &APIError{Code: v2.Code(), Status: v2.Status(), Message: v2.S3Message()}
-		for _, f := range v2.Fields() {
-			e.Fields = append(e.Fields, sigv4.Field{Name: f.Name, Value: f.Value})
-		}
-		return e, true
+		return &APIError{Code: v2.Code(), Status: v2.Status(), Message: v2.S3Message(), Fields: v2.Fields()}, true
 	}
 	var de *DigestError
 	if errors.As(err, &de) {
