@@ -4,8 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
+	"strings"
 
 	"presign/control"
 	"presign/control/provider/azure"
@@ -89,7 +91,19 @@ func (m *Main) cloudObjects(ctx context.Context, f providerFlags) (control.Objec
 		if err != nil {
 			return nil, "", "", &exitError{code: 2, msg: "GOOGLE_APPLICATION_CREDENTIALS: " + err.Error()}
 		}
-		p, err := gcs.New(ctx, gcs.Config{Bucket: f.gcsBucket, Credentials: key, Endpoint: f.gcsEndpoint})
+		cfg := gcs.Config{Bucket: f.gcsBucket, Credentials: key, Endpoint: f.gcsEndpoint}
+		// An emulator, named as for Google's client libraries: it has no token service, so
+		// the control plane's calls go to it unauthenticated; URLs are still signed with the key.
+		if host := m.Getenv("STORAGE_EMULATOR_HOST"); host != "" {
+			if cfg.Endpoint == "" {
+				cfg.Endpoint = host
+				if !strings.Contains(host, "://") {
+					cfg.Endpoint = "http://" + host
+				}
+			}
+			cfg.HTTPClient = &http.Client{}
+		}
+		p, err := gcs.New(ctx, cfg)
 		if err != nil {
 			return nil, "", "", &exitError{code: 2, msg: err.Error()}
 		}
