@@ -3,6 +3,7 @@ package control
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -23,6 +24,13 @@ import (
 // (s3/params) takes 1 byte up to the maximum its limits allow; a multipart upload
 // (s3/multipart) takes the client's own chunking. Which route the client calls decides single
 // or multipart; presign has no threshold of its own here.
+//
+// Uppy 6 sends a single file as a POST form of the answer's fields (it ignores a method or
+// headers) and a part as a PUT of the URL alone, reading the answer's ETag. On a provider, the
+// routes go as far as the store allows (companionFits): GCS takes forms and answers each part
+// object's ETag, so both work, with part URLs that require no header; Azure takes neither
+// (no form upload; Put Block answers no ETag), so both routes refuse before recording
+// anything, and say what to use instead.
 
 // companionPrefixes are where the routes live: with the token in the path, and with a bearer
 // header.
@@ -117,6 +125,9 @@ type companionPart struct {
 }
 
 func (s *Service) handleCompanionParams(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	if err := s.companionFits(false); err != nil {
+		return err
+	}
 	q := r.URL.Query()
 	t, err := s.IssueTicket(r.Context(), p, TicketRequest{Filename: q.Get("filename"), ContentType: q.Get("type"),
 		Form: true, Metadata: companionQueryMetadata(q), route: routeCompanion}, s.clientAddr(r))
@@ -132,6 +143,9 @@ func (s *Service) handleCompanionParams(w http.ResponseWriter, r *http.Request, 
 }
 
 func (s *Service) handleCompanionCreate(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	if err := s.companionFits(true); err != nil {
+		return err
+	}
 	var in companionCreate
 	if err := decodeLenient(r, &in); err != nil {
 		return err
@@ -204,7 +218,34 @@ func (s *Service) signPartsFor(r *http.Request, p *Principal, numbers []int) (*P
 	if err != nil {
 		return nil, err
 	}
-	return s.signParts(r.Context(), p, u, numbers, nil, s.clientAddr(r))
+	// Uppy sends a part's URL with the body and no header of the answer's.
+	return s.signParts(r.Context(), p, u, numbers, nil, true, s.clientAddr(r))
+}
+
+// companionFits returns nil when Uppy's S3 plugin can upload to the store the way the route
+// asks — a single file as a POST form; parts whose answers carry an ETag — and otherwise the
+// refusal that says why and what the page can do instead, before anything is recorded.
+func (s *Service) companionFits(multipart bool) error {
+	p := s.urlSigner()
+	if p == nil {
+		return nil
+	}
+	forms, etags := s.takesForms(), p.PartAnswersETag()
+	if multipart && etags || !multipart && forms {
+		return nil
+	}
+	rule, what := "form", "sends a single file as a POST form, which the store does not take"
+	if multipart {
+		rule, what = "multipart", "fails every part whose answer carries no ETag header, and the store's part uploads answer none"
+	}
+	instead := "upload with presign's browser module (presign.js) or the ticket API (POST /v1/uploads), which follow each ticket's method, URL and headers"
+	switch {
+	case multipart && forms:
+		instead = "set shouldUseMultipart: false in Uppy's S3 options, so that every file goes up as one form, or " + instead
+	case !multipart && etags:
+		instead = "set shouldUseMultipart: true in Uppy's S3 options, so that every file goes up in parts, or " + instead
+	}
+	return s.refuse(rule, notOnProvider(p, fmt.Sprintf("cannot take Uppy's S3 plugin on this route: Uppy %s; %s", what, instead)))
 }
 
 func (s *Service) handleCompanionListParts(w http.ResponseWriter, r *http.Request, p *Principal) error {

@@ -95,11 +95,12 @@ func (s *Service) SignParts(ctx context.Context, p *Principal, id string, number
 	if err != nil {
 		return nil, err
 	}
-	return s.signParts(ctx, p, u, numbers, crc32c, addr)
+	return s.signParts(ctx, p, u, numbers, crc32c, false, addr)
 }
 
-// signParts is SignParts of the caller's upload u.
-func (s *Service) signParts(ctx context.Context, p *Principal, u *Upload, numbers []int, crc32c []string, addr string) (*PartURLs, error) {
+// signParts is SignParts of the caller's upload u; urlOnly when the client sends no header
+// with a part (PartSigning.URLOnly).
+func (s *Service) signParts(ctx context.Context, p *Principal, u *Upload, numbers []int, crc32c []string, urlOnly bool, addr string) (*PartURLs, error) {
 	id := u.ID
 	if u.PartCount == 0 && !u.ClientChunked() {
 		return nil, errorf(http.StatusConflict, CodeStateConflict, "upload %s is a single PUT, not a multipart upload", id)
@@ -167,7 +168,7 @@ func (s *Service) signParts(ctx context.Context, p *Principal, u *Upload, number
 	for i, n := range numbers {
 		size := partLength(u, n)
 		if signer != nil {
-			ps := PartSigning{Key: u.Key, MultipartID: u.MultipartID, Number: n, Size: size, Now: now, TTL: ttl}
+			ps := PartSigning{Key: u.Key, MultipartID: u.MultipartID, Number: n, Size: size, URLOnly: urlOnly, Now: now, TTL: ttl}
 			if u.ClientChunked() {
 				ps.Size, ps.Capped = partCap(u.MaxSize, n), true
 			}

@@ -35,6 +35,20 @@ type URLSigner interface {
 	// list at completion. When false (Azure's Put Block answers none), completion assembles
 	// the parts the store holds, whatever the client lists.
 	PartETags() bool
+	// PartAnswersETag reports whether a part upload's answer carries an ETag header at all,
+	// listed at completion or not: Uppy's S3 plugin fails a part without one (GCS: each part
+	// is an object, answered with its ETag; Azure's Put Block answers none).
+	PartAnswersETag() bool
+}
+
+// FormSigner is a URLSigner whose store takes browser form uploads, a POST policy (Google Cloud
+// Storage; Azure Blob Storage has no form upload): what Uppy's S3 plugin sends for a single
+// file.
+type FormSigner interface {
+	// SignForm signs the form upload of a whole object: the URL the form posts to and the
+	// fields it posts before the file. It fixes the key and content type, holds the file to
+	// the signed size (1..MaxSize for an undeclared one) and asks for a 201 answer.
+	SignForm(req UploadSigning) (url string, fields map[string]string, err error)
 }
 
 // UploadSigning is what a single upload's signature covers.
@@ -54,8 +68,12 @@ type PartSigning struct {
 	// Size is the part's planned size, or, with Capped, the most it may hold.
 	Size   int64
 	Capped bool
-	Now    time.Time
-	TTL    time.Duration
+	// URLOnly says the client sends the URL and the body and no header (Uppy's S3 plugin on
+	// the Companion routes): the signature must require none, and what a signed header would
+	// have capped is left to the check at completion.
+	URLOnly bool
+	Now     time.Time
+	TTL     time.Duration
 }
 
 // SignedRequest is a request a client sends to the store as it is: its method, URL and the
@@ -64,6 +82,17 @@ type SignedRequest struct {
 	Method  string
 	URL     string
 	Headers map[string]string
+}
+
+// takesForms reports whether the store takes form uploads: S3, whose forms the Service signs,
+// or a provider that is a FormSigner.
+func (s *Service) takesForms() bool {
+	p := s.urlSigner()
+	if p == nil {
+		return true
+	}
+	_, ok := p.(FormSigner)
+	return ok
 }
 
 // urlSigner returns the provider's signer, or nil when the Service signs S3 itself.

@@ -183,9 +183,9 @@ func (s *Service) ticketKind(req TicketRequest, u *Upload) (string, error) {
 	switch {
 	case req.Form && req.Multipart:
 		return "", invalid("form and multipart exclude each other")
-	case req.Form && s.urlSigner() != nil:
+	case req.Form && !s.takesForms():
 		return "", s.refuse("form", notOnProvider(s.urlSigner(),
-			"takes no POST form uploads: ask for a PUT (without form) or a multipart upload (Uppy: shouldUseMultipart)"))
+			"takes no POST form uploads: ask for a PUT (without form) or a multipart upload"))
 	case req.Form:
 		if u.Size > MaxSinglePutSize {
 			return "", s.refuse("form", invalid("a form upload holds at most %d bytes; larger files upload in parts (multipart)", int64(MaxSinglePutSize)))
@@ -347,6 +347,13 @@ func (s *Service) signPut(u *Upload, sha string, ext bool, now time.Time, ttl ti
 // policy covers every field) makes the form single-use on a presign storage node; other
 // stores do not get the field (see Extensions).
 func (s *Service) signForm(u *Upload, sha string, ext bool, now time.Time, ttl time.Duration) (string, map[string]string, error) {
+	if f, ok := s.urlSigner().(FormSigner); ok {
+		url, fields, err := f.SignForm(UploadSigning{Key: u.Key, ContentType: u.ContentType, Size: u.Size, MaxSize: u.MaxSize, Now: now, TTL: ttl})
+		if err != nil {
+			return "", nil, fmt.Errorf("sign form: %w", err)
+		}
+		return url, fields, nil
+	}
 	fields := map[string]string{"key": u.Key, "Content-Type": u.ContentType, "success_action_status": "201"}
 	if ext {
 		fields[extension.OnceField] = u.Nonce

@@ -27,6 +27,7 @@ type moduleRun struct {
 	PageErrors []string
 	Requests   []struct {
 		Method, Origin, Path string
+		Comp                 string // Azure's comp= ("block" for Put Block)
 		Part                 int
 		Auth                 bool
 		Outcome              any

@@ -203,14 +203,16 @@ const (
 	webUser     = "webuser"
 )
 
-func newWebSetup(t *testing.T, fileName string) *webSetup {
+// newWebSetup starts presign serve with serveArgs besides the page's (another object store's
+// flags).
+func newWebSetup(t *testing.T, fileName string, serveArgs ...string) *webSetup {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &webSetup{pageURL: "http://" + ln.Addr().String(), artifacts: webArtifacts(t)}
-	s.p = serveProcess(t, "--cors-origin", s.pageURL, "--multipart-threshold", "8MiB", "--part-size", "5MiB")
+	s.p = serveProcess(t, append([]string{"--cors-origin", s.pageURL, "--multipart-threshold", "8MiB", "--part-size", "5MiB"}, serveArgs...)...)
 	s.tap = newControlTap(t, ln, s.p.url("control plane"))
 	s.user, _ = adminAPI(t, s.p).newUser(webUser, nil)
 	s.data = make([]byte, webFileSize)

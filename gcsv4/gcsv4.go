@@ -1,10 +1,12 @@
-// Package gcsv4 signs Google Cloud Storage V4 signed URLs (GOOG4-RSA-SHA256) with a service
-// account's private key, locally: no network call, and the time is the caller's.
+// Package gcsv4 signs Google Cloud Storage V4 signed URLs and POST policies (form uploads),
+// GOOG4-RSA-SHA256, with a service account's private key, locally: no network call, and the
+// time is the caller's.
 //
 // Google's Go client (cloud.google.com/go/storage) signs with the clock it reads itself, so
 // its URLs can be checked against nothing fixed and cannot share a ticket's timestamp; this
 // package takes the time as an argument and reproduces Google's conformance vectors byte for
-// byte (testdata/v4_signatures.json). The control plane's GCS provider signs every URL here.
+// byte (testdata/v4_signatures.json, both its signed-URL and its POST policy cases). The
+// control plane's GCS provider signs every URL and form here.
 package gcsv4
 
 import (

@@ -39,6 +39,7 @@ var environment = []struct{ name, commands, meaning string }{
 	{"AZURE_STORAGE_KEY", "serve, control (`--storage-provider azure`)", "the storage account's shared key (base64), which makes the control plane's calls and signs every SAS. Never logged."},
 	{"AZURE_STORAGE_CONNECTION_STRING", "serve, control (`--storage-provider azure`)", "instead of AZURE_STORAGE_KEY: an account-key connection string (`AccountName=…;AccountKey=…[;BlobEndpoint=…]`, or `UseDevelopmentStorage=true` for Azurite); flags given win over its values. See docs/providers.md."},
 	{"GOOGLE_APPLICATION_CREDENTIALS", "serve, control (`--storage-provider gcs`)", "path of a service account's JSON key file: it authenticates the control plane's calls and signs the V4 URLs locally (required). See docs/providers.md."},
+	{"STORAGE_EMULATOR_HOST", "serve, control (`--storage-provider gcs`)", "a GCS emulator's `host:port` or URL (fake-gcs-server), as for Google's client libraries: the endpoint when `--gcs-endpoint` is not given (`http://` unless a scheme is given). A plain-HTTP endpoint is called without authentication; URLs are still signed with the key of GOOGLE_APPLICATION_CREDENTIALS."},
 	{"PRESIGN_LOG", "servers", "`debug` for debug logs; info otherwise."},
 	{"PRESIGN_PPROF", "servers", "address to serve `net/http/pprof` on, e.g. `127.0.0.1:6061`; off when unset. Keep it on loopback."},
 	{"PRESIGN_CONFIG_DIR", "client commands", "where `presign login` keeps the control plane's URL and the session token (default: the user's config directory + `/presign`)."},
@@ -138,7 +139,7 @@ func envRead(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	var names []string
-	re := regexp.MustCompile(`"((?:PRESIGN|AZURE_STORAGE|GOOGLE_APPLICATION)_[A-Z0-9_]+)"`)
+	re := regexp.MustCompile(`"((?:PRESIGN|AZURE_STORAGE|GOOGLE_APPLICATION|STORAGE_EMULATOR)_[A-Z0-9_]+)"`)
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
 			continue

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 
 	"presign/control"
 	"presign/control/provider/azure"
@@ -89,7 +90,16 @@ func (m *Main) cloudObjects(ctx context.Context, f providerFlags) (control.Objec
 		if err != nil {
 			return nil, "", "", &exitError{code: 2, msg: "GOOGLE_APPLICATION_CREDENTIALS: " + err.Error()}
 		}
-		p, err := gcs.New(ctx, gcs.Config{Bucket: f.gcsBucket, Credentials: key, Endpoint: f.gcsEndpoint})
+		cfg := gcs.Config{Bucket: f.gcsBucket, Credentials: key, Endpoint: f.gcsEndpoint}
+		// An emulator, named as for Google's client libraries; being plain HTTP, gcs.New calls
+		// it unauthenticated.
+		if host := m.Getenv("STORAGE_EMULATOR_HOST"); host != "" && cfg.Endpoint == "" {
+			cfg.Endpoint = host
+			if !strings.Contains(host, "://") {
+				cfg.Endpoint = "http://" + host
+			}
+		}
+		p, err := gcs.New(ctx, cfg)
 		if err != nil {
 			return nil, "", "", &exitError{code: 2, msg: err.Error()}
 		}

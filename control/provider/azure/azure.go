@@ -110,6 +110,9 @@ func (p *Provider) CapsUploadSize() bool { return false }
 // PartETags is false: Put Block answers with no ETag.
 func (p *Provider) PartETags() bool { return false }
 
+// PartAnswersETag is false: Put Block answers no ETag.
+func (p *Provider) PartAnswersETag() bool { return false }
+
 // ObjectURL is the blob's URL, unsigned.
 func (p *Provider) ObjectURL(key string) string {
 	return p.endpoint + "/" + p.container + "/" + escapeKey(key)

@@ -4,7 +4,8 @@
 //
 // A single upload is a signed PUT (XML API) whose signature covers the content type,
 // x-goog-content-length-range (the size, enforced by Google before the bytes are kept) and
-// x-goog-if-generation-match: 0 (no object may be replaced).
+// x-goog-if-generation-match: 0 (no object may be replaced); for a browser form (Uppy's S3
+// plugin) it is a POST policy with the same key, type and size range.
 //
 // A multipart upload is a parallel composite upload: each part is an object of its own,
 // "<key>~part/<number>", uploaded with a signed PUT capped at the part's size and signed just
@@ -67,8 +68,9 @@ type Provider struct {
 }
 
 var (
-	_ control.Objects   = (*Provider)(nil)
-	_ control.URLSigner = (*Provider)(nil)
+	_ control.Objects    = (*Provider)(nil)
+	_ control.URLSigner  = (*Provider)(nil)
+	_ control.FormSigner = (*Provider)(nil)
 )
 
 // New returns a Provider for cfg. It makes no request.
@@ -117,6 +119,9 @@ func (p *Provider) CapsUploadSize() bool { return true }
 
 // PartETags is false: completion composes the parts the bucket holds.
 func (p *Provider) PartETags() bool { return false }
+
+// PartAnswersETag is true: each part is an object, and its PUT answers its ETag.
+func (p *Provider) PartAnswersETag() bool { return true }
 
 // ObjectURL is the object's URL, unsigned.
 func (p *Provider) ObjectURL(key string) string {
@@ -283,13 +288,40 @@ func (p *Provider) SignUpload(r control.UploadSigning) (control.SignedRequest, e
 	return p.sign(http.MethodPut, r.Key, h, nil, r.Now, r.TTL)
 }
 
-// SignPart signs the PUT of one part object, capped at the part's size.
+// SignForm signs a POST policy for the whole object: its key, content type and size range
+// (content-length-range, enforced by Google before the bytes are kept) are conditions, and the
+// answer is 201. A form cannot carry x-goog-if-generation-match: the key is the upload's own,
+// so only this form could write it again, until it expires.
+func (p *Provider) SignForm(r control.UploadSigning) (string, map[string]string, error) {
+	lo, hi := r.Size, r.Size
+	if r.MaxSize > 0 {
+		lo, hi = 1, r.MaxSize
+	}
+	// Content-Type as Google's form documentation spells the field (fake-gcs-server reads
+	// only that spelling).
+	s, err := p.signer.SignPost(gcsv4.PostRequest{Endpoint: p.endpoint, Bucket: p.bucket, Object: r.Key,
+		Fields:     map[string]string{"Content-Type": r.ContentType, "success_action_status": "201"},
+		Conditions: []gcsv4.Condition{gcsv4.ContentLengthRange(lo, hi)}}, r.Now, r.TTL)
+	if err != nil {
+		return "", nil, err
+	}
+	// The bucket's URL without Google's trailing slash names the same bucket, and is the one
+	// fake-gcs-server routes forms to.
+	return strings.TrimSuffix(s.URL, "/"), s.Fields, nil
+}
+
+// SignPart signs the PUT of one part object, capped at the part's size, or, for a client that
+// sends no header (URLOnly), with nothing but the URL: the part is then checked at completion,
+// where the composed object must fit the upload's maximum.
 func (p *Provider) SignPart(r control.PartSigning) (control.SignedRequest, error) {
 	lo := r.Size
 	if r.Capped {
 		lo = 1
 	}
-	h := map[string]string{"x-goog-content-length-range": fmt.Sprintf("%d,%d", lo, r.Size)}
+	var h map[string]string
+	if !r.URLOnly {
+		h = map[string]string{"x-goog-content-length-range": fmt.Sprintf("%d,%d", lo, r.Size)}
+	}
 	return p.sign(http.MethodPut, partName(r.Key, r.Number), h, nil, r.Now, r.TTL)
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -106,6 +107,38 @@ func TestSignedUploadCarriesTheLimitsGoogleEnforces(t *testing.T) {
 	}
 	if !strings.Contains(dl, "response-content-disposition=attachment%3B%20filename%3D%22f.txt%22") || !strings.Contains(dl, "X-Goog-Expires=60") {
 		t.Errorf("download URL %s", dl)
+	}
+}
+
+// TestFormAndHeaderlessPartsForUppy pins what Uppy's S3 plugin gets on GCS: a form whose policy
+// fixes the key, the type and the size range, posted to the bucket's URL; and part URLs that
+// require no header (Uppy sends none), whose parts are checked at completion instead.
+func TestFormAndHeaderlessPartsForUppy(t *testing.T) {
+	p, srv := newBucket(t)
+	now := time.Now()
+	url, fields, err := p.SignForm(control.UploadSigning{Key: "u/1/a/f.txt", ContentType: "text/plain", MaxSize: 1000, Now: now, TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if url != srv.URL()+"/files" || fields["key"] != "u/1/a/f.txt" || fields["Content-Type"] != "text/plain" || fields["success_action_status"] != "201" {
+		t.Errorf("form %s %q", url, fields)
+	}
+	policy, err := base64.StdEncoding.DecodeString(fields["policy"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cond := range []string{`["content-length-range",1,1000]`, `{"Content-Type":"text/plain"}`, `{"key":"u/1/a/f.txt"}`, `{"bucket":"files"}`} {
+		if !strings.Contains(string(policy), cond) {
+			t.Errorf("the policy %s lacks %s", policy, cond)
+		}
+	}
+	part, err := p.SignPart(control.PartSigning{Key: "u/1/a/f.txt", MultipartID: "compose:x", Number: 3, Size: 5 << 20, Capped: true,
+		URLOnly: true, Now: now, TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(part.Headers) != 0 || !strings.Contains(part.URL, "X-Goog-SignedHeaders=host&") {
+		t.Errorf("a URL-only part requires headers: %s %v", part.URL, part.Headers)
 	}
 }
 

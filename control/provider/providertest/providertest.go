@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -106,11 +107,62 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 	t.Run("WrongContentTypeNeverBecomesAFile", func(t *testing.T) { wrongType(t, newTarget(t)) })
 	t.Run("ReconcilerCompletesAnUploadNobodyCompleted", func(t *testing.T) { reconciled(t, newTarget(t)) })
 	t.Run("WhatTheProviderCannotSignIsRefused", func(t *testing.T) { refusals(t, newTarget(t)) })
+	t.Run("FormUploadBecomesAFile", func(t *testing.T) { formUpload(t, newTarget(t)) })
 }
 
-// refusals checks that what a provider that signs its own URLs cannot do (forms, revoking one
-// URL) is refused with 501 not_supported and records nothing, and that an upload of
-// undeclared size gets a single PUT only where the signature caps its size.
+// formUpload posts a file as a browser form, the fields first and the file last, where the
+// provider signs forms, and checks it completes with its bytes and type.
+func formUpload(t *testing.T, tg Target) {
+	if _, ok := tg.Objects.(control.FormSigner); !ok {
+		t.Skip("the provider takes no forms (WhatTheProviderCannotSignIsRefused); S3's forms are the control package's")
+	}
+	e := newEnv(t, tg)
+	ctx := context.Background()
+	data := random(t, 2500)
+	tk, err := e.c.NewTicket(ctx, client.TicketRequest{Filename: "form.txt", Size: int64(len(data)), ContentType: "text/plain", Form: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk.Method != http.MethodPost || tk.Fields["key"] != tk.Key {
+		t.Fatalf("form ticket %s, fields %q", tk.Method, tk.Fields)
+	}
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for k, v := range tk.Fields {
+		mw.WriteField(k, v)
+	}
+	fw, _ := mw.CreateFormFile("file", "form.txt")
+	fw.Write(data)
+	mw.Close()
+	resp, err := http.Post(tk.URL, mw.FormDataContentType(), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("form post: %d %s", resp.StatusCode, answer)
+	}
+	f, err := e.c.Complete(ctx, tk.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Size != int64(len(data)) || f.ContentType != "text/plain" {
+		t.Fatalf("file %+v", f)
+	}
+	var got bytes.Buffer
+	if _, err := e.c.DownloadTo(ctx, f.ID, &got, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), data) {
+		t.Fatal("the form's file downloads with other bytes")
+	}
+}
+
+// refusals checks that what a provider that signs its own URLs cannot do (forms where it is
+// not a FormSigner, revoking one URL) is refused with 501 not_supported and records nothing,
+// and that an upload of undeclared size gets a single PUT only where the signature caps its
+// size.
 func refusals(t *testing.T, tg Target) {
 	signer, ok := tg.Objects.(control.URLSigner)
 	if !ok {
@@ -118,10 +170,12 @@ func refusals(t *testing.T, tg Target) {
 	}
 	e := newEnv(t, tg)
 	ctx := context.Background()
-	_, err := e.c.NewTicket(ctx, client.TicketRequest{Filename: "f.txt", Size: 5, ContentType: "text/plain", Form: true})
-	var ae *client.APIError
-	if !errors.As(err, &ae) || ae.Status != http.StatusNotImplemented || ae.Code != "not_supported" {
-		t.Fatalf("form ticket: %v, want 501 not_supported", err)
+	if _, forms := signer.(control.FormSigner); !forms {
+		_, err := e.c.NewTicket(ctx, client.TicketRequest{Filename: "f.txt", Size: 5, ContentType: "text/plain", Form: true})
+		var ae *client.APIError
+		if !errors.As(err, &ae) || ae.Status != http.StatusNotImplemented || ae.Code != "not_supported" {
+			t.Fatalf("form ticket: %v, want 501 not_supported", err)
+		}
 	}
 	tk, err := e.c.NewTicket(ctx, client.TicketRequest{Filename: "f.txt", Size: 5, ContentType: "text/plain"})
 	if err != nil {

@@ -38,7 +38,7 @@ async function main() {
     const track = (req, outcome, listed) => {
       const u = new URL(req.url());
       if (u.origin === pageOrigin) return;
-      out.requests.push({ method: req.method(), origin: u.origin, path: u.pathname,
+      out.requests.push({ method: req.method(), origin: u.origin, path: u.pathname, comp: u.searchParams.get('comp') || '',
         part: Number(u.searchParams.get('partNumber') || 0), auth: !!req.headers().authorization, outcome,
         start: Math.round(req.timing().startTime), listed });
     };
