@@ -6,16 +6,19 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -24,7 +27,7 @@ type load struct {
 	srv    *server
 	hc     *http.Client
 	tokens []string
-	maxPut int64
+	cfg    config
 	start  time.Time
 	// dlURL is a download URL of a 16 MiB file for the slow clients that never read.
 	dlMu  sync.Mutex
@@ -38,10 +41,13 @@ type load struct {
 	puts      []time.Duration
 	errs      int
 	firstErrs []string
+	errKinds  map[string]int
+	cuts      map[string]int
 }
 
-func newLoad(ctx context.Context, srv *server, workers int, maxPut int64) (*load, error) {
-	l := &load{srv: srv, maxPut: maxPut, start: time.Now(),
+func newLoad(ctx context.Context, srv *server, cfg config) (*load, error) {
+	workers := cfg.workers
+	l := &load{srv: srv, cfg: cfg, start: time.Now(), errKinds: map[string]int{}, cuts: map[string]int{},
 		hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4 * workers}, Timeout: 5 * time.Minute}}
 	admin, err := l.login("admin", adminPassword)
 	if err != nil {
@@ -52,7 +58,8 @@ func newLoad(ctx context.Context, srv *server, workers int, maxPut int64) (*load
 	for i := range workers {
 		name := fmt.Sprintf("soak-%s-%02d", run, i)
 		body := map[string]any{"username": name, "password": name + "-password",
-			"policy": map[string]any{"max_pending_uploads": 0, "quota_bytes": 0, "max_object_bytes": 0, "allowed_content_types": []string{"*/*"}}}
+			"policy": map[string]any{"max_pending_uploads": 0, "quota_bytes": 0, "max_object_bytes": 0, "allowed_content_types": []string{"*/*"},
+				"url_ttl_seconds": int(cfg.urlTTL / time.Second)}}
 		if err := l.call(ctx, admin, "POST", "/v1/users", body, http.StatusCreated, nil); err != nil {
 			return nil, fmt.Errorf("create user: %w", err)
 		}
@@ -94,14 +101,15 @@ func (l *load) call(ctx context.Context, token, method, path string, body any, w
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	op := method + " " + idPart.ReplaceAllString(path, "/v1/$1/{id}")
 	resp, err := l.hc.Do(req)
 	if err != nil {
-		return err
+		return transportError(op, err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != want {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+		return &kindError{kind: fmt.Sprintf("%s: %d", op, resp.StatusCode), err: fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)}
 	}
 	if out != nil {
 		return json.Unmarshal(raw, out)
@@ -134,13 +142,13 @@ func (l *load) upload(ctx context.Context, token string, size int64) (string, er
 	t1 := time.Now()
 	resp, err := l.hc.Do(req)
 	if err != nil {
-		return "", err
+		return "", transportError("PUT", err)
 	}
-	io.Copy(io.Discard, resp.Body)
+	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	put := time.Since(t1)
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("PUT: %d", resp.StatusCode)
+		return "", &kindError{kind: fmt.Sprintf("PUT: %d", resp.StatusCode), err: fmt.Errorf("PUT of %d bytes: %d %.200s", size, resp.StatusCode, raw)}
 	}
 	if err := l.call(ctx, token, "POST", "/v1/uploads/"+tk.ID+"/complete", nil, http.StatusOK, nil); err != nil {
 		return "", err
@@ -148,7 +156,7 @@ func (l *load) upload(ctx context.Context, token string, size int64) (string, er
 	l.mu.Lock()
 	l.cur.tickets++
 	l.tickets = append(l.tickets, ticket)
-	if size == 4<<10 {
+	if size == l.cfg.smallPut {
 		l.cur.smallPuts++
 		l.puts = append(l.puts, put)
 	} else {
@@ -162,45 +170,109 @@ type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
-// work is one worker's loop: mostly 4 KiB uploads, some large ones, downloads and deletes of
-// its own files.
+// file is one of a worker's files.
+type file struct {
+	id   string
+	size int64
+}
+
+// work is one worker's loop: half small uploads, some large ones, downloads and deletes of its
+// own files. Before an upload that would take it past cfg.keep files or cfg.keepBytes it
+// deletes its oldest files, so that what it holds stays bounded.
 func (l *load) work(ctx context.Context, i int) {
 	token := l.tokens[i]
-	var files []string
+	var files []file
+	var held int64
 	for ctx.Err() == nil {
 		var err error
 		switch r := mrand.IntN(100); {
-		case r < 50 || len(files) == 0:
-			var id string
-			if id, err = l.upload(ctx, token, 4<<10); err == nil {
-				files = append(files, id)
+		case r < 60 || len(files) == 0:
+			size := l.cfg.smallPut
+			if r >= 50 && r < 60 {
+				// Log-uniform from minPut to maxPut: many medium files, a few large ones.
+				size = min(int64(float64(l.cfg.minPut)*math.Exp(mrand.Float64()*math.Log(float64(l.cfg.maxPut)/float64(l.cfg.minPut)))), l.cfg.maxPut)
 			}
-		case r < 60:
-			// Log-uniform from 64 KiB to maxPut: many medium files, a few large ones.
-			size := int64(math.Exp(mrand.Float64()*math.Log(float64(l.maxPut)/(64<<10)))) * (64 << 10)
+			for len(files) > 0 && err == nil && (len(files) >= l.cfg.keep || held+size > l.cfg.keepBytes) {
+				if err = l.delete(ctx, token, files[0].id); err == nil {
+					held -= files[0].size
+					files = slices.Delete(files, 0, 1)
+				}
+			}
 			var id string
-			if id, err = l.upload(ctx, token, min(size, l.maxPut)); err == nil {
-				files = append(files, id)
+			if err == nil {
+				if id, err = l.upload(ctx, token, size); err == nil {
+					files = append(files, file{id, size})
+					held += size
+				}
 			}
 		case r < 85:
-			err = l.download(ctx, token, files[mrand.IntN(len(files))])
+			err = l.download(ctx, token, files[mrand.IntN(len(files))].id)
 		default:
 			k := mrand.IntN(len(files))
-			if err = l.call(ctx, token, "DELETE", "/v1/files/"+files[k], nil, http.StatusNoContent, nil); err == nil {
+			if err = l.delete(ctx, token, files[k].id); err == nil {
+				held -= files[k].size
 				files = slices.Delete(files, k, k+1)
-				l.count(func(p *phase) { p.deletes++ })
 			}
 		}
 		if err != nil && ctx.Err() == nil {
-			l.mu.Lock()
-			l.errs++
-			l.cur.errors++
-			if len(l.firstErrs) < 10 {
-				l.firstErrs = append(l.firstErrs, err.Error())
-			}
-			l.mu.Unlock()
+			l.fail(err)
 		}
 	}
+}
+
+func (l *load) delete(ctx context.Context, token, id string) error {
+	err := l.call(ctx, token, "DELETE", "/v1/files/"+id, nil, http.StatusNoContent, nil)
+	if err == nil {
+		l.count(func(p *phase) { p.deletes++ })
+	}
+	return err
+}
+
+// fail counts a worker's error by its kind and keeps the first few in full.
+func (l *load) fail(err error) {
+	kind := "other"
+	if ke := (*kindError)(nil); errors.As(err, &ke) {
+		kind = ke.kind
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.errs++
+	l.cur.errors++
+	l.errKinds[kind]++
+	if len(l.firstErrs) < 10 {
+		l.firstErrs = append(l.firstErrs, err.Error())
+	}
+}
+
+// kindError is an error with the kind it is counted under: the operation and the status, or
+// what failed in transport.
+type kindError struct {
+	kind string
+	err  error
+}
+
+func (e *kindError) Error() string { return e.err.Error() }
+func (e *kindError) Unwrap() error { return e.err }
+
+// idPart is the id in a control-plane path, which the kind of an error leaves out.
+var idPart = regexp.MustCompile(`/v1/(uploads|files)/[^/]+`)
+
+func transportError(op string, err error) error {
+	var what string
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNRESET):
+		what = "connection reset"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		what = "connection refused"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		what = "connection closed"
+	case errors.As(err, &ne) && ne.Timeout():
+		what = "timeout"
+	default:
+		what = "transport"
+	}
+	return &kindError{kind: op + ": " + what, err: err}
 }
 
 func (l *load) count(f func(*phase)) {
@@ -220,18 +292,21 @@ func (l *load) download(ctx context.Context, token, id string) error {
 	}
 	resp, err := l.hc.Do(req)
 	if err != nil {
-		return err
+		return transportError("GET download", err)
 	}
 	defer resp.Body.Close()
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return err
+		return transportError("GET download body", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("download: %d", resp.StatusCode)
+		return &kindError{kind: fmt.Sprintf("GET download: %d", resp.StatusCode), err: fmt.Errorf("download: %d", resp.StatusCode)}
 	}
 	l.count(func(p *phase) { p.downloads++ })
 	return nil
 }
+
+// slowKinds names the slow clients' kinds, by i%3 of slowClient.
+var slowKinds = [3]string{"login body trickled", "form fields trickled", "download never read"}
 
 // slowClient holds a connection from 127.0.0.2 the way attackers do, one of three kinds by i,
 // and opens another each time the server cuts it, until ctx ends.
@@ -274,7 +349,10 @@ func (l *load) slowClient(ctx context.Context, i int) {
 		stop()
 		c.Close()
 		if ctx.Err() == nil {
-			l.count(func(p *phase) { p.slowCut++ })
+			l.mu.Lock()
+			l.cur.slowCut++
+			l.cuts[slowKinds[i%3]]++
+			l.mu.Unlock()
 		}
 	}
 }
@@ -316,25 +394,60 @@ func (l *load) firstErrors() []string {
 	return l.firstErrs
 }
 
+// counted is one kind of error and how many there were.
+type counted struct {
+	kind string
+	n    int
+}
+
+func (l *load) errorKinds() []counted {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return sortedCounts(l.errKinds)
+}
+
+func (l *load) cutKinds() []counted {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return sortedCounts(l.cuts)
+}
+
+// sortedCounts lists m, most frequent first.
+func sortedCounts(m map[string]int) []counted {
+	var cs []counted
+	for k, n := range m {
+		cs = append(cs, counted{k, n})
+	}
+	slices.SortFunc(cs, func(a, b counted) int {
+		if a.n != b.n {
+			return b.n - a.n
+		}
+		return strings.Compare(a.kind, b.kind)
+	})
+	return cs
+}
+
 func (l *load) totalErrors() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.errs
 }
 
-// metricValue reads one unlabelled metric of a Prometheus text endpoint; 0 when absent.
-func metricValue(u, name string) int {
+// metricValues reads unlabelled metrics of a Prometheus text endpoint, in the order of names;
+// 0 for one absent.
+func metricValues(u string, names ...string) []float64 {
+	vs := make([]float64, len(names))
 	resp, err := http.Get(u)
 	if err != nil {
-		return 0
+		return vs
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return int(f)
+		name, v, _ := strings.Cut(sc.Text(), " ")
+		if i := slices.Index(names, name); i >= 0 {
+			vs[i], _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
 		}
 	}
-	return 0
+	return vs
 }

@@ -3,11 +3,18 @@
 // PUTs of 4 KiB and of 64 KiB to 64 MiB, completions, downloads and deletes; in every other
 // phase 200 slow clients (bodies trickled to both planes, downloads never read) hold
 // connections until the server cuts them, and reconnect. Every -interval it prints the
-// server's RSS, goroutines and open files, and the p99 of tickets and 4 KiB PUTs in that phase;
-// at the end, the median p99 of the phases with and without slow clients.
+// server's RSS (anonymous and file-backed), Go heap in use, goroutines, open files and the
+// disk its data directory takes, and the p99 of tickets and 4 KiB PUTs in that phase; at the
+// end, the median p99 of the phases with and without slow clients and the errors by kind.
 //
 //	go build -o /tmp/presign ./cmd/presign
 //	go run ./bench/soak -presign /tmp/presign -duration 10m
+//
+// Each worker keeps at most -keep files of at most -keep-bytes in all, deleting its oldest
+// through the API before an upload would pass either, so that the live set, and the disk the
+// run takes, stay bounded however long it runs: a leak shows as growth the live set cannot
+// explain. The environment reaches the server, so PRESIGN_PPROF=127.0.0.1:6061 lets it be
+// profiled during the run.
 //
 // Errors are counted per kind: a worker's error is a failure of the server; the slow clients'
 // being cut off is what they earn, and is counted apart.
@@ -24,59 +31,104 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"presign/bench/internal/stats"
 )
 
+// config is the run's shape, from the flags.
+type config struct {
+	bin                string
+	duration, interval time.Duration
+	workers, slow      int
+	// smallPut is the size of half the uploads, those whose p99 is compared; the others are
+	// log-uniform from minPut to maxPut.
+	smallPut, minPut, maxPut int64
+	// keep and keepBytes bound each worker's live set.
+	keep      int
+	keepBytes int64
+	// urlTTL is the workers' URL lifetime, which is how long the node remembers each upload
+	// URL's nonce: the nonces held, and the index pages they take, grow for that long.
+	urlTTL time.Duration
+}
+
 func main() {
-	bin := flag.String("presign", "presign", "the presign binary to serve with")
-	duration := flag.Duration("duration", 10*time.Minute, "how long the load runs")
-	interval := flag.Duration("interval", 30*time.Second, "length of a phase; slow clients come in every other one")
-	workers := flag.Int("workers", 8, "concurrent workers, one user each")
-	slow := flag.Int("slow-clients", 200, "slow clients in the phases with them")
-	maxPut := flag.Int64("max-put", 64<<20, "largest PUT")
+	var c config
+	flag.StringVar(&c.bin, "presign", "presign", "the presign binary to serve with")
+	flag.DurationVar(&c.duration, "duration", 10*time.Minute, "how long the load runs")
+	flag.DurationVar(&c.interval, "interval", 30*time.Second, "length of a phase; slow clients come in every other one")
+	flag.IntVar(&c.workers, "workers", 8, "concurrent workers, one user each")
+	flag.IntVar(&c.slow, "slow-clients", 200, "slow clients in the phases with them")
+	flag.Int64Var(&c.smallPut, "small-put", 4<<10, "size of half the PUTs, whose p99 is reported")
+	flag.Int64Var(&c.minPut, "min-put", 64<<10, "smallest of the other PUTs (log-uniform up to -max-put)")
+	flag.Int64Var(&c.maxPut, "max-put", 64<<20, "largest PUT")
+	flag.IntVar(&c.keep, "keep", 64, "most files a worker keeps; it deletes its oldest before uploading past it")
+	flag.Int64Var(&c.keepBytes, "keep-bytes", 256<<20, "most bytes a worker keeps (at least -max-put); it deletes its oldest before uploading past it")
+	flag.DurationVar(&c.urlTTL, "url-ttl", 2*time.Minute, "lifetime of the workers' URLs (whole seconds), so also how long the node keeps their nonces")
 	flag.Parse()
-	if err := run(*bin, *duration, *interval, *workers, *slow, *maxPut); err != nil {
+	if err := c.check(); err != nil {
+		fmt.Fprintln(os.Stderr, "soak:", err)
+		os.Exit(2)
+	}
+	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		os.Exit(1)
 	}
 }
 
+func (c config) check() error {
+	switch {
+	case c.workers < 1 || c.keep < 1:
+		return errors.New("-workers and -keep must be at least 1")
+	case c.urlTTL < time.Second || c.urlTTL%time.Second != 0:
+		return errors.New("-url-ttl must be whole seconds, at least 1s")
+	case c.smallPut < 0 || c.minPut < 1 || c.maxPut < c.minPut:
+		return errors.New("sizes: need 0 <= -small-put and 1 <= -min-put <= -max-put")
+	case c.keepBytes < max(c.maxPut, c.smallPut):
+		return errors.New("-keep-bytes must hold at least one file of -max-put")
+	}
+	return nil
+}
+
 const adminPassword = "soak-admin-password"
 
-func run(bin string, duration, interval time.Duration, workers, slowClients int, maxPut int64) error {
+func run(c config) error {
 	data, err := os.MkdirTemp("", "presign-soak-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(data)
-	srv, err := startServe(bin, filepath.Join(data, "d"))
+	srv, err := startServe(c.bin, filepath.Join(data, "d"))
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
 	fmt.Printf("presign serve pid %d: control plane %s, storage node %s\n", srv.pid, srv.control, srv.storage)
+	fmt.Printf("%d workers keep at most %d files, %s each (the run's live set at most %s); their URLs live %s\n",
+		c.workers, c.keep, byteSize(c.keepBytes), byteSize(int64(c.workers)*c.keepBytes), c.urlTTL)
 
-	ctx, cancel := context.WithTimeout(context.Background(), duration)
+	ctx, cancel := context.WithTimeout(context.Background(), c.duration)
 	defer cancel()
-	load, err := newLoad(ctx, srv, workers, maxPut)
+	load, err := newLoad(ctx, srv, c)
 	if err != nil {
 		return err
 	}
 	var wg sync.WaitGroup
-	for i := range workers {
+	for i := range c.workers {
 		wg.Go(func() { load.work(ctx, i) })
 	}
+	small := byteSize(c.smallPut)
 	var phases []phase
 	for n := 0; ctx.Err() == nil; n++ {
 		withSlow := n%2 == 1
-		pctx, pcancel := context.WithTimeout(ctx, interval)
+		pctx, pcancel := context.WithTimeout(ctx, c.interval)
 		var swg sync.WaitGroup
 		if withSlow {
-			for i := range slowClients {
+			for i := range c.slow {
 				swg.Go(func() { load.slowClient(pctx, i) })
 			}
 		}
@@ -89,29 +141,50 @@ func run(bin string, duration, interval time.Duration, workers, slowClients int,
 			break // a phase cut short at the end says little
 		}
 		phases = append(phases, ph)
-		rss, fds, gor := srv.figures()
-		fmt.Printf("%6s phase %2d slow=%-5v rss %6.1f MiB  goroutines %5d  open files %5d | tickets %5d p99 %7.2f ms | 4 KiB PUTs %5d p99 %7.2f ms | big PUTs %4d downloads %4d deletes %4d | errors %d, slow clients cut %d\n",
-			time.Since(load.start).Truncate(time.Second), n+1, withSlow, rss, gor, fds, ph.tickets, ms(ph.p99Ticket), ph.smallPuts, ms(ph.p99Put),
-			ph.bigPuts, ph.downloads, ph.deletes, ph.errors, ph.slowCut)
+		f := srv.figures(data)
+		fmt.Printf("%6s phase %2d slow=%-5v rss %6.1f MiB (anon %5.1f, file %5.1f; Go runtime %5.1f, heap %5.1f)  goroutines %4d  open files %4d  disk %7.1f MiB | tickets %5d p99 %7.2f ms | %s PUTs %5d p99 %7.2f ms | big PUTs %4d downloads %4d deletes %4d | errors %d, slow clients cut %d\n",
+			time.Since(load.start).Truncate(time.Second), n+1, withSlow, mib(f.rss), mib(f.rssAnon), mib(f.rssFile), mib(f.goSys), mib(f.heap), f.goroutines, f.fds, mib(f.disk),
+			ph.tickets, ms(ph.p99Ticket), small, ph.smallPuts, ms(ph.p99Put), ph.bigPuts, ph.downloads, ph.deletes, ph.errors, ph.slowCut)
 	}
 	wg.Wait()
 	for _, e := range load.firstErrors() {
 		fmt.Println("error:", e)
+	}
+	for _, k := range load.errorKinds() {
+		fmt.Printf("worker errors: %6d %s\n", k.n, k.kind)
+	}
+	for _, k := range load.cutKinds() {
+		fmt.Printf("slow clients cut: %6d %s\n", k.n, k.kind)
 	}
 	with := slices.DeleteFunc(slices.Clone(phases), func(p phase) bool { return !p.withSlow })
 	without := slices.DeleteFunc(slices.Clone(phases), func(p phase) bool { return p.withSlow })
 	med := func(ps []phase, f func(phase) time.Duration) float64 {
 		return stats.Median(ps, func(p phase) float64 { return ms(f(p)) })
 	}
-	fmt.Printf("median p99 over %d phases without / %d with %d slow clients: tickets %.2f / %.2f ms, 4 KiB PUTs %.2f / %.2f ms; worker errors %d\n",
-		len(without), len(with), slowClients,
+	fmt.Printf("median p99 over %d phases without / %d with %d slow clients: tickets %.2f / %.2f ms, %s PUTs %.2f / %.2f ms; worker errors %d\n",
+		len(without), len(with), c.slow,
 		med(without, func(p phase) time.Duration { return p.p99Ticket }), med(with, func(p phase) time.Duration { return p.p99Ticket }),
-		med(without, func(p phase) time.Duration { return p.p99Put }), med(with, func(p phase) time.Duration { return p.p99Put }),
+		small, med(without, func(p phase) time.Duration { return p.p99Put }), med(with, func(p phase) time.Duration { return p.p99Put }),
 		load.totalErrors())
 	return nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// byteSize names a byte count the way the flags' defaults read: 4 KiB, 64 MiB, 1.5 GiB.
+func byteSize(b int64) string {
+	switch {
+	case b >= 1<<30:
+		return strconv.FormatFloat(float64(b)/(1<<30), 'f', -1, 64) + " GiB"
+	case b >= 1<<20:
+		return strconv.FormatFloat(float64(b)/(1<<20), 'f', -1, 64) + " MiB"
+	case b >= 1<<10:
+		return strconv.FormatFloat(float64(b)/(1<<10), 'f', -1, 64) + " KiB"
+	}
+	return strconv.FormatInt(b, 10) + " B"
+}
 
 // phase is what one interval measured.
 type phase struct {
@@ -185,21 +258,61 @@ func (s *server) stop() {
 	}
 }
 
-// figures reads the server's RSS (MiB) and open files from /proc and its goroutines from its
-// metrics.
-func (s *server) figures() (rss float64, fds, goroutines int) {
+// figures is what the server takes at one moment.
+type figures struct {
+	// rss is rssAnon (the Go runtime's memory, and SQLite's, which it allocates outside the Go
+	// heap) plus rssFile (mapped files: the binary and the storage index, which bbolt maps)
+	// plus shared memory. goSys is what the Go runtime holds from the system less what it has
+	// given back (an upper bound on its part of rssAnon); heap is the Go heap's spans in use.
+	rss, rssAnon, rssFile, goSys, heap int64
+	goroutines, fds                    int
+	// disk is what the files under the data directory take on disk.
+	disk int64
+}
+
+// figures reads the server's memory and open files from /proc, its goroutines and heap from
+// its metrics, and the disk that data takes.
+func (s *server) figures(data string) figures {
+	var f figures
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.pid)); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-				var kb float64
-				fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
-				rss = kb / 1024
+			name, v, _ := strings.Cut(line, ":")
+			var kb int64
+			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
+			switch name {
+			case "VmRSS":
+				f.rss = kb << 10
+			case "RssAnon":
+				f.rssAnon = kb << 10
+			case "RssFile":
+				f.rssFile = kb << 10
 			}
 		}
 	}
 	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", s.pid)); err == nil {
-		fds = len(ents)
+		f.fds = len(ents)
 	}
-	goroutines = metricValue(s.storage+"/_presign/metrics", "go_goroutines")
-	return rss, fds, goroutines
+	m := metricValues(s.storage+"/_presign/metrics", "go_goroutines", "go_memstats_heap_inuse_bytes",
+		"go_memstats_sys_bytes", "go_memstats_heap_released_bytes")
+	f.goroutines, f.heap, f.goSys = int(m[0]), int64(m[1]), int64(m[2]-m[3])
+	f.disk = diskUse(data)
+	return f
+}
+
+// diskUse is the space the files under dir take (allocated blocks, so a sparse or preallocated
+// file counts for what it holds on disk); files removed during the walk are skipped.
+func diskUse(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if info, err := d.Info(); err == nil {
+			if st, ok := info.Sys().(*syscall.Stat_t); ok {
+				n += st.Blocks * 512
+			}
+		}
+		return nil
+	})
+	return n
 }
