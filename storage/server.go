@@ -217,7 +217,7 @@ func (s *Server) serveRecorded(w http.ResponseWriter, r *http.Request, req *requ
 	start := s.now()
 	rec := &accessRecorder{ResponseWriter: w}
 	var in *countingBody
-	if r.Body != nil && r.Body != http.NoBody {
+	if logged && r.Body != nil && r.Body != http.NoBody {
 		in = &countingBody{ReadCloser: r.Body}
 		r.Body = in
 	}
