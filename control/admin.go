@@ -42,9 +42,24 @@ func (s *Service) EnsureAdmin(ctx context.Context, password string) (bool, error
 	}
 	_, err := s.createUser(ctx, AdminUsername, password, PolicyOverride{}, true)
 	if errors.Is(err, ErrConflict) {
+		// Another replica created it, unless an account whose name looks like it holds its
+		// skeleton: then there is no administrator to start with, which must not pass silently.
+		if _, err := s.store.UserByName(ctx, AdminUsername); err != nil {
+			return false, fmt.Errorf("create admin: %w", s.nameConflict(ctx, AdminUsername))
+		}
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// nameConflict is the answer to creating the user name that the store refused as taken: taken
+// by that very name, or by a name that looks like it (UsernameSkeleton).
+func (s *Service) nameConflict(ctx context.Context, name string) error {
+	if _, err := s.store.UserByName(ctx, name); errors.Is(err, ErrNotFound) {
+		return errorf(http.StatusConflict, CodeConflict,
+			"the username %q looks like an existing username (its letters are confusable with theirs, as Cyrillic \"а\" is with Latin \"a\"): choose another", name)
+	}
+	return errorf(http.StatusConflict, CodeConflict, "the username %q is taken (usernames are compared case-insensitively)", name)
 }
 
 func checkPassword(pw string) error {
@@ -96,7 +111,7 @@ func (s *Service) CreateUser(ctx context.Context, p *Principal, nu NewUser, addr
 	}
 	u, err := s.createUser(ctx, name, nu.Password, pol, false)
 	if errors.Is(err, ErrConflict) {
-		return nil, errorf(http.StatusConflict, CodeConflict, "the username %q is taken (usernames are compared case-insensitively)", name)
+		return nil, s.nameConflict(ctx, name)
 	}
 	if err != nil {
 		return nil, err

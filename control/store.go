@@ -57,8 +57,9 @@ type Store interface {
 
 // UserStore keeps accounts and the default policy.
 type UserStore interface {
-	// CreateUser adds u, with zero usage. ErrConflict if its id or username is taken;
-	// ErrInvalid if id, username or password hash is empty.
+	// CreateUser adds u, with zero usage. ErrConflict if its id or username is taken, or if a
+	// user's username has the same UsernameSkeleton (looks like it), which the store checks
+	// atomically; ErrInvalid if id, username or password hash is empty.
 	CreateUser(ctx context.Context, u *User) error
 	// User returns the user with the id. ErrNotFound.
 	User(ctx context.Context, id string) (*User, error)

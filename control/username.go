@@ -2,16 +2,21 @@ package control
 
 import (
 	"slices"
+	"strings"
 	"unicode"
 
+	"github.com/mtibben/confusables"
 	"golang.org/x/text/secure/precis"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Usernames are kept in one canonical form, so that two accounts can never differ only in
 // ways a reader cannot see (docs/control-plane.md, "Usernames"): PRECIS UsernameCaseMapped
 // (RFC 8265: width-mapped, lower-cased, NFC, compatibility characters refused), and letters
 // of one script, as Unicode's "highly restrictive" level allows (UTS #39), so that a Cyrillic
-// "а" cannot stand in for a Latin "a".
+// "а" cannot stand in for a Latin "a". A name written wholly in another script that looks like
+// a taken one (Cyrillic "аре" beside Latin "ape") is caught by its UsernameSkeleton, which the
+// stores keep unique.
 
 // canonicalUsername returns the form name is stored and looked up under, or why it is refused.
 func canonicalUsername(name string) (string, error) {
@@ -31,6 +36,17 @@ func canonicalUsername(name string) (string, error) {
 		return "", invalid("a username mixes scripts (e.g. Latin and Cyrillic letters), which lets look-alike names pass for each other: use letters of one script")
 	}
 	return c, nil
+}
+
+// UsernameSkeleton returns the key under which usernames that look alike are equal: the UTS #39
+// skeleton (confusables.txt: NFD, each character mapped to its prototype, NFD) of the name
+// lower-cased, itself lower-cased. Two usernames with one skeleton cannot both exist; the
+// stores enforce that with a unique index, and call this function, so that the rule is here
+// only. The lower-casing before it makes a legacy name that was stored in capitals collide with
+// its lower-case form; the one after it makes the prototypes that are capitals (the digit 0
+// maps to "O") match the lower-case letters usernames are made of.
+func UsernameSkeleton(username string) string {
+	return strings.ToLower(confusables.Skeleton(strings.ToLower(norm.NFKC.String(username))))
 }
 
 // singleScript reports whether s's letters are of one script, or of one of the combinations

@@ -26,6 +26,17 @@ const (
 	authAnonymous = "anonymous"
 )
 
+// RequestObserver learns how each request ended, as the access log says it: its S3 operation
+// and its status. It is how the node's request metrics are counted (cmd/presign counts them in
+// Prometheus) without this package depending on a metrics library.
+type RequestObserver interface {
+	// ObserveRequest is called once per request, after its answer. op is the S3 operation
+	// ("GetObject", "PreflightRequest", "PostObject"...; a bounded set, never a bucket or a
+	// key), or "" for a request refused before it named one (an invalid bucket name). status
+	// is the status answered, or 499 when the client went away before the answer was whole.
+	ObserveRequest(op string, status int)
+}
+
 // accessLogLevel is the level of the request lines, and whether there are any.
 func (s *Server) accessLogLevel(ctx context.Context) (slog.Level, bool) {
 	if s.cfg.AccessLog {
@@ -83,12 +94,17 @@ func (c *countingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// finalStatus is the status the request ended with: 200 for a handler that wrote nothing.
+func (a *accessRecorder) finalStatus() int {
+	if a.status == 0 {
+		return http.StatusOK
+	}
+	return a.status
+}
+
 // logAccess writes the request's line.
 func (s *Server) logAccess(ctx context.Context, level slog.Level, r *http.Request, req *request, rec *accessRecorder, in *countingBody, start time.Time) {
-	status := rec.status
-	if status == 0 {
-		status = http.StatusOK
-	}
+	status := rec.finalStatus()
 	auth := req.authKind
 	if auth == "" {
 		auth = authAnonymous

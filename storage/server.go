@@ -65,6 +65,8 @@ type Config struct {
 	PrivateBuckets []string
 	// AccessLog logs one line per request at info level; without it, at debug level.
 	AccessLog bool
+	// Observer, when set, is told the operation and status of every request, for metrics.
+	Observer RequestObserver
 	// Logger receives one line per server-side failure, and the access log; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
@@ -193,8 +195,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(r.Context())
 		r.Body = req.body
 	}
-	if level, on := s.accessLogLevel(r.Context()); on {
-		s.serveLogged(w, r, req, level)
+	level, logged := s.accessLogLevel(r.Context())
+	if logged || s.cfg.Observer != nil {
+		s.serveRecorded(w, r, req, level, logged)
 		return
 	}
 	s.serve(w, r, req)
@@ -208,16 +211,24 @@ func (s *Server) minRate() clientlimit.Rate {
 	return clientlimit.Rate{BytesPerSecond: s.cfg.MinRate, Window: s.cfg.RateWindow}
 }
 
-// serveLogged answers a request and writes its access log line.
-func (s *Server) serveLogged(w http.ResponseWriter, r *http.Request, req *request, level slog.Level) {
+// serveRecorded answers a request, recording how it ended for the access log line (when
+// logged) and for Config.Observer (when set).
+func (s *Server) serveRecorded(w http.ResponseWriter, r *http.Request, req *request, level slog.Level, logged bool) {
 	start := s.now()
 	rec := &accessRecorder{ResponseWriter: w}
 	var in *countingBody
-	if r.Body != nil && r.Body != http.NoBody {
+	if logged && r.Body != nil && r.Body != http.NoBody {
 		in = &countingBody{ReadCloser: r.Body}
 		r.Body = in
 	}
-	defer s.logAccess(r.Context(), level, r, req, rec, in, start)
+	defer func() {
+		if logged {
+			s.logAccess(r.Context(), level, r, req, rec, in, start)
+		}
+		if s.cfg.Observer != nil {
+			s.cfg.Observer.ObserveRequest(req.op, rec.finalStatus())
+		}
+	}()
 	s.serve(rec, r, req)
 }
 

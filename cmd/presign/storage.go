@@ -149,6 +149,7 @@ func (m *Main) openStorage(ctx context.Context, sf storageFlags, log *slog.Logge
 		AccessLog:      sf.accessLog,
 		PrivateBuckets: sf.privateBuckets,
 		Logger:         log,
+		Observer:       newRequestCounter(m.registry),
 
 		SmallBodyTimeout: sf.bodyTimeout,
 		MinRate:          minRate(sf.minRate),

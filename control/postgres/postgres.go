@@ -74,13 +74,17 @@ func (s *Store) Close() error {
 }
 
 // migrate applies, in one transaction holding a transaction-scoped advisory lock, the embedded
-// migrations newer than the recorded schema version.
+// migrations newer than the recorded schema version, then fills the username skeletons that
+// are missing.
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '')))", migrationLock); err != nil {
 			return err
 		}
-		return migration.Apply(ctx, migrationTx{tx}, migrations, "migrations")
+		if err := migration.Apply(ctx, migrationTx{tx}, migrations, "migrations"); err != nil {
+			return err
+		}
+		return fillSkeletons(ctx, tx)
 	})
 }
 

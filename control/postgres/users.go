@@ -13,7 +13,8 @@ import (
 
 const userCols = "id, username, password_hash, admin, disabled, policy, created"
 
-// CreateUser adds u with zero usage.
+// CreateUser adds u with zero usage, and its username skeleton, whose unique index refuses a
+// name that looks like a taken one.
 func (s *Store) CreateUser(ctx context.Context, u *control.User) error {
 	if err := u.Validate(); err != nil {
 		return err
@@ -23,8 +24,9 @@ func (s *Store) CreateUser(ctx context.Context, u *control.User) error {
 		return fmt.Errorf("create user: %w", err)
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "INSERT INTO users ("+userCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
-			u.ID, u.Username, u.PasswordHash, u.Admin, u.Disabled, string(pol), ts(u.Created)); err != nil {
+		if _, err := tx.Exec(ctx, "INSERT INTO users ("+userCols+", username_skeleton) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+			u.ID, u.Username, u.PasswordHash, u.Admin, u.Disabled, string(pol), ts(u.Created),
+			control.UsernameSkeleton(u.Username)); err != nil {
 			if isUnique(err) {
 				return fmt.Errorf("user %q: %w", u.Username, control.ErrConflict)
 			}
@@ -159,4 +161,30 @@ func collect[T any](rows pgx.Rows, scan func(pgx.Row) (*T, error)) ([]T, error) 
 		out = append(out, *v)
 	}
 	return out, rows.Err()
+}
+
+// fillSkeletons gives the users that have no username skeleton theirs, oldest first, inside
+// the migration's transaction: those created before migration 7, or by a version before it
+// still running beside this one. A user whose skeleton an older user holds keeps none, and so
+// keeps its account (see the migration); the older user's skeleton still refuses any new
+// look-alike.
+func fillSkeletons(ctx context.Context, tx pgx.Tx) error {
+	rows, err := tx.Query(ctx, "SELECT id, username FROM users WHERE username_skeleton IS NULL ORDER BY created, id")
+	if err != nil {
+		return fmt.Errorf("username skeletons: %w", err)
+	}
+	users, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (u [2]string, err error) {
+		err = r.Scan(&u[0], &u[1])
+		return
+	})
+	if err != nil {
+		return fmt.Errorf("username skeletons: %w", err)
+	}
+	for _, u := range users {
+		if _, err := tx.Exec(ctx, `UPDATE users SET username_skeleton = $1 WHERE id = $2
+			AND NOT EXISTS (SELECT 1 FROM users WHERE username_skeleton = $1)`, control.UsernameSkeleton(u[1]), u[0]); err != nil {
+			return fmt.Errorf("username skeleton of %s: %w", u[0], err)
+		}
+	}
+	return nil
 }

@@ -164,17 +164,21 @@ func walMode(ctx context.Context, conn *sql.Conn) error {
 }
 
 // migrate applies, in one write transaction, the embedded migrations newer than the recorded
-// schema version. Two Stores opening one file at once serialise on BEGIN IMMEDIATE, and the
-// second finds nothing left to do.
+// schema version, then fills the username skeletons that are missing. Two Stores opening one
+// file at once serialise on BEGIN IMMEDIATE, and the second finds nothing left to do.
 func (w *writer) migrate(ctx context.Context) error {
 	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
-	if err := migration.Apply(ctx, migrationTx{w.conn}, migrations, "migrations"); err != nil {
+	err := migration.Apply(ctx, migrationTx{w.conn}, migrations, "migrations")
+	if err == nil {
+		err = fillSkeletons(ctx, w.conn)
+	}
+	if err != nil {
 		w.conn.ExecContext(context.Background(), "ROLLBACK")
 		return err
 	}
-	_, err := w.conn.ExecContext(ctx, "COMMIT")
+	_, err = w.conn.ExecContext(ctx, "COMMIT")
 	return err
 }
 

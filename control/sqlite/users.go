@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 
@@ -10,7 +11,8 @@ import (
 
 const userCols = "id, username, password_hash, admin, disabled, policy, created"
 
-// CreateUser adds u with zero usage.
+// CreateUser adds u with zero usage, and its username skeleton, whose unique index refuses a
+// name that looks like a taken one.
 func (s *Store) CreateUser(ctx context.Context, u *control.User) error {
 	if err := u.Validate(); err != nil {
 		return err
@@ -20,8 +22,9 @@ func (s *Store) CreateUser(ctx context.Context, u *control.User) error {
 		return fmt.Errorf("create user: %w", err)
 	}
 	err = s.w.do(ctx, func(t *tx) error {
-		if _, err := t.exec("INSERT INTO users ("+userCols+") VALUES (?, ?, ?, ?, ?, ?, ?)",
-			u.ID, u.Username, u.PasswordHash, u.Admin, u.Disabled, string(pol), micros(u.Created)); err != nil {
+		if _, err := t.exec("INSERT INTO users ("+userCols+", username_skeleton) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			u.ID, u.Username, u.PasswordHash, u.Admin, u.Disabled, string(pol), micros(u.Created),
+			control.UsernameSkeleton(u.Username)); err != nil {
 			if isUnique(err) {
 				return fmt.Errorf("user %q: %w", u.Username, control.ErrConflict)
 			}
@@ -151,4 +154,35 @@ func scanUser(r rowScanner) (*control.User, error) {
 	}
 	u.Created = fromMicros(created)
 	return &u, nil
+}
+
+// fillSkeletons gives the users that have no username skeleton theirs, oldest first, inside
+// the migration's transaction: those created before migration 7, or by a version before it.
+// A user whose skeleton an older user holds keeps none, and so keeps its account (see the
+// migration); the older user's skeleton still refuses any new look-alike.
+func fillSkeletons(ctx context.Context, conn *sql.Conn) error {
+	rows, err := conn.QueryContext(ctx, "SELECT id, username FROM users WHERE username_skeleton IS NULL ORDER BY created, id")
+	if err != nil {
+		return fmt.Errorf("username skeletons: %w", err)
+	}
+	var users [][2]string
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			rows.Close()
+			return fmt.Errorf("username skeletons: %w", err)
+		}
+		users = append(users, [2]string{id, name})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("username skeletons: %w", err)
+	}
+	for _, u := range users {
+		if _, err := conn.ExecContext(ctx, `UPDATE users SET username_skeleton = ?1 WHERE id = ?2
+			AND NOT EXISTS (SELECT 1 FROM users WHERE username_skeleton = ?1)`, control.UsernameSkeleton(u[1]), u[0]); err != nil {
+			return fmt.Errorf("username skeleton of %s: %w", u[0], err)
+		}
+	}
+	return nil
 }

@@ -1,6 +1,9 @@
 package storetest
 
 import (
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"presign/control"
@@ -36,6 +39,45 @@ var userTests = []test{
 		}
 		if _, err := e.s.UserByName(e.ctx, "bob"); err == nil {
 			t.Fatal("a refused user was stored")
+		}
+	}},
+	{"CreateUserRefusesLookAlikeName", func(t *testing.T, e *env) {
+		e.user("ape")
+		// Cyrillic а р е, and Greek ο ρ with a Latin s, look like ape and ops: the same
+		// control.UsernameSkeleton.
+		err := e.s.CreateUser(e.ctx, &control.User{ID: "usr-cyrillic", Username: "аре", PasswordHash: "h", Created: t0})
+		wantErr(t, "CreateUser(аре) beside ape", err, control.ErrConflict)
+		if _, err := e.s.UserByName(e.ctx, "аре"); !errors.Is(err, control.ErrNotFound) {
+			t.Fatalf("the refused look-alike was stored: %v", err)
+		}
+		// The first name of a skeleton holds it; a look-alike of that one is refused in turn.
+		e.user("ορs")
+		err = e.open().CreateUser(e.ctx, &control.User{ID: "usr-latin", Username: "ops", PasswordHash: "h", Created: t0})
+		wantErr(t, "CreateUser(ops) beside ορs", err, control.ErrConflict)
+		e.user("apes")
+	}},
+	{"LookAlikeNamesCreatedTogetherAdmitOne", func(t *testing.T, e *env) {
+		// Every mix of Latin and Cyrillic letters of "scope": 32 names, one skeleton.
+		var names []string
+		for i := range racers {
+			var b strings.Builder
+			for j, pair := range []string{"sѕ", "cс", "oо", "pр", "eе"} {
+				b.WriteRune([]rune(pair)[i>>j&1])
+			}
+			names = append(names, b.String())
+		}
+		stores := []control.Store{e.s, e.open()}
+		errs := race(racers, func(i int) error {
+			return stores[i%2].CreateUser(e.ctx, &control.User{ID: fmt.Sprintf("usr-%02d", i), Username: names[i], PasswordHash: "h", Created: t0})
+		})
+		ok, refused := count(t, errs, control.ErrConflict)
+		if ok != 1 || refused != racers-1 {
+			t.Fatalf("created %d, refused %d of %d look-alikes; want 1 and %d", ok, refused, racers, racers-1)
+		}
+		users, err := e.s.ListUsers(e.ctx, "", control.MaxPage)
+		wantErr(t, "ListUsers", err, nil)
+		if len(users) != 1 {
+			t.Fatalf("stored %d look-alikes, want 1", len(users))
 		}
 	}},
 	{"CreateUserRefusesMissingFields", func(t *testing.T, e *env) {
