@@ -1,12 +1,14 @@
-// Package gcsv4 signs Google Cloud Storage V4 signed URLs (GOOG4-RSA-SHA256) with a service
-// account's private key, locally: no network call, and the time is the caller's.
+// Package gcsv4 signs Google Cloud Storage V4 signed URLs locally, with a service account's
+// RSA key (GOOG4-RSA-SHA256, Signer) or an HMAC key (GOOG4-HMAC-SHA256, HMACSigner): no
+// network call, and the time is the caller's.
 //
-// Google's Go client (cloud.google.com/go/storage) signs with the clock it reads itself, so
-// its URLs can be checked against nothing fixed and cannot share a ticket's timestamp; this
-// package takes the time as an argument and reproduces Google's conformance vectors byte for
-// byte (testdata/v4_signatures.json). The canonical request and the string to sign are built
-// apart (prepare) from the signature over them (rsa.go). The control plane's GCS provider signs
-// every URL here.
+// Google's Go client (cloud.google.com/go/storage) signs with the clock it reads itself, and
+// not with HMAC keys at all, so its URLs can be checked against nothing fixed and cannot share a
+// ticket's timestamp; this package takes the time as an argument and reproduces Google's
+// conformance vectors byte for byte (testdata/v4_signatures.json). Both kinds of key share the
+// canonical request and the string to sign (prepare); only the last step differs: an RSA
+// signature over the string to sign, or an HMAC under a key derived from the secret. The
+// control plane's GCS provider signs every URL here.
 package gcsv4
 
 import (
