@@ -34,9 +34,9 @@ const benchClients = 64
 // reports tickets/s and the p50 and p99 latency seen by the clients, and checks afterwards that
 // the store holds every ticket that was answered 201.
 //
-// It runs once per storage provider: S3 (SigV4, HMAC), Azure (a SAS, HMAC) and GCS (V4, an RSA
-// signature with the service account's key). A single-PUT ticket calls no store, so the
-// providers point at closed ports.
+// It runs once per storage provider: S3 (SigV4, HMAC), Azure (a SAS, HMAC) and GCS (V4), the
+// latter twice: with the service account's key (gcs, an RSA-2048 signature) and with an HMAC key
+// (gcs-hmac). A single-PUT ticket calls no store, so the providers point at closed ports.
 func BenchmarkIssueTicket(b *testing.B) {
 	for _, p := range []struct {
 		name    string
@@ -44,7 +44,10 @@ func BenchmarkIssueTicket(b *testing.B) {
 	}{
 		{"s3", nil},
 		{"azure", benchAzure},
-		{"gcs", benchGCS},
+		{"gcs", func(b *testing.B) control.Objects { return benchGCS(b, gcs.Config{}) }},
+		{"gcs-hmac", func(b *testing.B) control.Objects {
+			return benchGCS(b, gcs.Config{HMACAccessID: "GOOG1EBENCHACCESSID", HMACSecret: "bench/hmac+secret/of+forty/characters012"})
+		}},
 	} {
 		b.Run("provider="+p.name, func(b *testing.B) {
 			benchIssueTicket(b, func(c *control.Config) {
@@ -66,7 +69,9 @@ func benchAzure(b *testing.B) control.Objects {
 	return p
 }
 
-func benchGCS(b *testing.B) control.Objects {
+// benchGCS is a GCS provider with a fresh service account key, signing with the HMAC key of
+// hmacKey when it has one.
+func benchGCS(b *testing.B, hmacKey gcs.Config) control.Objects {
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		b.Fatal(err)
@@ -74,7 +79,8 @@ func benchGCS(b *testing.B) control.Objects {
 	der, _ := x509.MarshalPKCS8PrivateKey(k)
 	key, _ := json.Marshal(map[string]string{"client_email": "bench@example.iam.gserviceaccount.com",
 		"private_key": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))})
-	p, err := gcs.New(context.Background(), gcs.Config{Bucket: "files", Credentials: key, Endpoint: "http://127.0.0.1:1", HTTPClient: http.DefaultClient})
+	p, err := gcs.New(context.Background(), gcs.Config{Bucket: "files", Credentials: key, Endpoint: "http://127.0.0.1:1", HTTPClient: http.DefaultClient,
+		HMACAccessID: hmacKey.HMACAccessID, HMACSecret: hmacKey.HMACSecret})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,26 +1,23 @@
-// Package gcsv4 signs Google Cloud Storage V4 signed URLs and POST policies (form uploads),
-// GOOG4-RSA-SHA256, with a service account's private key, locally: no network call, and the
-// time is the caller's.
+// Package gcsv4 signs Google Cloud Storage V4 signed URLs and POST policies (form uploads)
+// locally, with a service account's RSA key (GOOG4-RSA-SHA256, Signer) or, for URLs, an HMAC
+// key (GOOG4-HMAC-SHA256, HMACSigner): no network call, and the time is the caller's.
 //
-// Google's Go client (cloud.google.com/go/storage) signs with the clock it reads itself, so
-// its URLs can be checked against nothing fixed and cannot share a ticket's timestamp; this
-// package takes the time as an argument and reproduces Google's conformance vectors byte for
-// byte (testdata/v4_signatures.json, both its signed-URL and its POST policy cases). The
-// control plane's GCS provider signs every URL and form here.
+// Google's Go client (cloud.google.com/go/storage) signs with the clock it reads itself, and
+// not with HMAC keys at all, so its URLs can be checked against nothing fixed and cannot share a
+// ticket's timestamp; this package takes the time as an argument and reproduces Google's
+// conformance vectors byte for byte (testdata/v4_signatures.json, both its signed-URL and its
+// POST policy cases). Both kinds of key share the canonical request and the string to sign
+// (prepare); only the last step differs: an RSA signature over the string to sign, or an HMAC
+// under a key derived from the secret. The control plane's GCS provider signs every URL and
+// form here.
 package gcsv4
 
 import (
-	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,49 +27,14 @@ import (
 // MaxExpires is the longest a V4 signed URL may live: seven days.
 const MaxExpires = 7 * 24 * time.Hour
 
-// Algorithm is the X-Goog-Algorithm of a V4 URL signed with a service-account key.
-const Algorithm = "GOOG4-RSA-SHA256"
-
-// Signer signs with one service account's key. It is safe for concurrent use.
-type Signer struct {
-	// Email is the service account's client_email (the credential's id).
-	Email string
-	// Key is the service account's private key.
-	Key *rsa.PrivateKey
-}
-
-// ParseServiceAccount reads a service-account key file (the JSON that
-// GOOGLE_APPLICATION_CREDENTIALS names): its client_email and private_key.
-func ParseServiceAccount(data []byte) (*Signer, error) {
-	var f struct {
-		Type        string `json:"type"`
-		ClientEmail string `json:"client_email"`
-		PrivateKey  string `json:"private_key"`
-	}
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("gcsv4: service account key: %w", err)
-	}
-	if f.ClientEmail == "" || f.PrivateKey == "" {
-		return nil, errors.New("gcsv4: the credentials are not a service account key (no client_email and private_key): only a service account's key signs URLs locally")
-	}
-	block, _ := pem.Decode([]byte(f.PrivateKey))
-	if block == nil {
-		return nil, errors.New("gcsv4: service account private_key is not PEM")
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		if k1, err1 := x509.ParsePKCS1PrivateKey(block.Bytes); err1 == nil {
-			k = k1
-		} else {
-			return nil, fmt.Errorf("gcsv4: service account private_key: %w", err)
-		}
-	}
-	rk, ok := k.(*rsa.PrivateKey)
-	if !ok {
-		return nil, errors.New("gcsv4: service account private_key is not an RSA key")
-	}
-	return &Signer{Email: f.ClientEmail, Key: rk}, nil
-}
+// The credential scope after its date, <date>/auto/storage/goog4_request, which an HMAC key's
+// signing key is also derived from: "auto" is the location Google's clients sign for, valid in
+// every region.
+const (
+	location   = "auto"
+	service    = "storage"
+	terminator = "goog4_request"
+)
 
 // Request is what a signed URL covers.
 type Request struct {
@@ -108,14 +70,23 @@ type Signed struct {
 	StringToSign     string
 }
 
-// Sign signs r at now for ttl (1 s to MaxExpires).
-func (s *Signer) Sign(r Request, now time.Time, ttl time.Duration) (Signed, error) {
+// draft is a request's URL, canonical request and string to sign: everything but the signature,
+// which is the same for both kinds of key.
+type draft struct {
+	url, canonical, stringToSign string
+	// day is the scope's date (YYYYMMDD), which an HMAC key's signing key is derived for.
+	day string
+}
+
+// prepare builds r's canonical request and string to sign at now for ttl (1 s to MaxExpires),
+// naming algorithm and credential (the key's id) in the URL.
+func prepare(r Request, now time.Time, ttl time.Duration, algorithm, credential string) (draft, error) {
 	if ttl < time.Second || ttl > MaxExpires {
-		return Signed{}, fmt.Errorf("gcsv4: expiry %v is outside 1s..%v", ttl, MaxExpires)
+		return draft{}, fmt.Errorf("gcsv4: expiry %v is outside 1s..%v", ttl, MaxExpires)
 	}
 	ep, err := url.Parse(r.Endpoint)
 	if err != nil || ep.Host == "" || (ep.Scheme != "http" && ep.Scheme != "https") {
-		return Signed{}, fmt.Errorf("gcsv4: endpoint %q must be http(s)://host[:port]", r.Endpoint)
+		return draft{}, fmt.Errorf("gcsv4: endpoint %q must be http(s)://host[:port]", r.Endpoint)
 	}
 	host, path := ep.Host, ""
 	switch r.Style {
@@ -130,11 +101,11 @@ func (s *Signer) Sign(r Request, now time.Time, ttl time.Duration) (Signed, erro
 	case BucketBoundHostname:
 		path = "/" + r.Object
 	default:
-		return Signed{}, fmt.Errorf("gcsv4: unknown style %d", r.Style)
+		return draft{}, fmt.Errorf("gcsv4: unknown style %d", r.Style)
 	}
 	now = now.UTC()
 	date := now.Format("20060102T150405Z")
-	scope := date[:8] + "/auto/storage/goog4_request"
+	scope := date[:8] + "/" + location + "/" + service + "/" + terminator
 
 	headers := map[string]string{"host": signedHost(ep.Scheme, host)}
 	for k, v := range r.Headers {
@@ -155,8 +126,8 @@ func (s *Signer) Sign(r Request, now time.Time, ttl time.Duration) (Signed, erro
 	for k, vs := range r.Query {
 		q[k] = append([]string(nil), vs...)
 	}
-	q.Set("X-Goog-Algorithm", Algorithm)
-	q.Set("X-Goog-Credential", s.Email+"/"+scope)
+	q.Set("X-Goog-Algorithm", algorithm)
+	q.Set("X-Goog-Credential", credential+"/"+scope)
 	q.Set("X-Goog-Date", date)
 	q.Set("X-Goog-Expires", strconv.FormatInt(int64(ttl/time.Second), 10))
 	q.Set("X-Goog-SignedHeaders", signedHeaders)
@@ -166,16 +137,16 @@ func (s *Signer) Sign(r Request, now time.Time, ttl time.Duration) (Signed, erro
 	if v, ok := headers["x-goog-content-sha256"]; ok {
 		payload = v
 	}
-	canon := strings.Join([]string{r.Method, escapePath(path), query, canonHeaders.String(), signedHeaders, payload}, "\n")
+	escaped := escapePath(path)
+	canon := strings.Join([]string{r.Method, escaped, query, canonHeaders.String(), signedHeaders, payload}, "\n")
 	sum := sha256.Sum256([]byte(canon))
-	sts := strings.Join([]string{Algorithm, date, scope, hex.EncodeToString(sum[:])}, "\n")
-	digest := sha256.Sum256([]byte(sts))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, s.Key, crypto.SHA256, digest[:])
-	if err != nil {
-		return Signed{}, fmt.Errorf("gcsv4: sign: %w", err)
-	}
-	u := ep.Scheme + "://" + host + escapePath(path) + "?" + query + "&X-Goog-Signature=" + hex.EncodeToString(sig)
-	return Signed{URL: u, CanonicalRequest: canon, StringToSign: sts}, nil
+	sts := strings.Join([]string{algorithm, date, scope, hex.EncodeToString(sum[:])}, "\n")
+	return draft{url: ep.Scheme + "://" + host + escaped + "?" + query, canonical: canon, stringToSign: sts, day: date[:8]}, nil
+}
+
+// signed is the draft's URL with its signature.
+func (d draft) signed(sig []byte) Signed {
+	return Signed{URL: d.url + "&X-Goog-Signature=" + hex.EncodeToString(sig), CanonicalRequest: d.canonical, StringToSign: d.stringToSign}
 }
 
 // signedHost is the Host header as the signature covers it: without the scheme's default port,
@@ -198,24 +169,30 @@ func canonicalValue(v string) string {
 // canonicalQuery encodes q sorted by encoded name, RFC 3986 style.
 func canonicalQuery(q url.Values) string {
 	type kv struct{ k, v string }
-	var pairs []kv
+	pairs := make([]kv, 0, len(q))
+	n := 0
 	for k, vs := range q {
 		for _, v := range vs {
-			pairs = append(pairs, kv{escape(k, false), escape(v, false)})
+			p := kv{escape(k, false), escape(v, false)}
+			pairs = append(pairs, p)
+			n += len(p.k) + len(p.v) + 2
 		}
 	}
-	sort.Slice(pairs, func(i, j int) bool {
-		if pairs[i].k != pairs[j].k {
-			return pairs[i].k < pairs[j].k
+	slices.SortFunc(pairs, func(a, b kv) int {
+		if c := strings.Compare(a.k, b.k); c != 0 {
+			return c
 		}
-		return pairs[i].v < pairs[j].v
+		return strings.Compare(a.v, b.v)
 	})
 	var b strings.Builder
+	b.Grow(n)
 	for i, p := range pairs {
 		if i > 0 {
 			b.WriteByte('&')
 		}
-		b.WriteString(p.k + "=" + p.v)
+		b.WriteString(p.k)
+		b.WriteByte('=')
+		b.WriteString(p.v)
 	}
 	return b.String()
 }
@@ -225,10 +202,20 @@ func escapePath(p string) string { return escape(p, true) }
 
 func escape(s string, keepSlash bool) string {
 	const hexDigits = "0123456789ABCDEF"
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if !kept(s[i], keepSlash) {
+			n++
+		}
+	}
+	if n == 0 {
+		return s
+	}
 	var b strings.Builder
+	b.Grow(len(s) + 2*n)
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' || (keepSlash && c == '/') {
+		if kept(c, keepSlash) {
 			b.WriteByte(c)
 			continue
 		}
@@ -237,4 +224,10 @@ func escape(s string, keepSlash bool) string {
 		b.WriteByte(hexDigits[c&15])
 	}
 	return b.String()
+}
+
+// kept reports whether c stands for itself in an escaped string: an unreserved byte, or '/' in
+// a path.
+func kept(c byte, keepSlash bool) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' || (keepSlash && c == '/')
 }

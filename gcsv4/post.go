@@ -90,7 +90,7 @@ func (s *Signer) SignPost(r PostRequest, now time.Time, ttl time.Duration) (Sign
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	fields := map[string]string{"key": r.Object, "x-goog-date": date, "x-goog-credential": credential, "x-goog-algorithm": Algorithm}
+	fields := map[string]string{"key": r.Object, "x-goog-date": date, "x-goog-credential": credential, "x-goog-algorithm": AlgorithmRSA}
 	for _, k := range names {
 		writeField(&doc, k, r.Fields[k])
 		doc.WriteByte(',')

@@ -2,6 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"net"
 	"os"
@@ -168,6 +173,21 @@ func TestStorageProviderFlagsAreCheckedBeforeStart(t *testing.T) {
 	if err := os.WriteFile(key, []byte(`{"type":"authorized_user","client_id":"x"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A service account's key that would do, so that only the HMAC key is wrong.
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(rk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := json.Marshal(map[string]string{"type": "service_account", "client_email": "presign-test@example.iam.gserviceaccount.com",
+		"private_key": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))})
+	saKey := filepath.Join(t.TempDir(), "sa.json")
+	if err := os.WriteFile(saKey, sa, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -182,6 +202,10 @@ func TestStorageProviderFlagsAreCheckedBeforeStart(t *testing.T) {
 		{"gcs without a bucket", []string{"--storage-provider", "gcs"}, nil, "--gcs-bucket"},
 		{"gcs without credentials", []string{"--storage-provider", "gcs", "--gcs-bucket", "b"}, nil, "GOOGLE_APPLICATION_CREDENTIALS"},
 		{"gcs with user credentials", []string{"--storage-provider", "gcs", "--gcs-bucket", "b"}, map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": key}, "service account"},
+		{"gcs with an HMAC access ID but no secret", []string{"--storage-provider", "gcs", "--gcs-bucket", "b", "--gcs-hmac-access-id", "GOOG1EXAMPLE"},
+			map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": saKey}, "PRESIGN_GCS_HMAC_SECRET"},
+		{"gcs with an HMAC secret but no access ID", []string{"--storage-provider", "gcs", "--gcs-bucket", "b"},
+			map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": saKey, "PRESIGN_GCS_HMAC_SECRET": "presign/test+hmac/secret=of+forty/chars0"}, "--gcs-hmac-access-id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, _, _ := testMain(tc.env)

@@ -40,8 +40,14 @@ var serviceAccount = sync.OnceValue(func() []byte {
 })
 
 // newBucket starts fake-gcs-server in process, on a loopback port, with one bucket, and returns
-// a provider on it.
+// a provider on it, signing with the service account's RSA key.
 func newBucket(t *testing.T) (*gcs.Provider, *fakestorage.Server) {
+	t.Helper()
+	return newBucketWith(t, gcs.Config{})
+}
+
+// newBucketWith is newBucket with the HMAC key of cfg.
+func newBucketWith(t *testing.T, cfg gcs.Config) (*gcs.Provider, *fakestorage.Server) {
 	t.Helper()
 	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", Port: 0,
 		PublicHost: "127.0.0.1", NoListener: false})
@@ -51,7 +57,7 @@ func newBucket(t *testing.T) (*gcs.Provider, *fakestorage.Server) {
 	t.Cleanup(srv.Stop)
 	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "files"})
 	p, err := gcs.New(context.Background(), gcs.Config{Bucket: "files", Credentials: serviceAccount(), Endpoint: srv.URL(),
-		HTTPClient: &http.Client{Timeout: time.Minute}})
+		HTTPClient: &http.Client{Timeout: time.Minute}, HMACAccessID: cfg.HMACAccessID, HMACSecret: cfg.HMACSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,14 +65,71 @@ func newBucket(t *testing.T) (*gcs.Provider, *fakestorage.Server) {
 	return p, srv
 }
 
+// testHMAC is an HMAC key of the shape Google issues (a GOOG1 access ID, a 40-character secret).
+var testHMAC = gcs.Config{HMACAccessID: "GOOG1EPRESIGNTESTACCESSID", HMACSecret: "presign/test+hmac/secret=of+forty/chars0"}
+
 // TestContractOnFakeGCS holds the GCS provider to the control plane's storage contract against
 // fake-gcs-server (which, unlike Google, does not enforce x-goog-content-length-range: the
-// contract's completion check catches the oversize object instead).
+// contract's completion check catches the oversize object instead), with each kind of key
+// signing the URLs (fake-gcs-server checks neither signature: package gcsv4 pins them).
 func TestContractOnFakeGCS(t *testing.T) {
-	providertest.Run(t, func(t *testing.T) providertest.Target {
-		p, _ := newBucket(t)
-		return providertest.Target{Objects: p}
-	})
+	for name, cfg := range map[string]gcs.Config{"key=rsa": {}, "key=hmac": testHMAC} {
+		t.Run(name, func(t *testing.T) {
+			providertest.Run(t, func(t *testing.T) providertest.Target {
+				p, _ := newBucketWith(t, cfg)
+				return providertest.Target{Objects: p}
+			})
+		})
+	}
+}
+
+// TestAnHMACKeySignsEveryURLWhenGiven: with an HMAC key configured, uploads, parts and
+// downloads are all signed GOOG4-HMAC-SHA256 under its access ID; without one, with the service
+// account's RSA key.
+func TestAnHMACKeySignsEveryURLWhenGiven(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		cfg        gcs.Config
+		algorithm  string
+		credential string
+	}{
+		{"hmac", testHMAC, "GOOG4-HMAC-SHA256", "GOOG1EPRESIGNTESTACCESSID%2F"},
+		{"rsa", gcs.Config{}, "GOOG4-RSA-SHA256", "presign-test%40example.iam.gserviceaccount.com%2F"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _ := newBucketWith(t, tc.cfg)
+			now := time.Now()
+			up, err := p.SignUpload(control.UploadSigning{Key: "u/1/a/f.txt", ContentType: "text/plain", Size: 5, Now: now, TTL: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			part, err := p.SignPart(control.PartSigning{Key: "u/1/a/f.txt", MultipartID: "compose:x", Number: 1, Size: 5, Now: now, TTL: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dl, err := p.SignDownload("u/1/a/f.txt", "attachment", "", now, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range []string{up.URL, part.URL, dl} {
+				if !strings.Contains(u, "X-Goog-Algorithm="+tc.algorithm+"&X-Goog-Credential="+tc.credential) {
+					t.Errorf("URL %s\nwant it signed %s by %s", u, tc.algorithm, tc.credential)
+				}
+			}
+		})
+	}
+}
+
+// TestAnHMACKeyWithoutItsOtherHalfIsRefused: an access ID without its secret, or a secret
+// without its access ID, is a configuration error, not a silent fall back to the RSA key.
+func TestAnHMACKeyWithoutItsOtherHalfIsRefused(t *testing.T) {
+	for _, cfg := range []gcs.Config{{HMACAccessID: testHMAC.HMACAccessID}, {HMACSecret: testHMAC.HMACSecret}} {
+		cfg.Bucket, cfg.Credentials, cfg.HTTPClient = "files", serviceAccount(), http.DefaultClient
+		if p, err := gcs.New(context.Background(), cfg); err == nil {
+			p.Close()
+			t.Errorf("New accepted an HMAC key with access ID %q and a %d-byte secret", cfg.HMACAccessID, len(cfg.HMACSecret))
+		}
+	}
 }
 
 // TestSignedUploadCarriesTheLimitsGoogleEnforces pins the headers a single upload and a part
