@@ -16,9 +16,10 @@ import (
 )
 
 // classify marks the errors that say the database cannot take the call, rather than that the
-// call was wrong, with control's sentinel, which the API answers with 503 whatever the store:
-// a database that cannot be reached, reset the connection, is shutting down or has no
-// connection or memory to spare with control.ErrStoreUnavailable. Other errors, and a caller that gave up (context.Canceled),
+// call was wrong, with control's sentinels, which the API answers with 503 and 507 whatever the
+// store: a full disk (SQLSTATE 53100) with control.ErrStoreFull; a database that cannot be
+// reached, reset the connection, is shutting down or has no connection or memory to spare
+// with control.ErrStoreUnavailable. Other errors, and a caller that gave up (context.Canceled),
 // pass unchanged.
 func classify(err error) error {
 	if err == nil || errors.Is(err, context.Canceled) {
@@ -27,6 +28,8 @@ func classify(err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch {
+		case pe.Code == "53100": // disk_full
+			return fmt.Errorf("%w: %w", control.ErrStoreFull, err)
 		case strings.HasPrefix(pe.Code, "08"), // connection_exception
 			strings.HasPrefix(pe.Code, "53"),                           // insufficient_resources: out of memory, too many connections
 			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03": // admin or crash shutdown, cannot connect now
