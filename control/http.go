@@ -150,8 +150,14 @@ func bearer(r *http.Request) (string, bool) {
 	return token, token != ""
 }
 
-// writeError answers err: an *Error as itself, a storage failure as 502, a full metadata store
-// as 507, anything else as 500 (logged; the client learns nothing of the cause).
+// storeRetryAfter is the Retry-After of a 503 for an unreachable database: long enough that
+// clients do not hammer a database coming back from a restart, short enough that they notice
+// it is back within a few seconds.
+const storeRetryAfter = 5 * time.Second
+
+// writeError answers err: an *Error as itself, a storage failure as 502, an unreachable
+// metadata store as 503, a full one as 507, anything else as 500 (logged; the client learns
+// nothing of the cause).
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e, ok := asError(err)
 	if !ok {
@@ -160,6 +166,10 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		case errors.As(err, &se):
 			s.log.WarnContext(r.Context(), "object store failure", "method", r.Method, "path", loggedPath(r), "err", err)
 			e = errorf(http.StatusBadGateway, CodeStorageUnavailable, "the object store failed to answer; try again")
+		case errors.Is(err, ErrStoreUnavailable):
+			s.log.WarnContext(r.Context(), "metadata store unavailable", "method", r.Method, "path", loggedPath(r), "err", err)
+			e = errorf(http.StatusServiceUnavailable, CodeUnavailable, "the control plane cannot reach its database; try again")
+			e.RetryAfter = storeRetryAfter
 		case errors.Is(err, ErrStoreFull):
 			s.log.WarnContext(r.Context(), "metadata store full", "method", r.Method, "path", loggedPath(r), "err", err)
 			e = errorf(http.StatusInsufficientStorage, CodeStoreFull, "the control plane's database has no space left; nothing was changed; try again later")

@@ -30,6 +30,10 @@ var (
 	// ErrStoreFull: the store's disk (or database) has no space left for the change; nothing
 	// was changed, and the same call may succeed once space is freed.
 	ErrStoreFull = errors.New("control: store full")
+	// ErrStoreUnavailable: the store cannot reach its database (refused, reset, timed out, the
+	// server shutting down or out of connections); the change may or may not have been made,
+	// and the same call may succeed once the database is back.
+	ErrStoreUnavailable = errors.New("control: store unavailable")
 )
 
 // Store keeps the control plane's state. It is the only state a control-plane replica has, so

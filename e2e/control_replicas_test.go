@@ -30,10 +30,7 @@ import (
 // database fails the test; elsewhere it skips it.
 func pgSchema(t *testing.T) (string, *pgx.Conn, string) {
 	t.Helper()
-	dsn := os.Getenv("PRESIGN_TEST_POSTGRES")
-	if dsn == "" {
-		dsn = "postgres://postgres@127.0.0.1:5432/test"
-	}
+	dsn := testPostgres()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
@@ -57,6 +54,14 @@ func pgSchema(t *testing.T) (string, *pgx.Conn, string) {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String(), conn, schema
+}
+
+// testPostgres is the DSN of the test database: PRESIGN_TEST_POSTGRES, or the machine's.
+func testPostgres() string {
+	if dsn := os.Getenv("PRESIGN_TEST_POSTGRES"); dsn != "" {
+		return dsn
+	}
+	return "postgres://postgres@127.0.0.1:5432/test"
 }
 
 // fanout delivers each storage event to every replica at the same moment, as a load balancer

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,35 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"presign/internal/testenv"
 )
-
-// fillDisk writes a ballast file in dir until the filesystem is full, and returns its path.
-func fillDisk(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "ballast")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for _, chunk := range []int{1 << 20, 4 << 10, 512} {
-		buf := bytes.Repeat([]byte("b"), chunk)
-		for {
-			if _, err := f.Write(buf); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatal(err)
-				}
-				break
-			}
-		}
-	}
-	return path
-}
 
 // countingBody counts what the server read of a body.
 type countingBody struct {
@@ -95,7 +70,7 @@ func testFullDisk(t *testing.T, free int64) {
 			}
 		}
 	}
-	ballast := fillDisk(t, dir)
+	ballast := testenv.FillDisk(t, dir)
 
 	// A declared size above the free space: refused before the body.
 	body := &countingBody{r: bytes.NewReader(make([]byte, 8<<20))}

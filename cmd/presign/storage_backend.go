@@ -35,8 +35,9 @@ type backendFlags struct {
 	redisPrefix  string
 	// tcpCongestion is that of the connections to the service.
 	tcpCongestion string
-	// dialTimeout and responseTimeout bound what a service that is down or stalled costs.
-	dialTimeout, responseTimeout time.Duration
+	// dialTimeout, responseTimeout and stallTimeout bound what a service that is down or
+	// stalled costs.
+	dialTimeout, responseTimeout, stallTimeout time.Duration
 }
 
 func (f *backendFlags) register(fs *flag.FlagSet) {
@@ -50,6 +51,7 @@ func (f *backendFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.versionGrace, "backend-version-grace", time.Hour, "how long a replaced or deleted version stays readable for downloads in progress (--backend s3)")
 	fs.DurationVar(&f.dialTimeout, "backend-dial-timeout", 10*time.Second, "how long opening a connection to the service may take (--backend s3); past it, and after the SDK's retries, requests are answered 503")
 	fs.DurationVar(&f.responseTimeout, "backend-response-timeout", time.Minute, "how long the service may take to begin its answer once a request is sent (--backend s3); past it, and after the SDK's retries, requests are answered 503")
+	fs.DurationVar(&f.stallTimeout, "backend-stall-timeout", 0, "how long a body to or from the service may stop moving once under way (--backend s3; 0: --backend-response-timeout); past it a download is cut (the client sees a short body) and an upload answered 503")
 	fs.StringVar(&f.tcpCongestion, "backend-tcp-congestion", tcpcc.Auto, "TCP congestion control of the connections to the service (--backend s3; Linux): auto (reno when the service is on a loopback address; else the host's), host, or an algorithm such as reno, bbr; see docs/gateway.md")
 	fs.StringVar(&f.redisURL, "redis", "", "redis:// URL of a Redis shared by the storage nodes, for single-use nonces and revocations (default: the node's own store in --data)")
 	fs.StringVar(&f.redisPrefix, "redis-prefix", "presign:", "prefix of the node's keys in Redis")
@@ -121,6 +123,7 @@ func (m *Main) openStores(ctx context.Context, sf storageFlags, log *slog.Logger
 			AccessKey: m.Getenv("PRESIGN_BACKEND_ACCESS_KEY"), SecretKey: m.Getenv("PRESIGN_BACKEND_SECRET_KEY"),
 			NodeID: uint8(f.nodeID), VersionGrace: f.versionGrace, MultipartExpiry: sf.multipartExpiry, Logger: log,
 			TCPCongestion: f.tcpCongestion, DialTimeout: f.dialTimeout, ResponseTimeout: f.responseTimeout,
+			StallTimeout: f.stallTimeout,
 		})
 		if err != nil {
 			return nil, err

@@ -20,7 +20,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *control.Endpoint) error {
 	if err := e.Validate(); err != nil {
 		return err
 	}
-	_, err := s.pool.Exec(ctx, "INSERT INTO app_endpoints ("+endpointCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+	_, err := s.db.Exec(ctx, "INSERT INTO app_endpoints ("+endpointCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 		e.ID, e.OwnerID, e.AllUsers, e.URL, int64(e.Events), e.Secret, e.Configured, ts(e.Created))
 	if isUnique(err) {
 		err = control.ErrConflict
@@ -33,7 +33,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *control.Endpoint) error {
 
 // Endpoint returns the live endpoint with the id.
 func (s *Store) Endpoint(ctx context.Context, id string) (*control.Endpoint, error) {
-	e, err := scanEndpoint(s.pool.QueryRow(ctx, "SELECT "+endpointCols+" FROM app_endpoints WHERE id = $1 AND deleted IS NULL", id))
+	e, err := scanEndpoint(s.db.QueryRow(ctx, "SELECT "+endpointCols+" FROM app_endpoints WHERE id = $1 AND deleted IS NULL", id))
 	if err != nil {
 		return nil, fmt.Errorf("endpoint %s: %w", id, notFound(err))
 	}
@@ -42,7 +42,7 @@ func (s *Store) Endpoint(ctx context.Context, id string) (*control.Endpoint, err
 
 // ListEndpoints returns the owner's live endpoints, or all of them for "".
 func (s *Store) ListEndpoints(ctx context.Context, ownerID string) ([]control.Endpoint, error) {
-	rows, err := s.pool.Query(ctx, "SELECT "+endpointCols+` FROM app_endpoints
+	rows, err := s.db.Query(ctx, "SELECT "+endpointCols+` FROM app_endpoints
 		WHERE deleted IS NULL AND ($1 = '' OR owner_id = $1) ORDER BY created, id`, ownerID)
 	if err != nil {
 		return nil, fmt.Errorf("list endpoints: %w", err)
@@ -59,7 +59,7 @@ func (s *Store) ListEndpoints(ctx context.Context, ownerID string) ([]control.En
 
 // DeleteEndpoint deletes the endpoint and ends its pending deliveries.
 func (s *Store) DeleteEndpoint(ctx context.Context, id string, at time.Time) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return deleteEndpoint(ctx, tx, id, at) })
+	err := s.db.inTx(ctx, func(tx pgx.Tx) error { return deleteEndpoint(ctx, tx, id, at) })
 	if err != nil {
 		return fmt.Errorf("delete endpoint %s: %w", id, err)
 	}
@@ -86,7 +86,7 @@ func (s *Store) ConfigureEndpoints(ctx context.Context, eps []control.Endpoint, 
 			return fmt.Errorf("%w: endpoint %s is not a configured one", control.ErrInvalid, eps[i].ID)
 		}
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('presign.configure_endpoints'))"); err != nil {
 			return err
 		}
@@ -170,7 +170,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.D
 		return nil, err
 	}
 	token := rand.Text()
-	rows, err := s.pool.Query(ctx, claimDeliveries, ts(now), limit, ts(now.Add(lease)), token)
+	rows, err := s.db.Query(ctx, claimDeliveries, ts(now), limit, ts(now.Add(lease)), token)
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
@@ -234,7 +234,7 @@ func (s *Store) FinishDeliveries(ctx context.Context, outs []appevents.Outcome) 
 			string(state), ts(o.NextAt), nullTS(finished), o.DeliveryID, o.Claim,
 			ts(o.At), o.Duration.Microseconds(), o.Status, o.Error, o.Response)
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
+	err := s.db.inTx(ctx, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
 	if err != nil {
 		return fmt.Errorf("finish deliveries: %w", err)
 	}
@@ -253,7 +253,7 @@ func (s *Store) Deliveries(ctx context.Context, q control.DeliveryQuery) ([]cont
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
-	rows, err := s.pool.Query(ctx, "SELECT "+deliveryCols+` FROM app_deliveries
+	rows, err := s.db.Query(ctx, "SELECT "+deliveryCols+` FROM app_deliveries
 		WHERE endpoint_id = $1 AND id < $2 AND ($3 = '' OR state = $3) ORDER BY id DESC LIMIT $4`,
 		q.EndpointID, before, string(q.State), q.Limit)
 	if err != nil {
@@ -272,7 +272,7 @@ func (s *Store) Deliveries(ctx context.Context, q control.DeliveryQuery) ([]cont
 		ids[i], at[d.ID] = d.ID, i
 		out[i].Log = []control.DeliveryAttempt{}
 	}
-	rows, err = s.pool.Query(ctx, `SELECT delivery_id, at, duration_us, status, error, response FROM (
+	rows, err = s.db.Query(ctx, `SELECT delivery_id, at, duration_us, status, error, response FROM (
 			SELECT *, row_number() OVER (PARTITION BY delivery_id ORDER BY n DESC) AS r
 			FROM app_delivery_attempts WHERE delivery_id = ANY($1)) a
 		WHERE r <= $2 ORDER BY delivery_id, n`, ids, control.MaxAttemptLog)
@@ -315,7 +315,7 @@ func scanDelivery(r pgx.Row) (*control.DeliveryInfo, error) {
 // Redeliver makes the delivery pending again, due at now. A pending delivery keeps its claim,
 // so an attempt in flight is not doubled by another replica.
 func (s *Store) Redeliver(ctx context.Context, endpointID string, id int64, now time.Time) (*control.DeliveryInfo, error) {
-	d, err := scanDelivery(s.pool.QueryRow(ctx, `UPDATE app_deliveries SET next_at = $1, since = $1, finished = NULL,
+	d, err := scanDelivery(s.db.QueryRow(ctx, `UPDATE app_deliveries SET next_at = $1, since = $1, finished = NULL,
 			lease_until = CASE WHEN state = 'pending' THEN lease_until ELSE '-infinity' END,
 			claim = CASE WHEN state = 'pending' THEN claim ELSE '' END, state = 'pending'
 		WHERE id = $2 AND endpoint_id = $3
@@ -330,7 +330,7 @@ func (s *Store) Redeliver(ctx context.Context, endpointID string, id int64, now 
 // PruneDeliveries removes finished deliveries, their attempts, and the events left without one.
 func (s *Store) PruneDeliveries(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
 		b := ts(before)
 		if _, err := tx.Exec(ctx, `DELETE FROM app_delivery_attempts WHERE delivery_id IN
 			(SELECT id FROM app_deliveries WHERE finished < $1)`, b); err != nil {

@@ -15,7 +15,7 @@ const fileCols = "id, user_id, object_key, filename, content_type, size, sha256,
 
 // File returns the live file with the id.
 func (s *Store) File(ctx context.Context, id string) (*control.File, error) {
-	f, err := scanFile(s.pool.QueryRow(ctx, "SELECT "+fileCols+" FROM files WHERE id = $1 AND deleted IS NULL", id))
+	f, err := scanFile(s.db.QueryRow(ctx, "SELECT "+fileCols+" FROM files WHERE id = $1 AND deleted IS NULL", id))
 	if err != nil {
 		return nil, fmt.Errorf("file %s: %w", id, notFound(err))
 	}
@@ -33,12 +33,12 @@ func (s *Store) ListFiles(ctx context.Context, userID, after string, limit int) 
 	var rows pgx.Rows
 	var err error
 	if after == "" {
-		rows, err = s.pool.Query(ctx, "SELECT "+fileCols+` FROM files WHERE user_id = $1 AND deleted IS NULL
+		rows, err = s.db.Query(ctx, "SELECT "+fileCols+` FROM files WHERE user_id = $1 AND deleted IS NULL
 			ORDER BY created DESC, id DESC LIMIT $2`, userID, limit+1)
 	} else {
 		var created time.Time
 		var cursorID string
-		err = s.pool.QueryRow(ctx, "SELECT created, id FROM files WHERE id = $1 AND user_id = $2", after, userID).
+		err = s.db.QueryRow(ctx, "SELECT created, id FROM files WHERE id = $1 AND user_id = $2", after, userID).
 			Scan(&created, &cursorID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return page, fmt.Errorf("list files: %w: unknown cursor", control.ErrInvalid)
@@ -46,7 +46,7 @@ func (s *Store) ListFiles(ctx context.Context, userID, after string, limit int) 
 		if err != nil {
 			return page, fmt.Errorf("list files: %w", err)
 		}
-		rows, err = s.pool.Query(ctx, "SELECT "+fileCols+` FROM files
+		rows, err = s.db.Query(ctx, "SELECT "+fileCols+` FROM files
 			WHERE user_id = $1 AND deleted IS NULL AND (created, id) < ($2, $3)
 			ORDER BY created DESC, id DESC LIMIT $4`, userID, created, cursorID, limit+1)
 	}

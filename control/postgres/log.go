@@ -17,7 +17,7 @@ func (s *Store) MarkEventSeen(ctx context.Context, eventID string, at time.Time)
 	if eventID == "" {
 		return false, fmt.Errorf("%w: empty event id", control.ErrInvalid)
 	}
-	tag, err := s.pool.Exec(ctx, "INSERT INTO events_seen (id, seen) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING", eventID, ts(at))
+	tag, err := s.db.Exec(ctx, "INSERT INTO events_seen (id, seen) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING", eventID, ts(at))
 	if err != nil {
 		return false, fmt.Errorf("mark event %s: %w", eventID, err)
 	}
@@ -31,7 +31,7 @@ func (s *Store) Hit(ctx context.Context, key string, w time.Duration, now time.T
 		return 0, err
 	}
 	var n int
-	if err := s.pool.QueryRow(ctx, `INSERT INTO rate_counters (name, window_us, start_us, count) VALUES ($1, $2, $3, 1)
+	if err := s.db.QueryRow(ctx, `INSERT INTO rate_counters (name, window_us, start_us, count) VALUES ($1, $2, $3, 1)
 		ON CONFLICT (name, window_us, start_us) DO UPDATE SET count = rate_counters.count + 1 RETURNING count`,
 		key, length, start).Scan(&n); err != nil {
 		return 0, fmt.Errorf("rate hit %q: %w", key, err)
@@ -46,7 +46,7 @@ func (s *Store) Hits(ctx context.Context, key string, w time.Duration, now time.
 		return 0, err
 	}
 	var n int
-	if err := s.pool.QueryRow(ctx, "SELECT coalesce(sum(count), 0) FROM rate_counters WHERE name = $1 AND window_us = $2 AND start_us = $3",
+	if err := s.db.QueryRow(ctx, "SELECT coalesce(sum(count), 0) FROM rate_counters WHERE name = $1 AND window_us = $2 AND start_us = $3",
 		key, length, start).Scan(&n); err != nil {
 		return 0, fmt.Errorf("rate hits %q: %w", key, err)
 	}
@@ -59,7 +59,7 @@ func (s *Store) Refund(ctx context.Context, key string, w time.Duration, now tim
 	if err != nil {
 		return err
 	}
-	if _, err := s.pool.Exec(ctx, "UPDATE rate_counters SET count = count - 1 WHERE name = $1 AND window_us = $2 AND start_us = $3 AND count > 0",
+	if _, err := s.db.Exec(ctx, "UPDATE rate_counters SET count = count - 1 WHERE name = $1 AND window_us = $2 AND start_us = $3 AND count > 0",
 		key, length, start); err != nil {
 		return fmt.Errorf("rate refund %q: %w", key, err)
 	}
@@ -72,7 +72,7 @@ func (s *Store) AppendAudit(ctx context.Context, e control.AuditEntry) error {
 	if err := queueAudit(b, e); err != nil {
 		return fmt.Errorf("append audit: %w", err)
 	}
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+	if err := s.db.sendBatch(ctx, b); err != nil {
 		return fmt.Errorf("append audit: %w", err)
 	}
 	return nil
@@ -104,9 +104,9 @@ func (s *Store) ListAudit(ctx context.Context, q control.AuditQuery) ([]control.
 	var rows pgx.Rows
 	var err error
 	if q.UserID != "" {
-		rows, err = s.pool.Query(ctx, cols+" WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3", q.UserID, before, q.Limit)
+		rows, err = s.db.Query(ctx, cols+" WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3", q.UserID, before, q.Limit)
 	} else {
-		rows, err = s.pool.Query(ctx, cols+" WHERE id < $1 ORDER BY id DESC LIMIT $2", before, q.Limit)
+		rows, err = s.db.Query(ctx, cols+" WHERE id < $1 ORDER BY id DESC LIMIT $2", before, q.Limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
@@ -138,7 +138,7 @@ func scanAudit(r pgx.Row) (*control.AuditEntry, error) {
 func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
 	b := ts(before)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
 		total = 0
 		for _, q := range []string{
 			"DELETE FROM tokens WHERE expires < $1",

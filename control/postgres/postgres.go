@@ -33,6 +33,11 @@ var migrations embed.FS
 // commit needs concurrent committers; more connections than this mostly queue in the server.
 const defaultMaxConns = 16
 
+// defaultConnectTimeout bounds a new connection when the DSN sets no connect_timeout: without
+// it, a database host that accepts TCP but never answers holds every request waiting for a
+// connection, where it should be answered as unavailable.
+const defaultConnectTimeout = 10 * time.Second
+
 // migrationLock is the first key of the advisory lock taken while migrating; the second is the
 // schema's name hash, so that different schemas of one database migrate independently.
 const migrationLock = 0x70726573 // "pres"
@@ -40,6 +45,7 @@ const migrationLock = 0x70726573 // "pres"
 // Store is a control.Store in PostgreSQL. It is safe for concurrent use.
 type Store struct {
 	pool *pgxpool.Pool
+	db   db
 }
 
 var _ control.Store = (*Store)(nil)
@@ -56,6 +62,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if !strings.Contains(dsn, "pool_max_conns") {
 		cfg.MaxConns = defaultMaxConns
 	}
+	if !strings.Contains(dsn, "connect_timeout") {
+		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
@@ -64,7 +73,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: migrate: %w", err)
 	}
-	return &Store{pool: pool}, nil
+	return &Store{pool: pool, db: db{pool}}, nil
 }
 
 // Close closes the pool, waiting for connections in use to be released.

@@ -18,7 +18,7 @@ func (s *Store) CreateToken(ctx context.Context, t *control.Token) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
-	_, err := s.pool.Exec(ctx, "INSERT INTO tokens ("+tokenCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+	_, err := s.db.Exec(ctx, "INSERT INTO tokens ("+tokenCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
 		t.ID, t.Hash, string(t.Kind), t.UserID, t.Name, ts(t.Created), ts(t.Expires), nullTS(t.Revoked), nullTS(t.LastUsed))
 	switch {
 	case isUnique(err):
@@ -38,7 +38,7 @@ func (s *Store) CreateTokenWithin(ctx context.Context, t *control.Token, max int
 	if err := t.Validate(); err != nil {
 		return err
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
 		var n int
 		err := tx.QueryRow(ctx, "SELECT 1 FROM users WHERE id = $1 FOR UPDATE", t.UserID).Scan(&n)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -69,7 +69,7 @@ func (s *Store) CreateTokenWithin(ctx context.Context, t *control.Token, max int
 
 // TokenByHash returns the token whose secret hashes to hash.
 func (s *Store) TokenByHash(ctx context.Context, hash []byte) (*control.Token, error) {
-	t, err := scanToken(s.pool.QueryRow(ctx, "SELECT "+tokenCols+" FROM tokens WHERE hash = $1", hash))
+	t, err := scanToken(s.db.QueryRow(ctx, "SELECT "+tokenCols+" FROM tokens WHERE hash = $1", hash))
 	if err != nil {
 		return nil, fmt.Errorf("token by hash: %w", notFound(err))
 	}
@@ -85,7 +85,7 @@ const tokenUser = `SELECT t.id, t.hash, t.kind, t.user_id, t.name, t.created, t.
 func (s *Store) TokenUser(ctx context.Context, hash []byte) (*control.Token, *control.User, error) {
 	var tr tokenRow
 	var ur userRow
-	if err := s.pool.QueryRow(ctx, tokenUser, hash).Scan(append(tr.dest(), ur.dest()...)...); err != nil {
+	if err := s.db.QueryRow(ctx, tokenUser, hash).Scan(append(tr.dest(), ur.dest()...)...); err != nil {
 		return nil, nil, fmt.Errorf("token and user by hash: %w", notFound(err))
 	}
 	u, err := ur.user()
@@ -97,7 +97,7 @@ func (s *Store) TokenUser(ctx context.Context, hash []byte) (*control.Token, *co
 
 // ListTokens returns the user's tokens of the kind, newest first.
 func (s *Store) ListTokens(ctx context.Context, userID string, kind control.TokenKind) ([]control.Token, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+tokenCols+` FROM tokens WHERE user_id = $1 AND kind = $2
+	rows, err := s.db.Query(ctx, `SELECT `+tokenCols+` FROM tokens WHERE user_id = $1 AND kind = $2
 		ORDER BY created DESC, id DESC`, userID, string(kind))
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
@@ -111,7 +111,7 @@ func (s *Store) ListTokens(ctx context.Context, userID string, kind control.Toke
 
 // TouchToken records the token's last use.
 func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
-	if err := oneRow(s.pool.Exec(ctx, "UPDATE tokens SET last_used = $1 WHERE id = $2", ts(at), id)); err != nil {
+	if err := oneRow(s.db.Exec(ctx, "UPDATE tokens SET last_used = $1 WHERE id = $2", ts(at), id)); err != nil {
 		return fmt.Errorf("touch token %s: %w", id, err)
 	}
 	return nil
@@ -119,7 +119,7 @@ func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
 
 // RevokeToken revokes one of the user's tokens; an earlier revocation time is kept.
 func (s *Store) RevokeToken(ctx context.Context, userID, id string, at time.Time) error {
-	if err := oneRow(s.pool.Exec(ctx, "UPDATE tokens SET revoked = coalesce(revoked, $1) WHERE id = $2 AND user_id = $3",
+	if err := oneRow(s.db.Exec(ctx, "UPDATE tokens SET revoked = coalesce(revoked, $1) WHERE id = $2 AND user_id = $3",
 		ts(at), id, userID)); err != nil {
 		return fmt.Errorf("revoke token %s: %w", id, err)
 	}
@@ -128,7 +128,7 @@ func (s *Store) RevokeToken(ctx context.Context, userID, id string, at time.Time
 
 // RevokeUserTokens revokes all of the user's unrevoked tokens of the kind ("" for all).
 func (s *Store) RevokeUserTokens(ctx context.Context, userID string, kind control.TokenKind, at time.Time) (int, error) {
-	tag, err := s.pool.Exec(ctx, "UPDATE tokens SET revoked = $1 WHERE user_id = $2 AND revoked IS NULL AND ($3 = '' OR kind = $3)",
+	tag, err := s.db.Exec(ctx, "UPDATE tokens SET revoked = $1 WHERE user_id = $2 AND revoked IS NULL AND ($3 = '' OR kind = $3)",
 		ts(at), userID, string(kind))
 	if err != nil {
 		return 0, fmt.Errorf("revoke tokens of %s: %w", userID, err)

@@ -57,12 +57,12 @@ func (s *Store) CreateUpload(ctx context.Context, u *control.Upload, lim control
 	var err error
 	if u.TokenID == "" {
 		var tag pgconn.CommandTag
-		tag, err = s.pool.Exec(ctx, createUpload, args...)
+		tag, err = s.db.Exec(ctx, createUpload, args...)
 		if err == nil && tag.RowsAffected() == 0 {
 			err = s.refusal(ctx, u, lim)
 		}
 	} else {
-		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err = s.db.inTx(ctx, func(tx pgx.Tx) error {
 			tag, err := tx.Exec(ctx, createUpload, args...)
 			if err == nil && tag.RowsAffected() == 0 {
 				return errRefused
@@ -90,7 +90,7 @@ var errRefused = errors.New("refused")
 // itself was decided atomically.
 func (s *Store) refusal(ctx context.Context, u *control.Upload, lim control.Limits) error {
 	var use control.Usage
-	err := s.pool.QueryRow(ctx, "SELECT bytes, pending FROM usage WHERE user_id = $1", u.UserID).Scan(&use.Bytes, &use.Pending)
+	err := s.db.QueryRow(ctx, "SELECT bytes, pending FROM usage WHERE user_id = $1", u.UserID).Scan(&use.Bytes, &use.Pending)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("user %s: %w", u.UserID, control.ErrNotFound)
 	}
@@ -105,7 +105,7 @@ func (s *Store) refusal(ctx context.Context, u *control.Upload, lim control.Limi
 	if u.TokenID != "" {
 		var files int
 		var bytes int64
-		err := s.pool.QueryRow(ctx, "SELECT files, bytes FROM upload_tokens WHERE id = $1", u.TokenID).Scan(&files, &bytes)
+		err := s.db.QueryRow(ctx, "SELECT files, bytes FROM upload_tokens WHERE id = $1", u.TokenID).Scan(&files, &bytes)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("upload token %s: %w", u.TokenID, control.ErrNotFound)
 		}
@@ -135,7 +135,7 @@ func checkLimits(use control.Usage, lim control.Limits) error {
 
 // Upload returns the upload with the id.
 func (s *Store) Upload(ctx context.Context, id string) (*control.Upload, error) {
-	u, err := scanUpload(s.pool.QueryRow(ctx, "SELECT "+uploadCols+" FROM uploads WHERE id = $1", id))
+	u, err := scanUpload(s.db.QueryRow(ctx, "SELECT "+uploadCols+" FROM uploads WHERE id = $1", id))
 	if err != nil {
 		return nil, fmt.Errorf("upload %s: %w", id, notFound(err))
 	}
@@ -144,7 +144,7 @@ func (s *Store) Upload(ctx context.Context, id string) (*control.Upload, error) 
 
 // UploadByKey returns the upload of the object key.
 func (s *Store) UploadByKey(ctx context.Context, key string) (*control.Upload, error) {
-	u, err := scanUpload(s.pool.QueryRow(ctx, "SELECT "+uploadCols+" FROM uploads WHERE object_key = $1", key))
+	u, err := scanUpload(s.db.QueryRow(ctx, "SELECT "+uploadCols+" FROM uploads WHERE object_key = $1", key))
 	if err != nil {
 		return nil, fmt.Errorf("upload of %q: %w", key, notFound(err))
 	}
@@ -159,7 +159,7 @@ func (s *Store) TransitionUpload(ctx context.Context, id string, from []control.
 		return nil, err
 	}
 	var out *control.Upload
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
 		var seq int64
 		cur, err := scanUpload(seqRow{tx.QueryRow(ctx, "SELECT "+uploadCols+", event_seq FROM uploads WHERE id = $1 FOR UPDATE", id), &seq})
 		if err != nil {
@@ -216,7 +216,7 @@ func (s *Store) ClaimOverdue(ctx context.Context, now time.Time, lease time.Dura
 	if err := control.CheckClaim(limit, lease); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `UPDATE uploads SET lease_until = $1 WHERE id IN (
+	rows, err := s.db.Query(ctx, `UPDATE uploads SET lease_until = $1 WHERE id IN (
 			SELECT id FROM uploads WHERE state IN ('pending', 'uploading') AND expires < $2 AND lease_until < $2
 			ORDER BY expires LIMIT $3 FOR UPDATE SKIP LOCKED)
 		RETURNING `+uploadCols, ts(now.Add(lease)), ts(now), limit)
@@ -234,7 +234,7 @@ func (s *Store) ClaimOverdue(ctx context.Context, now time.Time, lease time.Dura
 // Usage returns what counts against the user's quota.
 func (s *Store) Usage(ctx context.Context, userID string) (control.Usage, error) {
 	var u control.Usage
-	if err := s.pool.QueryRow(ctx, "SELECT bytes, pending FROM usage WHERE user_id = $1", userID).Scan(&u.Bytes, &u.Pending); err != nil {
+	if err := s.db.QueryRow(ctx, "SELECT bytes, pending FROM usage WHERE user_id = $1", userID).Scan(&u.Bytes, &u.Pending); err != nil {
 		return u, fmt.Errorf("usage of %s: %w", userID, notFound(err))
 	}
 	return u, nil

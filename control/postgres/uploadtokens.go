@@ -22,7 +22,7 @@ func (s *Store) CreateUploadToken(ctx context.Context, t *control.UploadToken) e
 	if err != nil {
 		return fmt.Errorf("create upload token %s: %w", t.ID, err)
 	}
-	_, err = s.pool.Exec(ctx, "INSERT INTO upload_tokens ("+uploadTokenCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+	_, err = s.db.Exec(ctx, "INSERT INTO upload_tokens ("+uploadTokenCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
 		t.ID, t.Hash, t.UserID, t.Subject, string(lim), ts(t.Created), ts(t.Expires), nullTS(t.Revoked), t.Files, t.Bytes)
 	switch {
 	case isUnique(err):
@@ -46,7 +46,7 @@ const uploadTokenUser = `SELECT t.id, t.hash, t.user_id, t.subject, t.limits, t.
 func (s *Store) UploadTokenUser(ctx context.Context, hash []byte) (*control.UploadToken, *control.User, error) {
 	var tr uploadTokenRow
 	var ur userRow
-	if err := s.pool.QueryRow(ctx, uploadTokenUser, hash).Scan(append(tr.dest(), ur.dest()...)...); err != nil {
+	if err := s.db.QueryRow(ctx, uploadTokenUser, hash).Scan(append(tr.dest(), ur.dest()...)...); err != nil {
 		return nil, nil, fmt.Errorf("upload token and user by hash: %w", notFound(err))
 	}
 	t, err := tr.token()
@@ -62,7 +62,7 @@ func (s *Store) UploadTokenUser(ctx context.Context, hash []byte) (*control.Uplo
 
 // ListUploadTokens returns the user's upload tokens, newest first.
 func (s *Store) ListUploadTokens(ctx context.Context, userID string) ([]control.UploadToken, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+uploadTokenCols+` FROM upload_tokens WHERE user_id = $1
+	rows, err := s.db.Query(ctx, `SELECT `+uploadTokenCols+` FROM upload_tokens WHERE user_id = $1
 		ORDER BY created DESC, id DESC`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list upload tokens: %w", err)
@@ -76,7 +76,7 @@ func (s *Store) ListUploadTokens(ctx context.Context, userID string) ([]control.
 
 // RevokeUploadToken revokes one of the user's upload tokens; an earlier revocation time is kept.
 func (s *Store) RevokeUploadToken(ctx context.Context, userID, id string, at time.Time) error {
-	if err := oneRow(s.pool.Exec(ctx, "UPDATE upload_tokens SET revoked = coalesce(revoked, $1) WHERE id = $2 AND user_id = $3",
+	if err := oneRow(s.db.Exec(ctx, "UPDATE upload_tokens SET revoked = coalesce(revoked, $1) WHERE id = $2 AND user_id = $3",
 		ts(at), id, userID)); err != nil {
 		return fmt.Errorf("revoke upload token %s: %w", id, err)
 	}

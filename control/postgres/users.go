@@ -23,7 +23,7 @@ func (s *Store) CreateUser(ctx context.Context, u *control.User) error {
 	if err != nil {
 		return fmt.Errorf("create user: %w", err)
 	}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = s.db.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "INSERT INTO users ("+userCols+", username_skeleton) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 			u.ID, u.Username, u.PasswordHash, u.Admin, u.Disabled, string(pol), ts(u.Created),
 			control.UsernameSkeleton(u.Username)); err != nil {
@@ -43,7 +43,7 @@ func (s *Store) CreateUser(ctx context.Context, u *control.User) error {
 
 // User returns the user with the id.
 func (s *Store) User(ctx context.Context, id string) (*control.User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx, "SELECT "+userCols+" FROM users WHERE id = $1", id))
+	u, err := scanUser(s.db.QueryRow(ctx, "SELECT "+userCols+" FROM users WHERE id = $1", id))
 	if err != nil {
 		return nil, fmt.Errorf("user %s: %w", id, notFound(err))
 	}
@@ -52,7 +52,7 @@ func (s *Store) User(ctx context.Context, id string) (*control.User, error) {
 
 // UserByName returns the user with the username.
 func (s *Store) UserByName(ctx context.Context, username string) (*control.User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx, "SELECT "+userCols+" FROM users WHERE username = $1", username))
+	u, err := scanUser(s.db.QueryRow(ctx, "SELECT "+userCols+" FROM users WHERE username = $1", username))
 	if err != nil {
 		return nil, fmt.Errorf("user %q: %w", username, notFound(err))
 	}
@@ -64,7 +64,7 @@ func (s *Store) ListUsers(ctx context.Context, after string, limit int) ([]contr
 	if err := control.CheckLimit(limit); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+userCols+` FROM users WHERE username > $1
+	rows, err := s.db.Query(ctx, `SELECT `+userCols+` FROM users WHERE username > $1
 		ORDER BY username LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
@@ -87,7 +87,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, upd control.UserUpdat
 		p := string(b)
 		pol = &p
 	}
-	u, err := scanUser(s.pool.QueryRow(ctx, `UPDATE users SET disabled = coalesce($1, disabled),
+	u, err := scanUser(s.db.QueryRow(ctx, `UPDATE users SET disabled = coalesce($1, disabled),
 		policy = coalesce($2::jsonb, policy) WHERE id = $3 RETURNING `+userCols, upd.Disabled, pol, id))
 	if err != nil {
 		return nil, fmt.Errorf("update user %s: %w", id, notFound(err))
@@ -99,7 +99,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, upd control.UserUpdat
 func (s *Store) DefaultPolicy(ctx context.Context) (control.Policy, error) {
 	var doc []byte
 	var p control.Policy
-	if err := s.pool.QueryRow(ctx, "SELECT doc FROM default_policy WHERE id = 1").Scan(&doc); err != nil {
+	if err := s.db.QueryRow(ctx, "SELECT doc FROM default_policy WHERE id = 1").Scan(&doc); err != nil {
 		return p, fmt.Errorf("default policy: %w", notFound(err))
 	}
 	if err := json.Unmarshal(doc, &p); err != nil {
@@ -114,7 +114,7 @@ func (s *Store) SetDefaultPolicy(ctx context.Context, p control.Policy) error {
 	if err != nil {
 		return fmt.Errorf("set default policy: %w", err)
 	}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO default_policy (id, doc) VALUES (1, $1)
+	if _, err := s.db.Exec(ctx, `INSERT INTO default_policy (id, doc) VALUES (1, $1)
 		ON CONFLICT (id) DO UPDATE SET doc = excluded.doc`, string(doc)); err != nil {
 		return fmt.Errorf("set default policy: %w", err)
 	}

@@ -10,3 +10,10 @@ func Tmpfs(t testing.TB, size string) string {
 	Missing(t, "a tmpfs of %s needs Linux", size)
 	return ""
 }
+
+// TmpfsFor ends t through Missing, as Tmpfs does.
+func TmpfsFor(t testing.TB, size string, uid, gid int) string {
+	t.Helper()
+	Missing(t, "a tmpfs of %s needs Linux", size)
+	return ""
+}

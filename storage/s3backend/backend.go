@@ -66,6 +66,11 @@ type Options struct {
 	// apply to the default HTTPClient only. A call that fails on them is retried by the SDK
 	// (3 attempts in all), then answered 503.
 	DialTimeout, ResponseTimeout time.Duration
+	// StallTimeout bounds how long a body may stop moving once under way: an answer body the
+	// service stops sending (a download is then cut, never passed on short as if whole), or a
+	// request body it stops taking (the write fails, 503). Time waiting for the node's own
+	// client is not counted. Default ResponseTimeout; it applies to the default HTTPClient only.
+	StallTimeout time.Duration
 	// TCPCongestion chooses the congestion control of the connections the default HTTPClient
 	// opens (Linux only): an algorithm, tcpcc.Auto (reno for a service on a loopback address),
 	// or tcpcc.Host and the empty string for the host's default. A refused name fails Open.
@@ -140,6 +145,9 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 	if opts.ResponseTimeout <= 0 {
 		opts.ResponseTimeout = time.Minute
 	}
+	if opts.StallTimeout <= 0 {
+		opts.StallTimeout = opts.ResponseTimeout
+	}
 	if opts.NodeID == 0 {
 		var b [1]byte
 		rand.Read(b[:])
@@ -154,7 +162,7 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 		if err := tcpcc.Check(opts.TCPCongestion); err != nil {
 			return nil, fmt.Errorf("s3backend: %w", err)
 		}
-		opts.HTTPClient = newHTTPClient(opts.TCPCongestion, opts.DialTimeout, opts.ResponseTimeout)
+		opts.HTTPClient = newHTTPClient(opts.TCPCongestion, opts.DialTimeout, opts.ResponseTimeout, opts.StallTimeout)
 	}
 	b := &Backend{
 		bucket: opts.Bucket,
@@ -233,9 +241,9 @@ func (b *Backend) checkVersioning(ctx context.Context) error {
 
 // newHTTPClient keeps enough idle connections for many parallel streams to one service. Its
 // timeouts make a service that is down or stalled cost a request a bounded time, not forever.
-func newHTTPClient(congestion string, dialTimeout, responseTimeout time.Duration) *http.Client {
+func newHTTPClient(congestion string, dialTimeout, responseTimeout, stallTimeout time.Duration) *http.Client {
 	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, Control: tcpcc.Control(congestion)}
-	return &http.Client{Transport: &http.Transport{
+	return &http.Client{Transport: stallGuard{idle: stallTimeout, next: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           dialer.DialContext,
 		MaxIdleConns:          256,
@@ -246,7 +254,7 @@ func newHTTPClient(congestion string, dialTimeout, responseTimeout time.Duration
 		ExpectContinueTimeout: time.Second,
 		// Bodies stream in large reads and writes of their own (holdback, exactReader), which
 		// bypass buffers no larger than the default.
-	}}
+	}}}
 }
 
 // notFound reports a service answer meaning that the named thing is absent.

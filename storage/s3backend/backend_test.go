@@ -33,7 +33,7 @@ func TestDefaultClientDialsWithTheChosenCongestionControl(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := newHTTPClient(tc.choice, time.Second, time.Second).Do(req)
+		resp, err := newHTTPClient(tc.choice, time.Second, time.Second, time.Second).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -105,9 +106,9 @@ func (o *object) Range(ctx context.Context, offset, length int64) (io.ReadCloser
 		}
 		return nil, fmt.Errorf("read %s: %w", o.name, o.b.mapErr(err))
 	}
-	r := &exactReader{rc: out.Body, left: length, bufs: &o.b.copyBufs}
+	r := &exactReader{rc: out.Body, left: length, bufs: &o.b.copyBufs, idle: o.b.opts.StallTimeout}
 	// Only a body framed by its Content-Length is the connection's bytes as they come.
-	if tc, ok := conn.(*net.TCPConn); ok && aws.ToInt64(out.ContentLength) == length {
+	if tc, ok := conn.(*net.TCPConn); ok && aws.ToInt64(out.ContentLength) == length && canWatchSplice(tc) {
 		r.conn = tc
 	}
 	return r, nil
@@ -161,6 +162,8 @@ type exactReader struct {
 	// conn, when set, is the plain TCP connection the body arrives on, from the backend's own
 	// transport, with nothing but the body's bytes left on it.
 	conn *net.TCPConn
+	// idle bounds how long a splice from conn may wait for the service (Options.StallTimeout).
+	idle time.Duration
 }
 
 func (r *exactReader) Read(p []byte) (int, error) {
@@ -230,9 +233,15 @@ func (r *exactReader) WriteTo(w io.Writer) (int64, error) {
 // copyBufSize, which took whatever the transport's 4 KiB read buffer held, so the connection's
 // next bytes are the body's. The transport never sees the body end and closes the connection
 // rather than reuse it.
+//
+// The splice bypasses the transport, and with it stallGuard: watchSplice bounds it instead.
 func (r *exactReader) splice(rf io.ReaderFrom) (int64, error) {
+	stop := watchSplice(r.conn, r.left, r.idle)
 	n, err := rf.ReadFrom(&io.LimitedReader{R: r.conn, N: r.left})
 	r.left -= n
+	if stop() {
+		return n, stalledError{r.idle}
+	}
 	if err != nil {
 		return n, err
 	}
