@@ -2,12 +2,8 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +18,7 @@ import (
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	"presign/control/provider/azure/azuritetest"
+	"presign/control/provider/gcs/gcstest"
 )
 
 // The browser clients over the other object stores: presign serve --storage-provider azure
@@ -106,18 +103,8 @@ func gcsStore(t *testing.T) []string {
 	}))
 	t.Cleanup(front.Close)
 
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := json.Marshal(map[string]string{"type": "service_account", "client_email": "presign-e2e@example.iam.gserviceaccount.com",
-		"private_key": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))})
 	path := filepath.Join(t.TempDir(), "sa-key.json")
-	if err := os.WriteFile(path, key, 0o600); err != nil {
+	if err := os.WriteFile(path, gcstest.ServiceAccount(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", path)

@@ -3,11 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/json"
-	"encoding/pem"
 	"io"
 	"net"
 	"net/http"
@@ -20,6 +15,7 @@ import (
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	"presign/control/provider/azure/azuritetest"
+	"presign/control/provider/gcs/gcstest"
 )
 
 // TestCLIOverAzurite runs "presign control --storage-provider azure" against Azurite and the
@@ -45,31 +41,11 @@ func TestCLIOverFakeGCS(t *testing.T) {
 	t.Cleanup(srv.Stop)
 	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "cli-files"})
 	keyFile := filepath.Join(t.TempDir(), "service-account.json")
-	if err := os.WriteFile(keyFile, testServiceAccount(t), 0o600); err != nil {
+	if err := os.WriteFile(keyFile, gcstest.ServiceAccount(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cliFlowOverProvider(t, map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": keyFile},
 		"--storage-provider", "gcs", "--gcs-bucket", "cli-files", "--gcs-endpoint", srv.URL())
-}
-
-// testServiceAccount is a service-account key file with a fresh RSA key: fake-gcs-server checks
-// no signature, but the provider signs with a real key all the same.
-func testServiceAccount(t *testing.T) []byte {
-	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := json.Marshal(map[string]string{"type": "service_account", "client_email": "presign-cli@example.iam.gserviceaccount.com",
-		"private_key": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // cliFlowOverProvider starts "presign control" with providerArgs (env adds the provider's

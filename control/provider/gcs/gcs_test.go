@@ -2,16 +2,10 @@ package gcs_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,25 +13,9 @@ import (
 
 	"presign/control"
 	"presign/control/provider/gcs"
+	"presign/control/provider/gcs/gcstest"
 	"presign/control/provider/providertest"
 )
-
-// serviceAccount is a service-account key file with a fresh RSA key, made once: fake-gcs-server
-// checks no signature (Google's own vectors check the signing, in package gcsv4), but the
-// provider signs with a real key all the same.
-var serviceAccount = sync.OnceValue(func() []byte {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		panic(err)
-	}
-	b, _ := json.Marshal(map[string]string{"type": "service_account", "client_email": "presign-test@example.iam.gserviceaccount.com",
-		"private_key": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))})
-	return b
-})
 
 // newBucket starts fake-gcs-server in process, on a loopback port, with one bucket, and returns
 // a provider on it, signing with the service account's RSA key.
@@ -56,7 +34,7 @@ func newBucketWith(t *testing.T, cfg gcs.Config) (*gcs.Provider, *fakestorage.Se
 	}
 	t.Cleanup(srv.Stop)
 	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "files"})
-	p, err := gcs.New(context.Background(), gcs.Config{Bucket: "files", Credentials: serviceAccount(), Endpoint: srv.URL(),
+	p, err := gcs.New(context.Background(), gcs.Config{Bucket: "files", Credentials: gcstest.ServiceAccount(), Endpoint: srv.URL(),
 		HTTPClient: &http.Client{Timeout: time.Minute}, HMACAccessID: cfg.HMACAccessID, HMACSecret: cfg.HMACSecret})
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +102,7 @@ func TestAnHMACKeySignsEveryURLWhenGiven(t *testing.T) {
 // without its access ID, is a configuration error, not a silent fall back to the RSA key.
 func TestAnHMACKeyWithoutItsOtherHalfIsRefused(t *testing.T) {
 	for _, cfg := range []gcs.Config{{HMACAccessID: testHMAC.HMACAccessID}, {HMACSecret: testHMAC.HMACSecret}} {
-		cfg.Bucket, cfg.Credentials, cfg.HTTPClient = "files", serviceAccount(), http.DefaultClient
+		cfg.Bucket, cfg.Credentials, cfg.HTTPClient = "files", gcstest.ServiceAccount(), http.DefaultClient
 		if p, err := gcs.New(context.Background(), cfg); err == nil {
 			p.Close()
 			t.Errorf("New accepted an HMAC key with access ID %q and a %d-byte secret", cfg.HMACAccessID, len(cfg.HMACSecret))
