@@ -160,8 +160,12 @@ func (w *writer) apply(batch []*op) {
 		}
 		if errs[i] = o.fn(t); errs[i] != nil {
 			if _, err := t.exec("ROLLBACK TO op"); err != nil {
+				// SQLite rolled the whole transaction back on this op's error (it does so on
+				// SQLITE_FULL and I/O errors), so the savepoint is gone. Every op of the
+				// batch lost its change to that error, and is told so: a full disk stays a
+				// full disk for all of them, not "no such savepoint".
 				w.rollback()
-				fail(fmt.Errorf("sqlite: transaction lost: %w", err))
+				fail(fmt.Errorf("sqlite: transaction lost: %w", errors.Join(errs[i], err)))
 				return
 			}
 		}
