@@ -125,6 +125,9 @@ func TestFullDiskServeKeepsReadsAndDeletesHonest(t *testing.T) {
 			refused++
 		}
 	}
+	if deleted == 0 {
+		t.Errorf("no delete was done on the full disk (%d refused): deletes must keep working", refused)
+	}
 	listed := func() map[string]bool {
 		var page struct{ Files []fileView }
 		kim.must(http.StatusOK, "GET", "/v1/files?limit=1000", nil, &page)
