@@ -49,7 +49,7 @@ const (
 	CodeNotReady           = "not_ready"            // 503: a dependency is down
 	CodeBusy               = "busy"                 // 503: too many password checks waiting
 	CodeNotSupported       = "not_supported"        // 501: the object store cannot do it (revocation on plain S3)
-	CodeStoreFull          = "insufficient_storage" // 507: the metadata store's disk is full
+	CodeStoreFull          = "insufficient_storage" // 507: the metadata store's or the object store's disk is full
 	CodeUnavailable        = "unavailable"          // 503: the metadata store's database cannot be reached
 	CodeRequestTimeout     = "request_timeout"      // 408: a request body too slow to arrive
 	CodeInternal           = "internal"             // 500: anything else

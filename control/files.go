@@ -126,7 +126,8 @@ type Download struct {
 
 // DownloadURL signs a GET of the caller's file for the policy's TTL. The store answers it with
 // Content-Disposition: attachment and the original file name (RFC 6266, filename* for names
-// that are not plain ASCII). The audit entry is durable before the URL is returned.
+// that are not plain ASCII). The audit entry is durable before the URL is returned, except on a
+// full database, where the URL is still issued and the entry is logged instead.
 func (s *Service) DownloadURL(ctx context.Context, p *Principal, id, addr string) (*Download, error) {
 	return s.ShareURL(ctx, p, id, 0, addr)
 }
@@ -154,8 +155,14 @@ func (s *Service) ShareURL(ctx context.Context, p *Principal, id string, ttl tim
 			"ttl_seconds %d exceeds url_ttl_seconds %d of your policy", int64(ttl/time.Second), int64(limit/time.Second)))
 	}
 	now := s.now()
-	if err := s.audit(ctx, AuditEntry{At: now, UserID: p.User.ID, Action: "file.download", UploadID: f.ID, Key: f.Key,
-		RemoteAddr: addr, Details: map[string]string{"expires": now.Add(ttl).UTC().Format(time.RFC3339)}}); err != nil {
+	entry := AuditEntry{At: now, UserID: p.User.ID, Action: "file.download", UploadID: f.ID, Key: f.Key,
+		RemoteAddr: addr, Details: map[string]string{"expires": now.Add(ttl).UTC().Format(time.RFC3339)}}
+	if err := s.audit(ctx, entry); errors.Is(err, ErrStoreFull) {
+		// Reading one's own file matters more than the audit row of the read: on a full
+		// database the URL is still issued, and the entry goes to the log in its place.
+		s.log.WarnContext(ctx, "download URL issued without its audit entry: the database is full",
+			"user", entry.UserID, "file", entry.UploadID, "key", entry.Key, "remote_addr", addr, "expires", entry.Details["expires"])
+	} else if err != nil {
 		return nil, err
 	}
 	ext, err := s.extensions(ctx)
@@ -179,29 +186,29 @@ func (s *Service) ShareURL(ctx context.Context, p *Principal, id string, ttl tim
 	return &Download{URL: signed, Expires: now.Add(ttl).UTC().Truncate(time.Microsecond)}, nil
 }
 
-// DeleteFile removes the caller's file: the object from the store, then the record (the upload
-// moves to deleted and the file's bytes leave the quota).
+// DeleteFile removes the caller's file: first the record (the upload moves to deleted, the
+// file's bytes leave the quota, the audit entry is written), then the object from the store.
+// The record goes first because it is the change that may not fit: on a full database the
+// delete is refused (507) with nothing changed, and the file still reads back. Once the
+// record is written the file is deleted for every caller; an object the store then fails to
+// remove is left behind with no record, logged with its key, and the delete is answered as
+// done, since it is: a retry would find no file.
 func (s *Service) DeleteFile(ctx context.Context, p *Principal, id, addr string) error {
 	f, err := s.ownFile(ctx, p, id)
 	if err != nil {
 		return err
 	}
-	if err := s.objects.Delete(ctx, f.Key); err != nil {
-		return err
-	}
 	entry := AuditEntry{UserID: p.User.ID, Action: "file.delete", UploadID: f.ID, Key: f.Key, RemoteAddr: addr}
 	_, err = s.transition(ctx, f.ID, []UploadState{StateCompleted}, StateDeleted, Change{At: s.now(), Audit: &entry})
 	if errors.Is(err, ErrStateConflict) {
-		// The storage's ObjectRemoved event for this very delete may have marked the file
-		// deleted first: the delete happened, and is answered (and recorded) as such.
-		if u, uerr := s.store.Upload(ctx, f.ID); uerr != nil || u.State != StateDeleted {
-			return notFoundErr("file")
-		}
-		s.audit(ctx, entry)
-		return nil
+		// Deleted meanwhile, by another call or by the store's ObjectRemoved event.
+		return notFoundErr("file")
 	}
 	if err != nil {
 		return fmt.Errorf("delete file: %w", err)
+	}
+	if err := s.objects.Delete(ctx, f.Key); err != nil {
+		s.log.WarnContext(ctx, "file deleted, but its object is left in the store", "file", f.ID, "key", f.Key, "err", err)
 	}
 	return nil
 }

@@ -155,14 +155,17 @@ func bearer(r *http.Request) (string, bool) {
 // it is back within a few seconds.
 const storeRetryAfter = 5 * time.Second
 
-// writeError answers err: an *Error as itself, a storage failure as 502, an unreachable
-// metadata store as 503, a full one as 507, anything else as 500 (logged; the client learns
-// nothing of the cause).
+// writeError answers err: an *Error as itself, an unreachable metadata store as 503, a full
+// object store or metadata store as 507, any other storage failure as 502, anything else as 500
+// (logged; the client learns nothing of the cause).
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e, ok := asError(err)
 	if !ok {
 		var se *StorageError
 		switch {
+		case errors.Is(err, ErrObjectStoreFull):
+			s.log.WarnContext(r.Context(), "object store full", "method", r.Method, "path", loggedPath(r), "err", err)
+			e = errorf(http.StatusInsufficientStorage, CodeStoreFull, "the object store has no space left; try again later")
 		case errors.As(err, &se):
 			s.log.WarnContext(r.Context(), "object store failure", "method", r.Method, "path", loggedPath(r), "err", err)
 			e = errorf(http.StatusBadGateway, CodeStorageUnavailable, "the object store failed to answer; try again")

@@ -54,4 +54,7 @@ var (
 	ErrNoObject    = errors.New("control: no such object")
 	ErrNoMultipart = errors.New("control: no such multipart upload")
 	ErrBadParts    = errors.New("control: the parts do not make the object")
+	// ErrObjectStoreFull marks a *StorageError whose store answered that it has no space left
+	// for the change (S3's 507 InsufficientStorage); the store changed nothing.
+	ErrObjectStoreFull = errors.New("control: object store full")
 )

@@ -270,7 +270,9 @@ func (s *Service) audit(ctx context.Context, e AuditEntry) error {
 		e.At = s.now()
 	}
 	if err := s.store.AppendAudit(ctx, e); err != nil {
-		s.log.ErrorContext(ctx, "audit log append failed", "action", e.Action, "err", err)
+		if !errors.Is(err, ErrStoreFull) { // a full database is the caller's to answer
+			s.log.ErrorContext(ctx, "audit log append failed", "action", e.Action, "err", err)
+		}
 		return fmt.Errorf("audit: %w", err)
 	}
 	return nil

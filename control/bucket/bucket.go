@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -256,6 +257,14 @@ func apiMessage(err error) string {
 	return err.Error()
 }
 
+// storageErr wraps a failure of the object store; the store's "no space left" answer (S3's
+// 507 InsufficientStorage, MinIO's XMinioStorageFull) is marked control.ErrObjectStoreFull,
+// which the API answers with 507 rather than 502: the store works, its disk is full.
 func storageErr(op string, err error) error {
+	var re *awshttp.ResponseError
+	if isCode(err, "InsufficientStorage", "XMinioStorageFull") ||
+		errors.As(err, &re) && re.HTTPStatusCode() == http.StatusInsufficientStorage {
+		err = fmt.Errorf("%w: %w", control.ErrObjectStoreFull, err)
+	}
 	return &control.StorageError{Op: op, Err: err}
 }

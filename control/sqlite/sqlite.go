@@ -44,11 +44,12 @@ const busyTimeout = 10 * time.Second
 
 // Store is a control.Store in a SQLite file. It is safe for concurrent use.
 type Store struct {
-	w     *writer
-	wdb   *sql.DB // holds the writer's single connection
-	rdb   *sql.DB // read-only pool
-	mu    sync.Mutex
-	stmts map[string]*sql.Stmt // prepared reads on rdb, by query text; guarded by mu
+	w       *writer
+	reserve *reserve // space held back for deletes on a full disk
+	wdb     *sql.DB  // holds the writer's single connection
+	rdb     *sql.DB  // read-only pool
+	mu      sync.Mutex
+	stmts   map[string]*sql.Stmt // prepared reads on rdb, by query text; guarded by mu
 
 	closeOnce sync.Once
 	closeErr  error
@@ -99,8 +100,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(readers)
 	rdb.SetMaxIdleConns(readers)
+	w.reserve = newReserve(path + "-reserve")
 	go w.run()
-	return &Store{w: w, wdb: wdb, rdb: rdb, stmts: map[string]*sql.Stmt{}}, nil
+	return &Store{w: w, reserve: w.reserve, wdb: wdb, rdb: rdb, stmts: map[string]*sql.Stmt{}}, nil
 }
 
 // private makes the database file at path readable by its owner only (0600), creating it

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -98,6 +99,15 @@ func (s *Store) TransitionUpload(ctx context.Context, id string, from []control.
 	if err := control.CheckTransition(from, to, c); err != nil {
 		return nil, err
 	}
+	u, err := s.transitionUpload(ctx, id, from, to, c)
+	if to == control.StateDeleted && errors.Is(err, control.ErrStoreFull) && s.reserve.release() {
+		// A delete is how a full disk is emptied: it may use the space held back for it.
+		u, err = s.transitionUpload(ctx, id, from, to, c)
+	}
+	return u, err
+}
+
+func (s *Store) transitionUpload(ctx context.Context, id string, from []control.UploadState, to control.UploadState, c control.Change) (*control.Upload, error) {
 	var out *control.Upload
 	err := s.w.do(ctx, func(t *tx) error {
 		cur, err := scanUpload(t.queryRow("SELECT "+uploadCols+" FROM uploads WHERE id = ?", id))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // maxBatch bounds how many changes one transaction commits. Bigger batches amortise the fsync
@@ -23,7 +24,9 @@ type writer struct {
 	conn  *sql.Conn
 	stmts map[string]*sql.Stmt // prepared on conn; used only by the writing goroutine (or migrate before it)
 	ops   chan *op
-	mu    sync.RWMutex // guards closed and sending on ops
+	// reserve, when set, is taken back after a batch once it was released.
+	reserve *reserve
+	mu      sync.RWMutex // guards closed and sending on ops
 	// closed is set by close; afterwards no op is queued.
 	closed bool
 	done   chan struct{} // closed when run returns
@@ -114,6 +117,9 @@ func (w *writer) run() {
 		}
 		w.apply(batch)
 		clear(batch)
+		if w.reserve != nil {
+			w.reserve.take(time.Now())
+		}
 	}
 }
 
@@ -160,8 +166,12 @@ func (w *writer) apply(batch []*op) {
 		}
 		if errs[i] = o.fn(t); errs[i] != nil {
 			if _, err := t.exec("ROLLBACK TO op"); err != nil {
+				// SQLite rolled the whole transaction back on this op's error (it does so on
+				// SQLITE_FULL and I/O errors), so the savepoint is gone. Every op of the
+				// batch lost its change to that error, and is told so: a full disk stays a
+				// full disk for all of them, not "no such savepoint".
 				w.rollback()
-				fail(fmt.Errorf("sqlite: transaction lost: %w", err))
+				fail(fmt.Errorf("sqlite: transaction lost: %w", errors.Join(errs[i], err)))
 				return
 			}
 		}
