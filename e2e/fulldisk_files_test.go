@@ -51,7 +51,7 @@ func TestFullDiskServeKeepsReadsAndDeletesHonest(t *testing.T) {
 		late = append(late, tk)
 	}
 
-	ballast := fillDisk(t, dir)
+	ballast := testenv.FillDisk(t, dir)
 	// The allowed answers of each operation on the full disk; anything else fails the test.
 	check := func(what string, st int, code string, ok ...int) {
 		t.Helper()
