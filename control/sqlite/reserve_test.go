@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"presign/control"
+	"presign/internal/durable"
 	"presign/internal/testenv"
 )
 
@@ -25,7 +26,7 @@ func TestFullDiskStillRecordsDeletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if fi, err := os.Stat(filepath.Join(dir, "control.db-reserve")); err != nil || fi.Size() != reserveSize {
+	if fi, err := os.Stat(filepath.Join(dir, "control.db-reserve")); err != nil || fi.Size() != durable.ReserveSize {
 		t.Fatalf("reserve file after Open: %v", err)
 	}
 	t0 := time.Now().UTC()
@@ -85,8 +86,8 @@ func TestFullDiskStillRecordsDeletes(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "control.db-reserve")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the reserve is still there after the deletes used it: %v", err)
 	}
-	s.reserve.take(time.Now().Add(reserveRetry)) // as the writer does a minute later
-	if fi, err := os.Stat(filepath.Join(dir, "control.db-reserve")); err != nil || fi.Size() != reserveSize {
+	s.reserve.Take(time.Now().Add(durable.ReserveRetry)) // as the writer does a minute later
+	if fi, err := os.Stat(filepath.Join(dir, "control.db-reserve")); err != nil || fi.Size() != durable.ReserveSize {
 		t.Fatalf("reserve file after space returned: %v", err)
 	}
 }

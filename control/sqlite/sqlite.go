@@ -30,6 +30,7 @@ import (
 
 	"presign/control"
 	"presign/control/internal/migration"
+	"presign/internal/durable"
 )
 
 //go:embed migrations/*.sql
@@ -45,9 +46,9 @@ const busyTimeout = 10 * time.Second
 // Store is a control.Store in a SQLite file. It is safe for concurrent use.
 type Store struct {
 	w       *writer
-	reserve *reserve // space held back for deletes on a full disk
-	wdb     *sql.DB  // holds the writer's single connection
-	rdb     *sql.DB  // read-only pool
+	reserve *durable.Reserve // space held back for deletes on a full disk
+	wdb     *sql.DB          // holds the writer's single connection
+	rdb     *sql.DB          // read-only pool
 	mu      sync.Mutex
 	stmts   map[string]*sql.Stmt // prepared reads on rdb, by query text; guarded by mu
 
@@ -100,7 +101,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(readers)
 	rdb.SetMaxIdleConns(readers)
-	w.reserve = newReserve(path + "-reserve")
+	w.reserve = durable.NewReserve(path+"-reserve", durable.ReserveSize)
 	go w.run()
 	return &Store{w: w, reserve: w.reserve, wdb: wdb, rdb: rdb, stmts: map[string]*sql.Stmt{}}, nil
 }

@@ -100,7 +100,7 @@ func (s *Store) TransitionUpload(ctx context.Context, id string, from []control.
 		return nil, err
 	}
 	u, err := s.transitionUpload(ctx, id, from, to, c)
-	if to == control.StateDeleted && errors.Is(err, control.ErrStoreFull) && s.reserve.release() {
+	if to == control.StateDeleted && errors.Is(err, control.ErrStoreFull) && s.reserve.Release() {
 		// A delete is how a full disk is emptied: it may use the space held back for it.
 		u, err = s.transitionUpload(ctx, id, from, to, c)
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"presign/internal/durable"
 )
 
 // maxBatch bounds how many changes one transaction commits. Bigger batches amortise the fsync
@@ -25,7 +27,7 @@ type writer struct {
 	stmts map[string]*sql.Stmt // prepared on conn; used only by the writing goroutine (or migrate before it)
 	ops   chan *op
 	// reserve, when set, is taken back after a batch once it was released.
-	reserve *reserve
+	reserve *durable.Reserve
 	mu      sync.RWMutex // guards closed and sending on ops
 	// closed is set by close; afterwards no op is queued.
 	closed bool
@@ -118,7 +120,7 @@ func (w *writer) run() {
 		w.apply(batch)
 		clear(batch)
 		if w.reserve != nil {
-			w.reserve.take(time.Now())
+			w.reserve.Take(time.Now())
 		}
 	}
 }

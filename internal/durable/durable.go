@@ -1,7 +1,8 @@
 // Package durable makes directory entries survive a power cut. A file's fsync makes its bytes
 // durable but not its name: the entry is in the directory, which needs an fsync of its own
 // after a create, a rename or a mkdir. Every store that creates its files calls this package,
-// so that the rule lives in one place.
+// so that the rule lives in one place. A Reserve holds back room on the disk for the writes a
+// store must still make when the disk is full.
 package durable
 
 import (
