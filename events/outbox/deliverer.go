@@ -341,7 +341,12 @@ func (ln *lane) deliver(ctx context.Context, e events.Entry) error {
 		if errors.Is(err, ErrClosed) || ctx.Err() != nil {
 			return err
 		}
-		ln.d.logger.Error("outbox acknowledgement not recorded; retrying", "target", ln.t.label, "seq", e.Seq, "error", err)
+		// A full disk is the operator's to free, not a fault of the node: WARN, as the 507s.
+		level := slog.LevelError
+		if IsNoSpace(err) {
+			level = slog.LevelWarn
+		}
+		ln.d.logger.Log(ctx, level, "outbox acknowledgement not recorded; retrying", "target", ln.t.label, "seq", e.Seq, "error", err)
 		if !sleep(ctx, backoff(attempt, opts.MinBackoff, opts.MaxBackoff)) {
 			return ctx.Err()
 		}

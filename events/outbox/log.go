@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,6 +36,11 @@ import (
 // maxBatch bounds how many Append and acknowledgement requests share one transaction, so one
 // commit stays short however many goroutines wait.
 const maxBatch = 1024
+
+// reserveStep is the room one AppendReserved on a full disk gives back from the reserve: room
+// for hundreds of events, so the reserve lasts for many deletes while each step is taken only
+// when the disk is full again.
+const reserveStep = 256 << 10
 
 var (
 	bucketEntries = []byte("entries")
@@ -95,6 +101,9 @@ type Log struct {
 	subsMu sync.Mutex
 	subs   map[*subscription]struct{}
 
+	// reserve is room held back for AppendReserved, taken back after a commit once released.
+	reserve *durable.Reserve
+
 	metrics *logMetrics
 }
 
@@ -142,6 +151,7 @@ func Open(path string, opts Options) (*Log, error) {
 		subs:   map[*subscription]struct{}{},
 	}
 	l.depth.Store(int64(n))
+	l.reserve = durable.NewReserve(path+"-reserve", reserveStep)
 	if l.metrics, err = newLogMetrics(l, opts.Registerer); err != nil {
 		db.Close()
 		return nil, err
@@ -189,6 +199,30 @@ func (l *Log) Append(ctx context.Context, entries []events.Entry) error {
 		return nil
 	})
 	return l.submit(ctx, o)
+}
+
+// AppendReserved is Append for the event of a change that must not be refused for want of
+// space — a delete, which is how space is freed: when the disk has no room for the entries, the
+// Log gives back a step of the room it holds (a file of durable.ReserveSize bytes beside the log)
+// and tries once more. Call Room first, before making the change.
+func (l *Log) AppendReserved(ctx context.Context, entries []events.Entry) error {
+	err := l.Append(ctx, entries)
+	if IsNoSpace(err) && l.reserve.Release() {
+		err = l.Append(ctx, entries)
+	}
+	return err
+}
+
+// Room reports whether AppendReserved can be expected to find room: the reserve is held, or
+// is taken now. A caller refuses the change (its disk is full) when it reports false, so that
+// a change is never made without its event.
+func (l *Log) Room() bool {
+	return l.reserve.Ensure()
+}
+
+// IsNoSpace reports whether err means the disk had no room (ENOSPC, EDQUOT).
+func IsNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 func validate(entries []events.Entry) error {
@@ -346,6 +380,7 @@ func (l *Log) commit(ops []*op) {
 			}
 		}
 	} else {
+		l.reserve.Take(time.Now())
 		l.depth.Add(int64(fx.appended - fx.removed))
 		l.metrics.appended.Add(float64(fx.appended))
 		if fx.low != 0 {
