@@ -30,8 +30,9 @@ func (c *countingBody) Read(p []byte) (int, error) {
 // TestFullDiskRefusesWritesAndRecovers runs the storage node, with events, on a 48 MiB
 // filesystem and fills it: a PUT that declares more than the free space is refused with 507
 // InsufficientStorage before a byte of its body is read; other writes either succeed or get
-// the same 507 (never a 500), leaving nothing partial; reads and deletes keep working; once
-// space is freed writes resume, and every acknowledged change's event is delivered.
+// the same 507 (never a 500), leaving nothing partial; reads keep working; a delete is done
+// or refused with 507, changing nothing; once space is freed writes resume, and every
+// acknowledged change's event, every done delete's included, is delivered.
 func TestFullDiskRefusesWritesAndRecovers(t *testing.T) {
 	for _, free := range []int64{0, 6 << 10, 200 << 10, 1 << 20, 3 << 20} {
 		t.Run(fmt.Sprintf("%d KiB left", free>>10), func(t *testing.T) { testFullDisk(t, free) })
@@ -69,6 +70,11 @@ func testFullDisk(t *testing.T, free int64) {
 				t.Fatalf("PUT %s on an empty disk: %d %s", key, st, code)
 			}
 		}
+	}
+	// The second ballast's directory is made while there is room for it.
+	refillDir := filepath.Join(dir, "refill")
+	if err := os.Mkdir(refillDir, 0o700); err != nil {
+		t.Fatal(err)
 	}
 	ballast := testenv.FillDisk(t, dir)
 
@@ -128,24 +134,44 @@ func testFullDisk(t *testing.T, free int64) {
 	ep = node.url("storage node")
 	checkFullBucket(t, ep, stored)
 
-	// Deletes work on a full disk.
-	for key := range stored {
-		if !strings.HasPrefix(key, "before-") {
-			continue
-		}
-		u := presignURL(t, http.MethodDelete, ep, "/full/"+key, nil, nil, time.Now(), time.Hour)
-		if st, code, _ := httpDo(t, http.MethodDelete, u, nil, nil); st != http.StatusNoContent {
-			t.Fatalf("DELETE %s on a full disk: %d %s\n%s", key, st, code, node.logs())
-		}
-		delete(stored, key)
-		events["s3:ObjectRemoved:Delete "+key] = true
-		break
-	}
-
-	// Freed space: writes resume, without a restart.
+	// Deletes on a full disk, with the webhook receiver down, so the outbox has to grow to
+	// hold their events: the room deliveries freed in it is used up first by small writes,
+	// made while the disk has space. Each delete is done (204, its event delivered below) or
+	// refused with 507 and changes nothing (the object still reads back); never a 500, never
+	// a delete without its event.
+	rc.down.Store(true)
 	if err := os.Remove(ballast); err != nil {
 		t.Fatal(err)
 	}
+	for i := range 300 {
+		key := fmt.Sprintf("pending-%d", i)
+		if st, code := putKey(key, []byte{byte(i)}); st != http.StatusOK {
+			t.Fatalf("PUT %s after space was freed: %d %s\n%s", key, st, code, node.logs())
+		}
+	}
+	refill := testenv.FillDisk(t, refillDir)
+	deleted := 0
+	for key := range stored {
+		u := presignURL(t, http.MethodDelete, ep, "/full/"+key, nil, nil, time.Now(), time.Hour)
+		switch st, code, _ := httpDo(t, http.MethodDelete, u, nil, nil); {
+		case st == http.StatusNoContent:
+			deleted++
+			delete(stored, key)
+			events["s3:ObjectRemoved:Delete "+key] = true
+		case st != http.StatusInsufficientStorage || code != "InsufficientStorage":
+			t.Fatalf("DELETE %s on a full disk: %d %s, want 204 or 507 InsufficientStorage\n%s", key, st, code, node.logs())
+		}
+	}
+	if deleted == 0 {
+		t.Fatal("no delete succeeded on the full disk")
+	}
+	checkFullBucket(t, ep, stored)
+	if err := os.Remove(refill); err != nil {
+		t.Fatal(err)
+	}
+	rc.down.Store(false)
+
+	// Freed space: writes resume, without a restart.
 	for _, size := range []int{4 << 10, 300 << 10, 2 << 20} {
 		key := fmt.Sprintf("after-%d", size)
 		if st, code := putKey(key, bytes.Repeat([]byte{'a'}, size)); st != http.StatusOK {
@@ -163,7 +189,7 @@ func testFullDisk(t *testing.T, free int64) {
 	if len(events) > 0 {
 		t.Errorf("events never delivered: %v", events)
 	}
-	t.Logf("%d writes refused on the full disk, %d objects stored", refused, len(stored))
+	t.Logf("%d writes refused on the full disk, %d objects deleted on it, %d stored", refused, deleted, len(stored))
 }
 
 // checkFullBucket checks that the bucket holds exactly stored, byte for byte.

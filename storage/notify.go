@@ -18,6 +18,28 @@ type EventLog interface {
 	Append(ctx context.Context, entries []events.Entry) error
 }
 
+// ReservedEventLog is an EventLog that holds room back for the events of deletes;
+// events/outbox.Log implements it. A delete, which is how a full disk gets space back, asks Room
+// before it removes anything and is refused with 507 when it reports false; its event is then
+// appended with AppendReserved, which may use the room held back. So a delete on a full disk is
+// either refused, changing nothing, or done with its event queued — never done without it.
+type ReservedEventLog interface {
+	EventLog
+	// Room reports whether AppendReserved can be expected to find room for an event.
+	Room() bool
+	// AppendReserved is Append, which may use the room held back when the disk is full.
+	AppendReserved(ctx context.Context, entries []events.Entry) error
+}
+
+// roomForRemoval refuses a delete, before it changes anything, when the event log can have no
+// room for its event.
+func (s *Server) roomForRemoval() error {
+	if l, ok := s.cfg.Events.(ReservedEventLog); ok && !l.Room() {
+		return fmt.Errorf("no room for a delete's event: %w", ErrStorageFull)
+	}
+	return nil
+}
+
 // emit records the event of a change that has just been committed, before the client is
 // answered: when it fails the client gets a 500 and retries, so that an acknowledged change
 // always has its event. The entry's sequence is the change's Sequencer, so the log orders
@@ -50,7 +72,11 @@ func (s *Server) emitAs(ctx context.Context, r *http.Request, req *request, id s
 		return fmt.Errorf("event: %w", err)
 	}
 	entry := events.Entry{Seq: info.Sequencer, ID: id, Key: req.bucket + "/" + key, Body: body}
-	if err := s.cfg.Events.Append(context.WithoutCancel(ctx), []events.Entry{entry}); err != nil {
+	appendTo := s.cfg.Events.Append
+	if l, ok := s.cfg.Events.(ReservedEventLog); ok && name == events.ObjectRemovedDelete {
+		appendTo = l.AppendReserved
+	}
+	if err := appendTo(context.WithoutCancel(ctx), []events.Entry{entry}); err != nil {
 		return fmt.Errorf("record %s event of %s/%s: %w", name, req.bucket, key, err)
 	}
 	return nil

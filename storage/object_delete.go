@@ -16,6 +16,9 @@ func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, req *reque
 	if err := s.consumeNonce(r.Context(), req); err != nil {
 		return err
 	}
+	if err := s.roomForRemoval(); err != nil {
+		return err
+	}
 	info, err := s.cfg.Backend.DeleteObject(r.Context(), req.bucket, req.key)
 	switch {
 	case errors.Is(err, ErrNoSuchKey):
@@ -88,6 +91,9 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, req *requ
 			if err == nil && version != nullVersion {
 				err = errNoSuchVersion
 			}
+		}
+		if err == nil {
+			err = s.roomForRemoval()
 		}
 		if err == nil {
 			var info ObjectInfo
