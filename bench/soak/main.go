@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command soak runs `presign serve` under mixed load for a long time and watches it for leaks
 // and for what slow clients cost everyone else. Workers, each its own user, loop over tickets,
 // PUTs of 4 KiB and of 64 KiB to 64 MiB, completions, downloads and deletes; in every other
@@ -18,6 +20,8 @@
 //
 // Errors are counted per kind: a worker's error is a failure of the server; the slow clients'
 // being cut off is what they earn, and is counted apart.
+//
+// It reads the server's memory and open files from /proc, so it builds on Linux only.
 package main
 
 import (

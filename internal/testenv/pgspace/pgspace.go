@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -39,11 +38,11 @@ func Tablespace(t testing.TB, dsn, size string) (name, dir string) {
 	if err != nil {
 		testenv.Missing(t, "PostgreSQL at %s does not run on this machine (no %s): %v", dsn, data, err)
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
+	uid, gid, ok := owner(fi)
 	if !ok {
 		testenv.Missing(t, "no owner of %s on this system", data)
 	}
-	dir = testenv.TmpfsFor(t, size, int(st.Uid), int(st.Gid))
+	dir = testenv.TmpfsFor(t, size, uid, gid)
 	b := make([]byte, 6)
 	rand.Read(b)
 	name = "presign_test_" + hex.EncodeToString(b)
