@@ -270,7 +270,9 @@ func (s *Service) audit(ctx context.Context, e AuditEntry) error {
 		e.At = s.now()
 	}
 	if err := s.store.AppendAudit(ctx, e); err != nil {
-		if !errors.Is(err, ErrStoreFull) { // a full database is the caller's to answer
+		// A full or unreachable database is the caller's to answer (writeError logs it once,
+		// as a warning: it is the database's state, not a fault here).
+		if !errors.Is(err, ErrStoreFull) && !errors.Is(err, ErrStoreUnavailable) {
 			s.log.ErrorContext(ctx, "audit log append failed", "action", e.Action, "err", err)
 		}
 		return fmt.Errorf("audit: %w", err)
