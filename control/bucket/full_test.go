@@ -1,15 +1,12 @@
 package bucket_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"presign/control"
@@ -47,7 +44,7 @@ func TestFullNodeIsErrObjectStoreFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fill(t, filepath.Join(dir, "ballast"))
+	testenv.FillDisk(t, dir)
 	for i := range 10000 {
 		_, err = b.CreateMultipart(ctx, fmt.Sprintf("k/%05d", i), "text/plain")
 		if err != nil {
@@ -57,26 +54,5 @@ func TestFullNodeIsErrObjectStoreFull(t *testing.T) {
 	var se *control.StorageError
 	if !errors.As(err, &se) || !errors.Is(err, control.ErrObjectStoreFull) {
 		t.Fatalf("create multipart upload on a full node: %v, want a StorageError marked ErrObjectStoreFull", err)
-	}
-}
-
-// fill writes a file at path until its filesystem has no space left.
-func fill(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for _, chunk := range []int{1 << 20, 4 << 10, 512} {
-		buf := bytes.Repeat([]byte("b"), chunk)
-		for {
-			if _, err := f.Write(buf); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatal(err)
-				}
-				break
-			}
-		}
 	}
 }
