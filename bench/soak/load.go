@@ -37,10 +37,14 @@ type load struct {
 	admin string
 	bigID string
 
-	mu        sync.Mutex
-	cur       phase
-	tickets   []time.Duration
-	puts      []time.Duration
+	mu      sync.Mutex
+	cur     phase
+	tickets []time.Duration
+	puts    []time.Duration
+	// pooled holds every phase's latencies by whether slow clients ran in it ([0] without,
+	// [1] with): a percentile over all of a run's tickets is steadier than the median of the
+	// phases' own, each of which rests on its slowest few dozen.
+	pooled    [2]latencies
 	errs      int
 	firstErrs []string
 	errKinds  map[string]int
@@ -307,19 +311,26 @@ func (l *load) download(ctx context.Context, token, id string) error {
 	return nil
 }
 
-// slowKinds names the slow clients' kinds, by i%3 of slowClient.
+// The slow clients' kinds.
+const (
+	slowLogin = iota
+	slowForm
+	slowDownload
+)
+
+// slowKinds names the slow clients' kinds (-slow-kinds takes the first word of each).
 var slowKinds = [3]string{"login body trickled", "form fields trickled", "download never read"}
 
-// slowClient holds a connection from 127.0.0.2 the way attackers do, one of three kinds by i,
-// and opens another each time the server cuts it, until ctx ends.
-func (l *load) slowClient(ctx context.Context, i int) {
+// slowClient holds a connection from 127.0.0.2 the way attackers do, of the given kind, and
+// opens another each time the server cuts it, until ctx ends.
+func (l *load) slowClient(ctx context.Context, kind int) {
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 10 * time.Second}
 	for ctx.Err() == nil {
 		var addr, head string
-		switch i % 3 {
-		case 0:
+		switch kind {
+		case slowLogin:
 			addr, head = hostOf(l.srv.control), "POST /v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
-		case 1:
+		case slowForm:
 			addr, head = hostOf(l.srv.storage), "POST /presign HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 5000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n"
 		default:
 			u, err := l.downloadURL(ctx)
@@ -334,12 +345,12 @@ func (l *load) slowClient(ctx context.Context, i int) {
 			return
 		}
 		stop := context.AfterFunc(ctx, func() { c.Close() })
-		if i%3 == 2 {
+		if kind == slowDownload {
 			c.(*net.TCPConn).SetReadBuffer(4 << 10)
 		}
 		_, err = io.WriteString(c, head)
 		for err == nil && ctx.Err() == nil {
-			if i%3 == 2 {
+			if kind == slowDownload {
 				// Never read: held until the phase ends. (Whether the server cut it shows
 				// only once what it sent has been read, which would make it fast.)
 				<-ctx.Done()
@@ -353,7 +364,7 @@ func (l *load) slowClient(ctx context.Context, i int) {
 		if ctx.Err() == nil {
 			l.mu.Lock()
 			l.cur.slowCut++
-			l.cuts[slowKinds[i%3]]++
+			l.cuts[slowKinds[kind]]++
 			l.mu.Unlock()
 		}
 	}
@@ -387,7 +398,28 @@ func (l *load) endPhase(withSlow bool) phase {
 	p := l.cur
 	p.withSlow = withSlow
 	p.p99Ticket, p.p99Put = p99(l.tickets), p99(l.puts)
+	pool := &l.pooled[0]
+	if withSlow {
+		pool = &l.pooled[1]
+	}
+	pool.tickets = append(pool.tickets, l.tickets...)
+	pool.puts = append(pool.puts, l.puts...)
 	return p
+}
+
+// latencies are the tickets' and small PUTs' latencies of some phases.
+type latencies struct{ tickets, puts []time.Duration }
+
+// pooledP99 is the p99 of all tickets and of all small PUTs of the phases without
+// (withSlow false) or with slow clients.
+func (l *load) pooledP99(withSlow bool) (tickets, puts time.Duration, n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	pool := l.pooled[0]
+	if withSlow {
+		pool = l.pooled[1]
+	}
+	return p99(pool.tickets), p99(pool.puts), len(pool.tickets)
 }
 
 func (l *load) firstErrors() []string {

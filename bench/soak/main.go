@@ -49,6 +49,9 @@ type config struct {
 	bin                string
 	duration, interval time.Duration
 	workers, slow      int
+	// slowKinds are the kinds of slow client that run (indexes into slowKinds), taken in
+	// turn by the slow clients.
+	slowKinds []int
 	// smallPut is the size of half the uploads, those whose p99 is compared; the others are
 	// log-uniform from minPut to maxPut.
 	smallPut, minPut, maxPut int64
@@ -67,6 +70,7 @@ func main() {
 	flag.DurationVar(&c.interval, "interval", 30*time.Second, "length of a phase; slow clients come in every other one")
 	flag.IntVar(&c.workers, "workers", 8, "concurrent workers, one user each")
 	flag.IntVar(&c.slow, "slow-clients", 200, "slow clients in the phases with them")
+	kinds := flag.String("slow-kinds", "login,form,download", "the kinds of slow client, taken in turn: login (a login body trickled to the control plane), form (a form's fields trickled to the node), download (a download never read)")
 	flag.Int64Var(&c.smallPut, "small-put", 4<<10, "size of half the PUTs, whose p99 is reported")
 	flag.Int64Var(&c.minPut, "min-put", 64<<10, "smallest of the other PUTs (log-uniform up to -max-put)")
 	flag.Int64Var(&c.maxPut, "max-put", 64<<20, "largest PUT")
@@ -74,6 +78,12 @@ func main() {
 	flag.Int64Var(&c.keepBytes, "keep-bytes", 256<<20, "most bytes a worker keeps (at least -max-put); it deletes its oldest before uploading past it")
 	flag.DurationVar(&c.urlTTL, "url-ttl", 2*time.Minute, "lifetime of the workers' URLs (whole seconds), so also how long the node keeps their nonces")
 	flag.Parse()
+	k, err := parseSlowKinds(*kinds)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "soak:", err)
+		os.Exit(2)
+	}
+	c.slowKinds = k
 	if err := c.check(); err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		os.Exit(2)
@@ -133,7 +143,7 @@ func run(c config) error {
 		var swg sync.WaitGroup
 		if withSlow {
 			for i := range c.slow {
-				swg.Go(func() { load.slowClient(pctx, i) })
+				swg.Go(func() { load.slowClient(pctx, c.slowKinds[i%len(c.slowKinds)]) })
 			}
 		}
 		load.resetPhase()
@@ -170,7 +180,32 @@ func run(c config) error {
 		med(without, func(p phase) time.Duration { return p.p99Ticket }), med(with, func(p phase) time.Duration { return p.p99Ticket }),
 		small, med(without, func(p phase) time.Duration { return p.p99Put }), med(with, func(p phase) time.Duration { return p.p99Put }),
 		load.totalErrors())
+	tw, pw, nw := load.pooledP99(false)
+	ts, ps, ns := load.pooledP99(true)
+	fmt.Printf("p99 of all %d / %d tickets of the phases without / with slow clients: tickets %.2f / %.2f ms (%+.1f %%), %s PUTs %.2f / %.2f ms (%+.1f %%)\n",
+		nw, ns, ms(tw), ms(ts), change(tw, ts), small, ms(pw), ms(ps), change(pw, ps))
 	return nil
+}
+
+// change is how much larger b is than a, in percent.
+func change(a, b time.Duration) float64 {
+	if a == 0 {
+		return 0
+	}
+	return 100 * (float64(b) - float64(a)) / float64(a)
+}
+
+// parseSlowKinds reads -slow-kinds: the first words of slowKinds, comma-separated.
+func parseSlowKinds(s string) ([]int, error) {
+	var kinds []int
+	for _, name := range strings.Split(s, ",") {
+		i := slices.IndexFunc(slowKinds[:], func(k string) bool { return strings.HasPrefix(k, strings.TrimSpace(name)+" ") })
+		if i < 0 {
+			return nil, fmt.Errorf("-slow-kinds: %q is not login, form or download", name)
+		}
+		kinds = append(kinds, i)
+	}
+	return kinds, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
