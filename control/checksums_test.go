@@ -2,14 +2,17 @@ package control_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"hash/crc32"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"presign/control"
 )
@@ -111,5 +114,54 @@ func TestS3RefusesSHA256WithCRC32C(t *testing.T) {
 		SHA256: strings.Repeat("ab", 32), CRC32C: "00000000"}
 	if st, code := n.call("POST", "/v1/uploads", tok, req, nil); st != 400 || code != "invalid_request" {
 		t.Fatalf("sha256 with crc32c: %d %s, want 400 invalid_request", st, code)
+	}
+}
+
+// TestDeclaredChecksumsReachTheFileAndItsEvent: the MD5 and CRC32C a ticket declared are shown,
+// in hex, on the upload, on its file and in the upload.completed event.
+func TestDeclaredChecksumsReachTheFileAndItsEvent(t *testing.T) {
+	n := newNodeEnv(t, true, func(c *control.Config) {
+		c.AppEvents.AllowPrivate = true
+		c.AppEvents.Retry.Min, c.AppEvents.Retry.Max = 20*time.Millisecond, 50*time.Millisecond
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); n.svc.RunDeliverer(ctx) }()
+	defer func() { cancel(); <-done }()
+	_, tok := n.user("ann", nil)
+	var hook control.WebhookView
+	rcv := newAppReceiver(t, func() string { return hook.Secret }, 0)
+	n.must(201, "POST", "/v1/webhooks", tok, map[string]any{"url": rcv.URL + "/hook"}, &hook)
+
+	data := []byte("hello")
+	md5Sum := md5.Sum(data)
+	wantMD5, wantCRC := hex.EncodeToString(md5Sum[:]), hex.EncodeToString(crc32cOf(data))
+	req := ticketReq("a.txt", 5, "text/plain")
+	req.MD5, req.CRC32C = base64.StdEncoding.EncodeToString(md5Sum[:]), strings.ToUpper(wantCRC)
+	var tk control.Ticket
+	n.must(201, "POST", "/v1/uploads", tok, req, &tk)
+	var up control.UploadView
+	n.must(200, "GET", "/v1/uploads/"+tk.ID, tok, nil, &up)
+	if up.MD5 != wantMD5 || up.CRC32C != wantCRC {
+		t.Errorf("the upload shows md5 %q crc32c %q, want %q %q", up.MD5, up.CRC32C, wantMD5, wantCRC)
+	}
+	n.putTicket(tk, data)
+	n.must(200, "GET", "/v1/uploads/"+tk.ID+"?wait=20s", tok, nil, &up)
+	if up.State != control.StateCompleted {
+		t.Fatalf("upload %+v", up)
+	}
+	var f control.FileView
+	n.must(200, "GET", "/v1/files/"+tk.ID, tok, nil, &f)
+	if f.MD5 != wantMD5 || f.CRC32C != wantCRC {
+		t.Errorf("the file shows md5 %q crc32c %q, want %q %q", f.MD5, f.CRC32C, wantMD5, wantCRC)
+	}
+	n.eventually(func() error {
+		if len(rcv.got()) != 1 {
+			return fmt.Errorf("%d events", len(rcv.got()))
+		}
+		return nil
+	})
+	if ev := rcv.got()[0]; ev.Data.File == nil || ev.Data.File.MD5 != wantMD5 || ev.Data.File.CRC32C != wantCRC {
+		t.Errorf("event %s with file %+v, want md5 %q crc32c %q", ev.Type, ev.Data.File, wantMD5, wantCRC)
 	}
 }
