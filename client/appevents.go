@@ -66,6 +66,8 @@ type EventUpload struct {
 	ContentType string            `json:"content_type"`
 	Size        int64             `json:"size"`
 	SHA256      string            `json:"sha256,omitempty"`
+	MD5         string            `json:"md5,omitempty"`
+	CRC32C      string            `json:"crc32c,omitempty"`
 	State       string            `json:"state"`
 	Subject     string            `json:"subject,omitempty"`
 	Metadata    map[string]string `json:"metadata,omitempty"`

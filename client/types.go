@@ -27,6 +27,8 @@ type File struct {
 	ContentType string    `json:"content_type"`
 	Size        int64     `json:"size"`
 	SHA256      string    `json:"sha256,omitempty"` // hex, when the uploader declared it
+	MD5         string    `json:"md5,omitempty"`    // hex, when the uploader declared it
+	CRC32C      string    `json:"crc32c,omitempty"` // hex (big-endian), when the uploader declared it
 	ETag        string    `json:"etag"`
 	Created     time.Time `json:"created_at"`
 	// Subject is the upload token's subject, when an upload token made it.
@@ -50,6 +52,8 @@ type UploadInfo struct {
 	ContentType string    `json:"content_type"`
 	Size        int64     `json:"size"`
 	SHA256      string    `json:"sha256,omitempty"`
+	MD5         string    `json:"md5,omitempty"`
+	CRC32C      string    `json:"crc32c,omitempty"`
 	State       string    `json:"state"` // pending, uploading, completed, failed, expired, deleted
 	Multipart   bool      `json:"multipart"`
 	PartSize    int64     `json:"part_size,omitempty"`
@@ -68,6 +72,11 @@ type TicketRequest struct {
 	// SHA256 of the whole file (hex or base64), optional: a single PUT must then carry it and
 	// the store refuses other bytes.
 	SHA256 string `json:"sha256,omitempty"`
+	// MD5 (hex or base64) and CRC32C (the big-endian CRC32C Castagnoli, hex or base64) of the
+	// whole file, optional: the store refuses other bytes, or completion fails the upload and
+	// deletes them. A store that cannot check one for this upload refuses the ticket (501).
+	MD5    string `json:"md5,omitempty"`
+	CRC32C string `json:"crc32c,omitempty"`
 	// Form asks for a POST-policy form (for a browser) instead of a PUT URL.
 	Form bool `json:"form,omitempty"`
 	// Metadata is the application's own, kept on the upload and its file and carried in the

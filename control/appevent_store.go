@@ -206,7 +206,7 @@ func TransitionEvent(cur, next *Upload, reason appevents.Reason, seq int64) (*Ev
 	switch typ {
 	case appevents.UploadCompleted, appevents.FileDeleted:
 		e.Data.File = &appevents.File{ID: next.ID, Key: next.Key, Filename: next.Filename, ContentType: next.ContentType,
-			Size: next.Size, SHA256: next.SHA256, ETag: next.ETag, Subject: next.Subject, Metadata: next.Metadata, Created: next.Completed}
+			Size: next.Size, SHA256: next.SHA256, MD5: next.MD5, CRC32C: next.CRC32C, ETag: next.ETag, Subject: next.Subject, Metadata: next.Metadata, Created: next.Completed}
 		if typ == appevents.FileDeleted {
 			at := next.Updated
 			e.Data.File.Deleted = &at
@@ -214,7 +214,7 @@ func TransitionEvent(cur, next *Upload, reason appevents.Reason, seq int64) (*Ev
 	default:
 		e.Data.Reason, e.Data.Detail = reason, next.FailReason
 		e.Data.Upload = &appevents.Upload{ID: next.ID, Key: next.Key, Filename: next.Filename, ContentType: next.ContentType,
-			Size: next.Size, SHA256: next.SHA256, State: string(next.State), Subject: next.Subject, Metadata: next.Metadata, Created: next.Created}
+			Size: next.Size, SHA256: next.SHA256, MD5: next.MD5, CRC32C: next.CRC32C, State: string(next.State), Subject: next.Subject, Metadata: next.Metadata, Created: next.Created}
 	}
 	body, err := e.Marshal()
 	if err != nil {

@@ -19,7 +19,8 @@ const (
 	sourceReconciler = "reconciler"
 )
 
-// verifyObject compares the stored object with its upload's ticket. It returns the object's
+// verifyObject compares the stored object with its upload's ticket: size, content type, and
+// the declared checksums the store reports (checksumMismatch). It returns the object's
 // description and, when they differ, why; ErrNoObject when nothing is stored.
 func (s *Service) verifyObject(ctx context.Context, u *Upload) (ObjectInfo, string, error) {
 	info, err := s.objects.Head(ctx, u.Key)
@@ -43,7 +44,7 @@ func (s *Service) verifyObject(ctx context.Context, u *Upload) (ObjectInfo, stri
 			return info, "checksum: stored sha256 differs from the declared one", nil
 		}
 	}
-	return info, "", nil
+	return info, s.checksumMismatch(u, info), nil
 }
 
 // settle looks at the object of an active upload and moves the upload to completed when the

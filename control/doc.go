@@ -34,8 +34,10 @@
 //     holds its declared size against the quota from then on.
 //   - Zero in a policy limit means no limit; url_ttl_seconds 0 means 15 minutes; at most 7 days.
 //   - Completion: a storage event is a hint; the object is always checked with HEAD (size,
-//     type, and the SHA-256 the store kept) before an upload completes, whichever path learned
-//     of it, and the compare-and-set transitions make the three paths race-free.
+//     type, the SHA-256 the store kept, the declared MD5 and CRC32C as the store reports them:
+//     checksums.go) before an upload completes, whichever path learned of it, and the
+//     compare-and-set transitions make the three paths race-free. A declared checksum the
+//     store cannot check for the kind of upload refuses the ticket.
 //   - An event is applied, then its id recorded: a delivery that fails halfway is retried whole,
 //     and a duplicate changes nothing (and is answered 200, duplicate: true).
 package control

@@ -19,6 +19,8 @@ type FileView struct {
 	ContentType string            `json:"content_type"`
 	Size        int64             `json:"size"`
 	SHA256      string            `json:"sha256,omitempty"`
+	MD5         string            `json:"md5,omitempty"`
+	CRC32C      string            `json:"crc32c,omitempty"`
 	ETag        string            `json:"etag"`
 	Subject     string            `json:"subject,omitempty"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
@@ -27,7 +29,7 @@ type FileView struct {
 
 func viewFile(f *File) FileView {
 	return FileView{ID: f.ID, Key: f.Key, Filename: f.Filename, ContentType: f.ContentType, Size: f.Size,
-		SHA256: f.SHA256, ETag: f.ETag, Subject: f.Subject, Metadata: f.Metadata, Created: f.Created}
+		SHA256: f.SHA256, MD5: f.MD5, CRC32C: f.CRC32C, ETag: f.ETag, Subject: f.Subject, Metadata: f.Metadata, Created: f.Created}
 }
 
 // UploadView is an upload as the API shows it.
@@ -38,6 +40,8 @@ type UploadView struct {
 	ContentType string            `json:"content_type"`
 	Size        int64             `json:"size"`
 	SHA256      string            `json:"sha256,omitempty"`
+	MD5         string            `json:"md5,omitempty"`
+	CRC32C      string            `json:"crc32c,omitempty"`
 	State       UploadState       `json:"state"`
 	Multipart   bool              `json:"multipart"`
 	PartSize    int64             `json:"part_size,omitempty"`
@@ -53,7 +57,7 @@ type UploadView struct {
 }
 
 func viewUpload(u *Upload) UploadView {
-	v := UploadView{ID: u.ID, Key: u.Key, Filename: u.Filename, ContentType: u.ContentType, Size: u.Size, SHA256: u.SHA256,
+	v := UploadView{ID: u.ID, Key: u.Key, Filename: u.Filename, ContentType: u.ContentType, Size: u.Size, SHA256: u.SHA256, MD5: u.MD5, CRC32C: u.CRC32C,
 		State: u.State, Multipart: u.PartCount > 0 || u.ClientChunked(), PartSize: u.PartSize, PartCount: u.PartCount,
 		Expires: u.Expires, Created: u.Created, Updated: u.Updated, FailReason: u.FailReason, MaxSize: u.MaxSize, Subject: u.Subject,
 		Metadata: u.Metadata}

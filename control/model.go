@@ -126,7 +126,10 @@ type Upload struct {
 	Filename    string // as the client gave it, for Content-Disposition on download
 	ContentType string
 	Size        int64  // declared size in bytes; a completed object has exactly this size
-	SHA256      string // declared checksum as the client sent it; empty if none
+	SHA256      string // declared SHA-256, hex; empty if none
+	// MD5 and CRC32C are the declared checksums of the whole file, hex (32 and 8 digits; the
+	// CRC32C big-endian, as GCS and S3 write it); empty when not declared.
+	MD5, CRC32C string
 	State       UploadState
 	MultipartID string // the storage's multipart UploadId, once created
 	PartSize    int64  // multipart plan; 0 for a single PUT
@@ -213,6 +216,7 @@ type File struct {
 	ContentType string
 	Size        int64
 	SHA256      string
+	MD5, CRC32C string // the upload's declared checksums, hex; empty when not declared
 	ETag        string
 	Subject     string            // the upload token's subject, when one made it
 	Metadata    map[string]string // the upload's metadata; nil when none

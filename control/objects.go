@@ -40,6 +40,9 @@ type ObjectInfo struct {
 	// SHA256 is the base64 x-amz-checksum-sha256 of a whole object that was uploaded with it;
 	// empty when the store kept none (multipart objects, stores without checksums).
 	SHA256 string
+	// MD5 and CRC32C are the object's checksums as the store reports them, hex (the CRC32C
+	// big-endian); empty when it reports none (see ChecksumCheck).
+	MD5, CRC32C string
 }
 
 // Part is one part of a multipart upload.

@@ -39,6 +39,11 @@ type URLSigner interface {
 	// listed at completion or not: Uppy's S3 plugin fails a part without one (GCS: each part
 	// is an object, answered with its ETag; Azure's Put Block answers none).
 	PartAnswersETag() bool
+	// ChecksumCheck says where the store checks a declared checksum (ChecksumMD5,
+	// ChecksumCRC32C) of an upload of the kind: SignUpload puts it in the request's headers
+	// when the store checks it before keeping the bytes, and Head reports it when the store
+	// keeps it for such an object. A ticket declaring one that is neither is refused.
+	ChecksumCheck(kind UploadKind, checksum string) ChecksumCheck
 }
 
 // FormSigner is a URLSigner whose store takes browser form uploads, a POST policy (Google Cloud
@@ -57,8 +62,11 @@ type UploadSigning struct {
 	// Size is the declared size; MaxSize, when above zero, the most an upload of undeclared
 	// size may hold (Size is then 0).
 	Size, MaxSize int64
-	Now           time.Time
-	TTL           time.Duration
+	// MD5 and CRC32C are the declared checksums in base64 (the CRC32C big-endian), "" when
+	// not declared: the request carries them where the store checks them (ChecksumCheck).
+	MD5, CRC32C string
+	Now         time.Time
+	TTL         time.Duration
 }
 
 // PartSigning is what a part upload's signature covers.

@@ -31,6 +31,13 @@ type TicketRequest struct {
 	// SHA256 of the whole file, hex or base64; optional. When given, a single PUT must carry
 	// it (x-amz-checksum-sha256 is signed) and the storage node rejects other bytes.
 	SHA256 string `json:"sha256,omitempty"`
+	// MD5 of the whole file, hex or base64; optional. The store checks it where it can
+	// (ChecksumCheck): a single upload carries it as Content-MD5, and completion compares the
+	// MD5 the store reports. A ticket whose store cannot check it is refused.
+	MD5 string `json:"md5,omitempty"`
+	// CRC32C of the whole file (Castagnoli, big-endian, as GCS and S3 write it), hex or
+	// base64; optional, checked as MD5 is.
+	CRC32C string `json:"crc32c,omitempty"`
 	// Form asks for a POST-policy form (browsers) instead of a PUT URL, whatever the size up
 	// to S3's 5 GiB.
 	Form bool `json:"form,omitempty"`
@@ -92,8 +99,11 @@ func (s *Service) IssueTicket(ctx context.Context, p *Principal, req TicketReque
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkChecksums(kind, u); err != nil {
+		return nil, err
+	}
 	if u.Size < 0 {
-		limit := unknownSizeMax(kind == "multipart", pol, tok)
+		limit := unknownSizeMax(kind == UploadMultipart, pol, tok)
 		u.Size, u.MaxSize = 0, limit
 		if req.MaxSize != nil {
 			if *req.MaxSize > limit {
@@ -108,7 +118,7 @@ func (s *Service) IssueTicket(ctx context.Context, p *Principal, req TicketReque
 	if err != nil {
 		return nil, err
 	}
-	if kind == "put" && u.MaxSize > 0 && !ext {
+	if kind == UploadPut && u.MaxSize > 0 && !ext {
 		if p := s.urlSigner(); p == nil || !p.CapsUploadSize() {
 			return nil, invalid("this object store cannot cap a PUT of unknown size: ask for a form or a multipart upload with max_size")
 		}
@@ -130,9 +140,9 @@ func (s *Service) IssueTicket(ctx context.Context, p *Principal, req TicketReque
 	u.Key = objectKey(p.User.ID, prefix, u.ID, u.Filename)
 	u.State = StatePending
 	u.Created, u.Expires = now, now.Add(ttl)
-	if kind == "multipart" && u.MaxSize == 0 {
+	if kind == UploadMultipart && u.MaxSize == 0 {
 		u.PartSize, u.PartCount = partPlan(u.Size, s.cfg.PartSize)
-	} else if kind != "multipart" && ext {
+	} else if kind != UploadMultipart && ext {
 		u.Nonce = newNonce() // a PUT URL or a form: single-use either way
 	}
 	lim := pol.limits()
@@ -142,7 +152,7 @@ func (s *Service) IssueTicket(ctx context.Context, p *Principal, req TicketReque
 	if err := s.store.CreateUpload(ctx, u, lim); err != nil {
 		return nil, s.createRefusal(err, pol, tok, u)
 	}
-	details := map[string]string{"kind": kind, "size": strconv.FormatInt(u.Size, 10), "expires": u.Expires.UTC().Format(time.RFC3339)}
+	details := map[string]string{"kind": string(kind), "size": strconv.FormatInt(u.Size, 10), "expires": u.Expires.UTC().Format(time.RFC3339)}
 	if u.MaxSize > 0 {
 		details["max_size"] = strconv.FormatInt(u.MaxSize, 10)
 	}
@@ -158,12 +168,12 @@ func (s *Service) IssueTicket(ctx context.Context, p *Principal, req TicketReque
 	}
 	t := &Ticket{ID: u.ID, Key: u.Key, State: u.State, Expires: u.Expires.UTC().Truncate(time.Microsecond), MaxSize: u.MaxSize}
 	switch kind {
-	case "multipart":
+	case UploadMultipart:
 		if err := s.startMultipart(ctx, u); err != nil {
 			return nil, err
 		}
 		t.State, t.Method, t.Multipart, t.PartSize, t.PartCount = StateUploading, http.MethodPut, true, u.PartSize, u.PartCount
-	case "form":
+	case UploadForm:
 		t.Method = http.MethodPost
 		t.URL, t.Fields, err = s.signForm(u, sha, ext, now, ttl)
 	default:
@@ -173,13 +183,13 @@ func (s *Service) IssueTicket(ctx context.Context, p *Principal, req TicketReque
 	if err != nil {
 		return nil, err
 	}
-	s.metrics.tickets.WithLabelValues(kind).Inc()
+	s.metrics.tickets.WithLabelValues(string(kind)).Inc()
 	return t, nil
 }
 
 // ticketKind is how the upload goes: the route the client chose (a form, or multipart), or,
 // for a declared size, multipart from the threshold on and one PUT below it.
-func (s *Service) ticketKind(req TicketRequest, u *Upload) (string, error) {
+func (s *Service) ticketKind(req TicketRequest, u *Upload) (UploadKind, error) {
 	switch {
 	case req.Form && req.Multipart:
 		return "", invalid("form and multipart exclude each other")
@@ -190,13 +200,13 @@ func (s *Service) ticketKind(req TicketRequest, u *Upload) (string, error) {
 		if u.Size > MaxSinglePutSize {
 			return "", s.refuse("form", invalid("a form upload holds at most %d bytes; larger files upload in parts (multipart)", int64(MaxSinglePutSize)))
 		}
-		return "form", nil
+		return UploadForm, nil
 	case req.Multipart:
-		return "multipart", nil
+		return UploadMultipart, nil
 	case u.Size >= 0 && u.Size >= s.cfg.MultipartThreshold:
-		return "multipart", nil
+		return UploadMultipart, nil
 	}
-	return "put", nil
+	return UploadPut, nil
 }
 
 // checkTicket validates the request on its own and returns the upload it describes (without
@@ -243,6 +253,9 @@ func (s *Service) checkTicket(req TicketRequest) (*Upload, string, error) {
 		}
 		u.SHA256 = hex.EncodeToString(sum)
 		sha = base64.StdEncoding.EncodeToString(sum)
+	}
+	if err := checkDeclaredChecksums(req, u); err != nil {
+		return nil, "", err
 	}
 	return u, sha, nil
 }
@@ -327,7 +340,7 @@ func (s *Service) refuse(rule string, e *Error) *Error {
 // to the declared size and the URL to one object (see Extensions).
 func (s *Service) signPut(u *Upload, sha string, ext bool, now time.Time, ttl time.Duration) (string, map[string]string, error) {
 	if p := s.urlSigner(); p != nil {
-		r, err := p.SignUpload(UploadSigning{Key: u.Key, ContentType: u.ContentType, Size: u.Size, MaxSize: u.MaxSize, Now: now, TTL: ttl})
+		r, err := p.SignUpload(uploadSigning(u, now, ttl))
 		if err != nil {
 			return "", nil, fmt.Errorf("sign upload: %w", err)
 		}
@@ -338,6 +351,7 @@ func (s *Service) signPut(u *Upload, sha string, ext bool, now time.Time, ttl ti
 	if sha != "" {
 		headers[sigv4.ChecksumHeader(sigv4.ChecksumSHA256)] = sha
 	}
+	addS3Checksums(headers, u)
 	signed, err := s.presign(http.MethodPut, u.Key, q, headers, now, ttl)
 	return signed, headers, err
 }
@@ -348,7 +362,7 @@ func (s *Service) signPut(u *Upload, sha string, ext bool, now time.Time, ttl ti
 // stores do not get the field (see Extensions).
 func (s *Service) signForm(u *Upload, sha string, ext bool, now time.Time, ttl time.Duration) (string, map[string]string, error) {
 	if f, ok := s.urlSigner().(FormSigner); ok {
-		url, fields, err := f.SignForm(UploadSigning{Key: u.Key, ContentType: u.ContentType, Size: u.Size, MaxSize: u.MaxSize, Now: now, TTL: ttl})
+		url, fields, err := f.SignForm(uploadSigning(u, now, ttl))
 		if err != nil {
 			return "", nil, fmt.Errorf("sign form: %w", err)
 		}
@@ -361,6 +375,7 @@ func (s *Service) signForm(u *Upload, sha string, ext bool, now time.Time, ttl t
 	if sha != "" {
 		fields[sigv4.ChecksumHeader(sigv4.ChecksumSHA256)] = sha
 	}
+	addS3Checksums(fields, u)
 	conds := []sigv4.PolicyCondition{{Op: sigv4.OpContentLengthRange, Min: u.Size, Max: u.Size}}
 	if u.MaxSize > 0 {
 		conds[0].Min, conds[0].Max = 1, u.MaxSize

@@ -138,6 +138,8 @@ type File struct {
 	ContentType string            `json:"content_type"`
 	Size        int64             `json:"size"`
 	SHA256      string            `json:"sha256,omitempty"` // hex, when the uploader declared it
+	MD5         string            `json:"md5,omitempty"`    // hex, when the uploader declared it
+	CRC32C      string            `json:"crc32c,omitempty"` // hex (big-endian), when the uploader declared it
 	ETag        string            `json:"etag"`
 	Subject     string            `json:"subject,omitempty"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
@@ -153,6 +155,8 @@ type Upload struct {
 	ContentType string            `json:"content_type"`
 	Size        int64             `json:"size"`
 	SHA256      string            `json:"sha256,omitempty"`
+	MD5         string            `json:"md5,omitempty"`
+	CRC32C      string            `json:"crc32c,omitempty"`
 	State       string            `json:"state"`
 	Subject     string            `json:"subject,omitempty"`
 	Metadata    map[string]string `json:"metadata,omitempty"`

@@ -7,6 +7,8 @@ package bucket
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -145,7 +147,9 @@ func (b *Bucket) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Head describes the object at key, asking for its checksums.
+// Head describes the object at key, asking for its checksums. It reports no MD5: an ETag is
+// the object's MD5 only for some objects (not under SSE-KMS or SSE-C, not for parts), so the
+// control plane relies on the signed Content-MD5 the store checked instead.
 func (b *Bucket) Head(ctx context.Context, key string) (control.ObjectInfo, error) {
 	out, err := b.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.bucket, Key: &key, ChecksumMode: types.ChecksumModeEnabled})
 	if err != nil {
@@ -163,6 +167,11 @@ func (b *Bucket) Head(ctx context.Context, key string) (control.ObjectInfo, erro
 	// the object; only a whole-object SHA-256 says anything about the bytes.
 	if v := aws.ToString(out.ChecksumSHA256); v != "" && !strings.Contains(v, "-") && out.ChecksumType != types.ChecksumTypeComposite {
 		info.SHA256 = v
+	}
+	if v := aws.ToString(out.ChecksumCRC32C); v != "" && !strings.Contains(v, "-") && out.ChecksumType != types.ChecksumTypeComposite {
+		if b, err := base64.StdEncoding.DecodeString(v); err == nil && len(b) == 4 {
+			info.CRC32C = hex.EncodeToString(b)
+		}
 	}
 	return info, nil
 }

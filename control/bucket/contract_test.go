@@ -43,9 +43,10 @@ func TestContractOnPresignNode(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				return providertest.Target{Objects: b, CapsSize: true, PrivateDownloads: true, Configure: func(c *control.Config) {
-					c.PublicStorageURL, c.Credentials, c.Extensions = ts.URL, creds, ext
-				}}
+				return providertest.Target{Objects: b, CapsSize: true, PrivateDownloads: true,
+					Checksums: []string{"md5", "crc32c"}, RefusesBadChecksum: true, ChecksumHeaderSigned: true, Configure: func(c *control.Config) {
+						c.PublicStorageURL, c.Credentials, c.Extensions = ts.URL, creds, ext
+					}}
 			})
 		})
 	}

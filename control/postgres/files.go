@@ -11,7 +11,7 @@ import (
 	"presign/control"
 )
 
-const fileCols = "id, user_id, object_key, filename, content_type, size, sha256, etag, created, subject, metadata"
+const fileCols = "id, user_id, object_key, filename, content_type, size, sha256, etag, created, subject, metadata, md5, crc32c"
 
 // File returns the live file with the id.
 func (s *Store) File(ctx context.Context, id string) (*control.File, error) {
@@ -66,7 +66,7 @@ func (s *Store) ListFiles(ctx context.Context, userID, after string, limit int) 
 func scanFile(r pgx.Row) (*control.File, error) {
 	var f control.File
 	var meta string
-	if err := r.Scan(&f.ID, &f.UserID, &f.Key, &f.Filename, &f.ContentType, &f.Size, &f.SHA256, &f.ETag, &f.Created, &f.Subject, &meta); err != nil {
+	if err := r.Scan(&f.ID, &f.UserID, &f.Key, &f.Filename, &f.ContentType, &f.Size, &f.SHA256, &f.ETag, &f.Created, &f.Subject, &meta, &f.MD5, &f.CRC32C); err != nil {
 		return nil, err
 	}
 	f.Created = f.Created.UTC()

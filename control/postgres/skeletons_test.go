@@ -34,7 +34,8 @@ func TestOpenGivesExistingUsersSkeletonsOldestFirst(t *testing.T) {
 	defer db.Close()
 	// Back to version 6, with users as it stored them, inserted newest first so that the
 	// table's own order is not the order of creation.
-	for _, q := range []string{"DROP INDEX users_username_skeleton", "ALTER TABLE users DROP COLUMN username_skeleton",
+	for _, q := range []string{"ALTER TABLE uploads DROP COLUMN md5, DROP COLUMN crc32c",
+		"ALTER TABLE files DROP COLUMN md5, DROP COLUMN crc32c", "DROP INDEX users_username_skeleton", "ALTER TABLE users DROP COLUMN username_skeleton",
 		"DELETE FROM schema_version WHERE version > 6"} {
 		if _, err := db.Exec(ctx, q); err != nil {
 			t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 )
 
 const uploadCols = "id, user_id, object_key, filename, content_type, size, sha256, state, multipart_id, " +
-	"part_size, part_count, nonce, expires, created, updated, completed, etag, fail_reason, max_size, token_id, subject, metadata"
+	"part_size, part_count, nonce, expires, created, updated, completed, etag, fail_reason, max_size, token_id, subject, metadata, md5, crc32c"
 
 // createUpload adds the upload and its usage in one statement, so in one implicit transaction
 // and one round trip. The UPDATE admits the upload only if the usage row, with it counted,
@@ -38,7 +38,7 @@ const createUpload = `WITH admitted AS (
 	RETURNING 1
 )
 INSERT INTO uploads (` + uploadCols + `)
-SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $28 FROM admitted
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $28, $29, $30 FROM admitted
 WHERE $24 = '' OR EXISTS (SELECT 1 FROM counted)`
 
 // CreateUpload records u if the owner's usage with u added stays within lim.
@@ -53,7 +53,7 @@ func (s *Store) CreateUpload(ctx context.Context, u *control.Upload, lim control
 	args := []any{u.ID, u.UserID, u.Key, u.Filename, u.ContentType, u.Size, u.SHA256,
 		string(u.State), u.MultipartID, u.PartSize, u.PartCount, u.Nonce, ts(u.Expires), ts(u.Created), ts(updated),
 		nil, "", "", u.MaxSize, u.TokenID, u.Subject, u.Held(), lim.QuotaBytes, u.TokenID, lim.TokenFiles, lim.TokenBytes, lim.MaxPending,
-		control.EncodeMetadata(u.Metadata)}
+		control.EncodeMetadata(u.Metadata), u.MD5, u.CRC32C}
 	var err error
 	if u.TokenID == "" {
 		var tag pgconn.CommandTag
@@ -179,9 +179,10 @@ func (s *Store) TransitionUpload(ctx context.Context, id string, from []control.
 			next.ETag, next.FailReason, next.Size, seq, id)
 		switch {
 		case to == control.StateCompleted:
-			b.Queue(`INSERT INTO files (id, user_id, object_key, filename, content_type, size, sha256, etag, created, subject, metadata)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, next.ID, next.UserID, next.Key, next.Filename,
-				next.ContentType, next.Size, next.SHA256, next.ETag, next.Completed, next.Subject, control.EncodeMetadata(next.Metadata))
+			b.Queue(`INSERT INTO files (`+fileCols+`)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, next.ID, next.UserID, next.Key, next.Filename,
+				next.ContentType, next.Size, next.SHA256, next.ETag, next.Completed, next.Subject, control.EncodeMetadata(next.Metadata),
+				next.MD5, next.CRC32C)
 		case cur.State == control.StateCompleted && to == control.StateDeleted:
 			b.Queue("UPDATE files SET deleted = $1 WHERE id = $2", ts(c.At), id)
 		}
@@ -255,7 +256,7 @@ func scanUpload(r pgx.Row) (*control.Upload, error) {
 	var meta string
 	if err := r.Scan(&u.ID, &u.UserID, &u.Key, &u.Filename, &u.ContentType, &u.Size, &u.SHA256, &state,
 		&u.MultipartID, &u.PartSize, &u.PartCount, &u.Nonce, &u.Expires, &u.Created, &u.Updated, &completed,
-		&u.ETag, &u.FailReason, &u.MaxSize, &u.TokenID, &u.Subject, &meta); err != nil {
+		&u.ETag, &u.FailReason, &u.MaxSize, &u.TokenID, &u.Subject, &meta, &u.MD5, &u.CRC32C); err != nil {
 		return nil, err
 	}
 	var err error

@@ -188,11 +188,13 @@ func legacyDatabase(t *testing.T, version int, names ...string) string {
 	db := openRaw(t, path)
 	// Undo the later migrations, newest first, so that reopening replays them.
 	undo := map[int][]string{
+		8: {"ALTER TABLE uploads DROP COLUMN md5", "ALTER TABLE uploads DROP COLUMN crc32c",
+			"ALTER TABLE files DROP COLUMN md5", "ALTER TABLE files DROP COLUMN crc32c"},
 		7: {"DROP INDEX users_username_skeleton", "ALTER TABLE users DROP COLUMN username_skeleton"},
 		6: {"ALTER TABLE uploads DROP COLUMN metadata", "ALTER TABLE files DROP COLUMN metadata"},
 		5: nil,
 	}
-	for v := 7; v > version; v-- {
+	for v := 8; v > version; v-- {
 		for _, q := range undo[v] {
 			if _, err := db.Exec(q); err != nil {
 				t.Fatal(err)

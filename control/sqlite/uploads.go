@@ -12,9 +12,9 @@ import (
 )
 
 const uploadCols = "id, user_id, object_key, filename, content_type, size, sha256, state, multipart_id, " +
-	"part_size, part_count, nonce, expires, created, updated, completed, etag, fail_reason, max_size, token_id, subject, metadata"
+	"part_size, part_count, nonce, expires, created, updated, completed, etag, fail_reason, max_size, token_id, subject, metadata, md5, crc32c"
 
-const insertUpload = "INSERT INTO uploads (" + uploadCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+const insertUpload = "INSERT INTO uploads (" + uploadCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 // CreateUpload records u if the owner's usage with u added stays within lim. The insert and the
 // usage change run in one savepoint of the writer's transaction: being the only writer, nothing
@@ -30,7 +30,7 @@ func (s *Store) CreateUpload(ctx context.Context, u *control.Upload, lim control
 	err := s.w.do(ctx, func(t *tx) error {
 		_, err := t.exec(insertUpload, u.ID, u.UserID, u.Key, u.Filename, u.ContentType, u.Size, u.SHA256,
 			string(u.State), u.MultipartID, u.PartSize, u.PartCount, u.Nonce, micros(u.Expires),
-			micros(u.Created), micros(updated), nil, "", "", u.MaxSize, u.TokenID, u.Subject, control.EncodeMetadata(u.Metadata))
+			micros(u.Created), micros(updated), nil, "", "", u.MaxSize, u.TokenID, u.Subject, control.EncodeMetadata(u.Metadata), u.MD5, u.CRC32C)
 		switch {
 		case isUnique(err):
 			return control.ErrConflict
@@ -133,9 +133,10 @@ func (s *Store) transitionUpload(ctx context.Context, id string, from []control.
 		}
 		switch {
 		case to == control.StateCompleted:
-			if _, err := t.exec(`INSERT INTO files (id, user_id, object_key, filename, content_type, size, sha256, etag, created, subject, metadata)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, next.ID, next.UserID, next.Key, next.Filename, next.ContentType,
-				next.Size, next.SHA256, next.ETag, micros(next.Completed), next.Subject, control.EncodeMetadata(next.Metadata)); err != nil {
+			if _, err := t.exec(`INSERT INTO files (`+fileCols+`)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, next.ID, next.UserID, next.Key, next.Filename, next.ContentType,
+				next.Size, next.SHA256, next.ETag, micros(next.Completed), next.Subject, control.EncodeMetadata(next.Metadata),
+				next.MD5, next.CRC32C); err != nil {
 				return err
 			}
 		case cur.State == control.StateCompleted && to == control.StateDeleted:
@@ -221,7 +222,7 @@ func scanUpload(r rowScanner) (*control.Upload, error) {
 	var meta string
 	if err := r.Scan(&u.ID, &u.UserID, &u.Key, &u.Filename, &u.ContentType, &u.Size, &u.SHA256, &state,
 		&u.MultipartID, &u.PartSize, &u.PartCount, &u.Nonce, &expires, &created, &updated, &completed,
-		&u.ETag, &u.FailReason, &u.MaxSize, &u.TokenID, &u.Subject, &meta); err != nil {
+		&u.ETag, &u.FailReason, &u.MaxSize, &u.TokenID, &u.Subject, &meta, &u.MD5, &u.CRC32C); err != nil {
 		return nil, err
 	}
 	var err error

@@ -49,6 +49,24 @@ var transitionTests = []test{
 		wantEqual(t, "File", *f, control.File{ID: up.ID, UserID: u.ID, Key: up.Key, Filename: up.Filename,
 			ContentType: up.ContentType, Size: 7, ETag: "abc-2", Created: us(at(3 * time.Minute))})
 	}},
+	{"DeclaredChecksumsReachTheFile", func(t *testing.T, e *env) {
+		u := e.user("alice")
+		up := e.newUpload(u.ID, 43)
+		up.SHA256 = "d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592"
+		up.MD5, up.CRC32C = "9e107d9d372bb6826bd81d3542a419d6", "22620404"
+		if err := e.s.CreateUpload(e.ctx, up, control.Limits{}); err != nil {
+			t.Fatalf("CreateUpload: %v", err)
+		}
+		e.complete(up.ID, at(time.Minute))
+		f, err := e.s.File(e.ctx, up.ID)
+		wantErr(t, "File", err, nil)
+		wantEqual(t, "checksums of the file", [3]string{f.SHA256, f.MD5, f.CRC32C}, [3]string{up.SHA256, up.MD5, up.CRC32C})
+		page, err := e.s.ListFiles(e.ctx, u.ID, "", 10)
+		wantErr(t, "ListFiles", err, nil)
+		if len(page.Files) != 1 || page.Files[0].MD5 != up.MD5 || page.Files[0].CRC32C != up.CRC32C {
+			t.Fatalf("listed files %+v, want the one with its checksums", page.Files)
+		}
+	}},
 	{"TransitionWritesItsAuditEntryWithItOrNotAtAll", func(t *testing.T, e *env) {
 		u := e.user("alice")
 		up := e.upload(u.ID, 7)

@@ -25,6 +25,7 @@ var uploadTests = []test{
 				m := e.newUpload(u.ID, 300<<20)
 				m.State, m.MultipartID, m.PartSize, m.PartCount = control.StateUploading, "mp-1", 64<<20, 5
 				m.SHA256 = "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="
+				m.MD5, m.CRC32C = "9e107d9d372bb6826bd81d3542a419d6", "22620404"
 				return m
 			}(),
 		} {

@@ -3,8 +3,9 @@
 // handed out as a service SAS for one blob (package azblob/sas), locally.
 //
 // A single upload is a Put Blob with a SAS allowing create and write on that blob only; the
-// client sends x-ms-blob-type: BlockBlob and the content type. A multipart upload is a Put
-// Block per part (block ids derived from the part numbers, so the part URLs need nothing from
+// client sends x-ms-blob-type: BlockBlob, the content type and a declared MD5 as Content-MD5,
+// which Azure checks (a SAS cannot cover it; completion compares the MD5 Azure computed either
+// way). A multipart upload is a Put Block per part (block ids derived from the part numbers, so the part URLs need nothing from
 // the client) and a Put Block List by the control plane at completion. A download SAS carries
 // the file name (rscd) and type (rsct). A SAS cannot cap the size of what is written, so an
 // object's size is checked at completion only (the control plane's HEAD), and a SAS cannot be
@@ -113,6 +114,18 @@ func (p *Provider) PartETags() bool { return false }
 // PartAnswersETag is false: Put Block answers no ETag.
 func (p *Provider) PartAnswersETag() bool { return false }
 
+// ChecksumCheck: the MD5 of a single upload, which Azure checks when Put Blob carries it as
+// Content-MD5 (the ticket's headers do; the SAS does not cover them, so a client may leave it
+// out) and computes and keeps as the blob's Content-MD5 either way. Azure keeps no CRC32C,
+// and no MD5 of a blob committed from blocks (Put Block List stores whatever MD5 it is told,
+// unchecked).
+func (p *Provider) ChecksumCheck(kind control.UploadKind, checksum string) control.ChecksumCheck {
+	if kind == control.UploadMultipart || checksum != control.ChecksumMD5 {
+		return control.ChecksumCheck{}
+	}
+	return control.ChecksumCheck{Before: true, Reported: true}
+}
+
 // ObjectURL is the blob's URL, unsigned.
 func (p *Provider) ObjectURL(key string) string {
 	return p.endpoint + "/" + p.container + "/" + escapeKey(key)
@@ -144,6 +157,9 @@ func (p *Provider) Head(ctx context.Context, key string) (control.ObjectInfo, er
 	}
 	if out.ETag != nil {
 		info.ETag = strings.Trim(string(*out.ETag), `"`)
+	}
+	if len(out.ContentMD5) == 16 {
+		info.MD5 = hex.EncodeToString(out.ContentMD5)
 	}
 	return info, nil
 }

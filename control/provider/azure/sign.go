@@ -16,14 +16,18 @@ import (
 // little behind the control plane's accepts it at once.
 const clockSkew = 5 * time.Minute
 
-// SignUpload signs a Put Blob: create and write on this one blob, until now+TTL.
+// SignUpload signs a Put Blob: create and write on this one blob, until now+TTL; the
+// declared MD5 goes in the headers as Content-MD5.
 func (p *Provider) SignUpload(r control.UploadSigning) (control.SignedRequest, error) {
 	q, err := p.blobSAS(r.Key, &sas.BlobPermissions{Create: true, Write: true}, r.Now, r.TTL, "", "")
 	if err != nil {
 		return control.SignedRequest{}, err
 	}
-	return control.SignedRequest{Method: http.MethodPut, URL: p.ObjectURL(r.Key) + "?" + q,
-		Headers: map[string]string{"x-ms-blob-type": "BlockBlob", "Content-Type": r.ContentType}}, nil
+	h := map[string]string{"x-ms-blob-type": "BlockBlob", "Content-Type": r.ContentType}
+	if r.MD5 != "" {
+		h["Content-MD5"] = r.MD5 // checked by Azure; not part of the SAS
+	}
+	return control.SignedRequest{Method: http.MethodPut, URL: p.ObjectURL(r.Key) + "?" + q, Headers: h}, nil
 }
 
 // SignPart signs a Put Block of part r.Number: write on this one blob, the block id fixed by

@@ -5,8 +5,10 @@
 //
 // A single upload is a signed PUT (XML API) whose signature covers the content type,
 // x-goog-content-length-range (the size, enforced by Google before the bytes are kept) and
-// x-goog-if-generation-match: 0 (no object may be replaced); for a browser form (Uppy's S3
-// plugin) it is a POST policy with the same key, type and size range.
+// x-goog-if-generation-match: 0 (no object may be replaced), and the declared checksums
+// (Content-MD5, x-goog-hash: crc32c=...), which Google checks before it keeps the bytes; for a
+// browser form (Uppy's S3 plugin) it is a POST policy with the same key, type and size range,
+// whose checksums are compared at completion.
 //
 // A multipart upload is a parallel composite upload: each part is an object of its own,
 // "<key>~part/<number>", uploaded with a signed PUT capped at the part's size and signed just
@@ -23,6 +25,8 @@ package gcs
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -148,6 +152,19 @@ func (p *Provider) PartETags() bool { return false }
 // PartAnswersETag is true: each part is an object, and its PUT answers its ETag.
 func (p *Provider) PartAnswersETag() bool { return true }
 
+// ChecksumCheck: Google keeps an MD5 and a CRC32C of every object but a composite one, which
+// has a CRC32C only. A single PUT signs Content-MD5 and x-goog-hash (crc32c), which Google
+// checks before it keeps the bytes; a form's are compared at completion.
+func (p *Provider) ChecksumCheck(kind control.UploadKind, checksum string) control.ChecksumCheck {
+	switch {
+	case kind == control.UploadMultipart && checksum == control.ChecksumMD5:
+		return control.ChecksumCheck{}
+	case kind == control.UploadPut:
+		return control.ChecksumCheck{Before: true, Reported: true}
+	}
+	return control.ChecksumCheck{Reported: true}
+}
+
 // ObjectURL is the object's URL, unsigned.
 func (p *Provider) ObjectURL(key string) string {
 	return p.endpoint + "/" + p.bucket + "/" + escapeKey(key)
@@ -170,7 +187,12 @@ func (p *Provider) Head(ctx context.Context, key string) (control.ObjectInfo, er
 	if err != nil {
 		return control.ObjectInfo{}, storageErr("get object", err)
 	}
-	return control.ObjectInfo{Size: a.Size, ContentType: a.ContentType, ETag: strings.Trim(a.Etag, `"`)}, nil
+	info := control.ObjectInfo{Size: a.Size, ContentType: a.ContentType, ETag: strings.Trim(a.Etag, `"`),
+		CRC32C: fmt.Sprintf("%08x", a.CRC32C)} // every object has one
+	if len(a.MD5) == md5.Size { // a composite object has none
+		info.MD5 = hex.EncodeToString(a.MD5)
+	}
+	return info, nil
 }
 
 // Delete removes the object at key; a missing object is not an error.
@@ -310,6 +332,12 @@ func (p *Provider) SignUpload(r control.UploadSigning) (control.SignedRequest, e
 	}
 	h := map[string]string{"Content-Type": r.ContentType, "x-goog-content-length-range": fmt.Sprintf("%d,%d", lo, hi),
 		"x-goog-if-generation-match": "0"}
+	if r.MD5 != "" {
+		h["Content-MD5"] = r.MD5
+	}
+	if r.CRC32C != "" {
+		h["x-goog-hash"] = "crc32c=" + r.CRC32C
+	}
 	return p.sign(http.MethodPut, r.Key, h, nil, r.Now, r.TTL)
 }
 

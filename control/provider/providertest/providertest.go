@@ -42,6 +42,19 @@ type Target struct {
 	// URL signs (S3's response-cache-control, Azure's rscc; GCS has no such override), which
 	// the control plane sets to private so that shared caches do not keep files.
 	PrivateDownloads bool
+	// Checksums are the checksums a ticket may declare ("md5", "crc32c") that the store
+	// checks for a single upload, before it keeps the bytes or at completion; a ticket
+	// declaring another is refused (501).
+	Checksums []string
+	// PartChecksums are the same for an upload in parts.
+	PartChecksums []string
+	// RefusesBadChecksum says whether the store refuses a body that does not match the
+	// checksum the ticket's headers carry; when false it keeps it and completion must fail the
+	// upload and delete it.
+	RefusesBadChecksum bool
+	// ChecksumHeaderSigned says whether the store refuses a request that leaves out the
+	// header carrying the checksum, because the signature covers it.
+	ChecksumHeaderSigned bool
 }
 
 const (
@@ -108,6 +121,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 	t.Run("ReconcilerCompletesAnUploadNobodyCompleted", func(t *testing.T) { reconciled(t, newTarget(t)) })
 	t.Run("WhatTheProviderCannotSignIsRefused", func(t *testing.T) { refusals(t, newTarget(t)) })
 	t.Run("FormUploadBecomesAFile", func(t *testing.T) { formUpload(t, newTarget(t)) })
+	t.Run("Checksums", func(t *testing.T) { checksumTests(t, newTarget) })
 }
 
 // formUpload posts a file as a browser form, the fields first and the file last, where the
@@ -126,22 +140,8 @@ func formUpload(t *testing.T, tg Target) {
 	if tk.Method != http.MethodPost || tk.Fields["key"] != tk.Key {
 		t.Fatalf("form ticket %s, fields %q", tk.Method, tk.Fields)
 	}
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	for k, v := range tk.Fields {
-		mw.WriteField(k, v)
-	}
-	fw, _ := mw.CreateFormFile("file", "form.txt")
-	fw.Write(data)
-	mw.Close()
-	resp, err := http.Post(tk.URL, mw.FormDataContentType(), &body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("form post: %d %s", resp.StatusCode, answer)
+	if code := postForm(t, tk.URL, tk.Fields, data); code != http.StatusCreated {
+		t.Fatalf("form post: %d", code)
 	}
 	f, err := e.c.Complete(ctx, tk.ID, nil)
 	if err != nil {
@@ -271,6 +271,26 @@ func multipartUpload(t *testing.T, tg Target) {
 	if !bytes.Equal(got.Bytes(), data) {
 		t.Fatal("the assembled object is not the file")
 	}
+}
+
+// postForm posts the form's fields and then the file, as a browser does, and returns the status.
+func postForm(t *testing.T, url string, fields map[string]string, data []byte) int {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for k, v := range fields {
+		mw.WriteField(k, v)
+	}
+	fw, _ := mw.CreateFormFile("file", "form.bin")
+	fw.Write(data)
+	mw.Close()
+	resp, err := http.Post(url, mw.FormDataContentType(), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // put sends body to a signed request as a browser would, with the headers given.
