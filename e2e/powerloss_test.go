@@ -116,10 +116,11 @@ func sumOf(r io.Reader) [32]byte {
 // file system that loses, at each simulated power cut, everything not made durable by fsync
 // (internal/testenv/powercut). Under mixed load — large and 4 KiB PUTs, multipart completions,
 // deletes, single-use URLs, event notifications — it kills the node with SIGKILL at a random
-// moment, cuts the power and restarts it, many times. After each cut every acknowledged
-// write reads back byte-identical, acknowledged deletes stay deleted, an in-flight change is
-// either absent or whole, consumed single-use URLs stay consumed; at the end every
-// acknowledged change's event has been delivered.
+// moment, cuts the power and restarts it, many times; every other round the webhook receiver
+// refuses deliveries, so that the round's events are still in the outbox at the cut. After each
+// cut every acknowledged write reads back byte-identical, acknowledged deletes stay deleted, an
+// in-flight change is either absent or whole, consumed single-use URLs stay consumed; at the
+// end every acknowledged change's event has been delivered.
 func TestPowerLossKeepsEveryAcknowledgedChange(t *testing.T) {
 	plan := planPowerLoss()
 	pc := powercut.Start(t)
@@ -135,8 +136,14 @@ func TestPowerLossKeepsEveryAcknowledgedChange(t *testing.T) {
 		nonces: map[string]string{}, events: map[string]bool{}, touched: map[string]bool{}}
 	rng := rand.New(rand.NewPCG(16, 1))
 	largeAcked := 0
+	heldBack := 0 // events of changes acknowledged in rounds whose deliveries were refused
 	began := time.Now()
 	for round := range plan.cuts {
+		held := round%2 == 1
+		rc.down.Store(held)
+		m.mu.Lock()
+		eventsBefore := len(m.events)
+		m.mu.Unlock()
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		largeDone := make(chan bool, 1)
@@ -168,6 +175,12 @@ func TestPowerLossKeepsEveryAcknowledgedChange(t *testing.T) {
 		if round > 0 && <-largeDone {
 			largeAcked++
 		}
+		if held {
+			// Refused since the round began: these were all in the outbox when the power went.
+			m.mu.Lock()
+			heldBack += len(m.events) - eventsBefore
+			m.mu.Unlock()
+		}
 		if err := pc.Cut(); err != nil {
 			t.Fatalf("cut %d: %v", round, err)
 		}
@@ -195,6 +208,10 @@ func TestPowerLossKeepsEveryAcknowledgedChange(t *testing.T) {
 	}
 	plVerify(t, ep, m, all)
 	plVerifyListing(t, ep, m)
+	rc.down.Store(false)
+	if heldBack == 0 {
+		t.Error("no acknowledged change's event was held in the outbox at a cut: the test proved nothing of it")
+	}
 	want := len(m.events)
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) && len(plMissingEvents(rc, m)) > 0 {
@@ -203,8 +220,8 @@ func TestPowerLossKeepsEveryAcknowledgedChange(t *testing.T) {
 	if missing := plMissingEvents(rc, m); len(missing) > 0 {
 		t.Errorf("%d of %d acknowledged changes never had their event delivered, e.g. %v", len(missing), want, missing[:min(5, len(missing))])
 	}
-	t.Logf("%d cuts; %d objects acknowledged and kept (%d large of %d bytes), %d deletes, %d single-use URLs consumed, %d events",
-		plan.cuts, len(m.objects), largeAcked, plan.large, len(m.deleted), len(m.nonces), want)
+	t.Logf("%d cuts; %d objects acknowledged and kept (%d large of %d bytes), %d deletes, %d single-use URLs consumed, %d events (%d held in the outbox at a cut)",
+		plan.cuts, len(m.objects), largeAcked, plan.large, len(m.deleted), len(m.nonces), want, heldBack)
 }
 
 // plLargePut streams one large PUT and reports whether it was acknowledged.

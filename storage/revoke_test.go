@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -36,6 +37,12 @@ type revokeNode struct {
 
 func startRevokeNode(t *testing.T) *revokeNode {
 	t.Helper()
+	return startRevokeNodeWith(t, storage.Config{})
+}
+
+// startRevokeNodeWith is startRevokeNode with cfg's limits (the rest of cfg is set here).
+func startRevokeNodeWith(t *testing.T, cfg storage.Config) *revokeNode {
+	t.Helper()
 	b, err := disk.Open(t.Context(), disk.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -46,10 +53,9 @@ func startRevokeNode(t *testing.T) *revokeNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv, err := storage.New(storage.Config{
-		Backend: b, Credentials: sigv4.StaticCredentials{revokeAccessKey: revokeSecretKey},
-		Nonces: b, Revocations: st,
-	})
+	cfg.Backend, cfg.Credentials = b, sigv4.StaticCredentials{revokeAccessKey: revokeSecretKey}
+	cfg.Nonces, cfg.Revocations = b, st
+	srv, err := storage.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,5 +223,44 @@ func TestRevokeCallRefusesBadCalls(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("presigned revoke call: %d, want 403", resp.StatusCode)
+	}
+}
+
+// TestTrickledRevocationIsCutOff: a signed revoke call whose body comes one byte at a time,
+// each long before any idle timeout, is cut off once SmallBodyTimeout has passed since its
+// first byte (400 RequestTimeout, or the connection closed) and records nothing: a revocation
+// is a small body, and a caller cannot hold the node's connection by trickling one.
+func TestTrickledRevocationIsCutOff(t *testing.T) {
+	n := startRevokeNodeWith(t, storage.Config{SmallBodyTimeout: 500 * time.Millisecond, MinRate: -1})
+	until := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	// About 8 s of body at one byte every 50 ms: far past the 500 ms the node allows.
+	body := `{"revocations":` + strings.Repeat(" ", 100) + `[{"id":"trickled","until":"` + until + `"}]}`
+	req, err := http.NewRequest(http.MethodPost, n.url+"/_presign/revoke", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	sum := sha256.Sum256([]byte(body))
+	if _, err := n.signer.SignRequest(req, hex.EncodeToString(sum[:]), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var head strings.Builder
+	fmt.Fprintf(&head, "POST /_presign/revoke HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", req.URL.Host, len(body))
+	for k, vs := range req.Header {
+		for _, v := range vs {
+			fmt.Fprintf(&head, "%s: %s\r\n", k, v)
+		}
+	}
+	head.WriteString("\r\n")
+	start := time.Now()
+	resp, err := dripRequest(req.URL.Host, head.String(), []byte(body), 50*time.Millisecond)
+	if err != nil && !strings.Contains(err.Error(), "EOF") && !strings.Contains(err.Error(), "reset") {
+		t.Fatalf("the node kept the trickling caller: %v", err)
+	}
+	if err == nil && resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("status %d after %v, want 400 RequestTimeout", resp.StatusCode, time.Since(start))
+	}
+	if r, err := n.store.Revoked(t.Context(), "trickled", "", time.Now()); err != nil || r {
+		t.Fatalf("a trickled revocation was recorded (%v)", err)
 	}
 }
