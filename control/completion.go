@@ -19,13 +19,19 @@ const (
 	sourceReconciler = "reconciler"
 )
 
-// verifyObject compares the stored object with its upload's ticket: size, content type, and
-// the declared checksums the store reports (checksumMismatch). It returns the object's
-// description and, when they differ, why; ErrNoObject when nothing is stored.
+// verifyObject compares the stored object with its upload's ticket: no stored header that
+// downloads would replay (replayedMismatch), size, content type, and the declared checksums the
+// store reports (checksumMismatch). It returns the object's description and, when they differ,
+// why; ErrNoObject when nothing is stored.
 func (s *Service) verifyObject(ctx context.Context, u *Upload) (ObjectInfo, string, error) {
 	info, err := s.objects.Head(ctx, u.Key)
 	if err != nil {
 		return info, "", err
+	}
+	// Headers first: a store may report the size of the bytes a stored Content-Encoding
+	// decodes to (fake-gcs-server does), and the header is the cause to name.
+	if why := replayedMismatch(info.Replayed); why != "" {
+		return info, why, nil
 	}
 	switch {
 	case u.MaxSize > 0:

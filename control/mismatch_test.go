@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -15,11 +16,13 @@ import (
 )
 
 // TestObjectDifferingFromItsTicketFailsAndIsDeleted: an object at a ticket's key whose stored
-// Content-Type, or whose stored SHA-256, is not what the ticket declared fails the upload with
-// a reason naming the rule, and is deleted from storage, whichever way the control plane
-// learns of it: the client's complete (422 object_mismatch), the storage node's event, or the
-// reconciler after the deadline. The ticket's own URL cannot make such an object (it signs
-// the type and the checksum); the bucket's root keys can, and do here.
+// Content-Type, or whose stored SHA-256, is not what the ticket declared, or which keeps a
+// header downloads would replay (Cache-Control), fails the upload with a reason naming the
+// rule, and is deleted from storage, whichever way the control plane learns of it: the
+// client's complete (422 object_mismatch), the storage node's event, or the reconciler after
+// the deadline. The ticket's own URL cannot make such an object on presign's node (it signs
+// the type and the checksum, and the node keeps no unsigned Cache-Control), as it can on other
+// S3 services; the bucket's root keys can, and do here.
 func TestObjectDifferingFromItsTicketFailsAndIsDeleted(t *testing.T) {
 	declared := []byte("the declared bytes\n")
 	other := bytes.ToUpper(declared) // the same size, other bytes
@@ -29,11 +32,14 @@ func TestObjectDifferingFromItsTicketFailsAndIsDeleted(t *testing.T) {
 		req    control.TicketRequest
 		ct     string // the stored Content-Type
 		body   []byte // the stored bytes (the root PUT sends their checksum)
+		extra  http.Header
 		reason string // what the fail reason names
 	}{
-		{"content type", ticketReq("notes.txt", int64(len(declared)), "text/plain"), "application/octet-stream", declared, "content type"},
+		{"content type", ticketReq("notes.txt", int64(len(declared)), "text/plain"), "application/octet-stream", declared, nil, "content type"},
 		{"checksum", control.TicketRequest{Filename: "notes.txt", Size: ptr(int64(len(declared))), ContentType: "text/plain",
-			SHA256: hex.EncodeToString(declaredSum[:])}, "text/plain", other, "checksum"},
+			SHA256: hex.EncodeToString(declaredSum[:])}, "text/plain", other, nil, "checksum"},
+		{"replayed header", ticketReq("notes.txt", int64(len(declared)), "text/plain"), "text/plain", declared,
+			http.Header{"Cache-Control": {"public, max-age=31536000"}}, `stored Cache-Control "public, max-age=31536000"`},
 	} {
 		for _, source := range []string{"client", "event", "reconciler"} {
 			t.Run(rule.name+" by "+source, func(t *testing.T) {
@@ -41,7 +47,7 @@ func TestObjectDifferingFromItsTicketFailsAndIsDeleted(t *testing.T) {
 				_, tok := n.user("ada", nil)
 				var tk control.Ticket
 				n.must(201, "POST", "/v1/uploads", tok, rule.req, &tk)
-				n.rootPut(tk.Key, rule.ct, rule.body)
+				n.rootPut(tk.Key, rule.ct, rule.body, rule.extra)
 				switch source {
 				case "client":
 					if st, code := n.call("POST", "/v1/uploads/"+tk.ID+"/complete", tok, nil, nil); st != 422 || code != "object_mismatch" {

@@ -123,12 +123,16 @@ func (n *nodeEnv) rootDo(method, key string, header http.Header, body []byte) in
 	return resp.StatusCode
 }
 
-// rootPut writes body at key with the root keys, with its Content-Type and the
-// x-amz-checksum-sha256 of its bytes, which the node keeps with the object.
-func (n *nodeEnv) rootPut(key, contentType string, body []byte) {
+// rootPut writes body at key with the root keys, with its Content-Type, the
+// x-amz-checksum-sha256 of its bytes and the extra headers, all signed, which the node keeps
+// with the object.
+func (n *nodeEnv) rootPut(key, contentType string, body []byte, extra http.Header) {
 	n.t.Helper()
 	sum := sha256.Sum256(body)
 	h := http.Header{"Content-Type": {contentType}, "X-Amz-Checksum-Sha256": {base64.StdEncoding.EncodeToString(sum[:])}}
+	for k, v := range extra {
+		h[k] = v
+	}
 	if st := n.rootDo("PUT", key, h, body); st != 200 {
 		n.t.Fatalf("root PUT %s: %d", key, st)
 	}

@@ -43,6 +43,9 @@ type ObjectInfo struct {
 	// MD5 and CRC32C are the object's checksums as the store reports them, hex (the CRC32C
 	// big-endian); empty when it reports none (see ChecksumCheck).
 	MD5, CRC32C string
+	// Replayed are the headers the store keeps with the object and replays on downloads;
+	// completion fails an object that keeps any (replayedMismatch).
+	Replayed ReplayedHeaders
 }
 
 // Part is one part of a multipart upload.

@@ -162,6 +162,10 @@ func (b *Bucket) Head(ctx context.Context, key string) (control.ObjectInfo, erro
 		Size:        aws.ToInt64(out.ContentLength),
 		ContentType: aws.ToString(out.ContentType),
 		ETag:        strings.Trim(aws.ToString(out.ETag), `"`),
+		// presign's node keeps none of these unless signed, and no ticket signs one; another
+		// S3 service may keep those a presigned PUT adds.
+		Replayed: control.ReplayedHeaders{CacheControl: aws.ToString(out.CacheControl), ContentDisposition: aws.ToString(out.ContentDisposition),
+			ContentEncoding: aws.ToString(out.ContentEncoding), ContentLanguage: aws.ToString(out.ContentLanguage), Expires: aws.ToString(out.ExpiresString)},
 	}
 	// A multipart object's checksum is a checksum of part checksums ("<b64>-<parts>"), not of
 	// the object; only a whole-object SHA-256 says anything about the bytes.

@@ -161,6 +161,9 @@ func (p *Provider) Head(ctx context.Context, key string) (control.ObjectInfo, er
 	if len(out.ContentMD5) == 16 {
 		info.MD5 = hex.EncodeToString(out.ContentMD5)
 	}
+	// Put Blob sets these from its headers, which the SAS does not cover.
+	info.Replayed = control.ReplayedHeaders{CacheControl: deref(out.CacheControl), ContentDisposition: deref(out.ContentDisposition),
+		ContentEncoding: deref(out.ContentEncoding), ContentLanguage: deref(out.ContentLanguage)}
 	return info, nil
 }
 
@@ -271,6 +274,14 @@ func multipartType(uploadID string) (string, error) {
 }
 
 func to[T any](v T) *T { return &v }
+
+// deref is the string p points at, "" for nil (a property the blob does not have).
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
 
 func storageErr(op string, err error) error {
 	var re *azcore.ResponseError

@@ -188,7 +188,9 @@ func (p *Provider) Head(ctx context.Context, key string) (control.ObjectInfo, er
 		return control.ObjectInfo{}, storageErr("get object", err)
 	}
 	info := control.ObjectInfo{Size: a.Size, ContentType: a.ContentType, ETag: strings.Trim(a.Etag, `"`),
-		CRC32C: fmt.Sprintf("%08x", a.CRC32C)} // every object has one
+		CRC32C: fmt.Sprintf("%08x", a.CRC32C), // every object has one
+		Replayed: control.ReplayedHeaders{CacheControl: a.CacheControl, ContentDisposition: a.ContentDisposition,
+			ContentEncoding: a.ContentEncoding, ContentLanguage: a.ContentLanguage}}
 	if len(a.MD5) == md5.Size { // a composite object has none
 		info.MD5 = hex.EncodeToString(a.MD5)
 	}

@@ -58,8 +58,10 @@ func TestContractOnFakeGCS(t *testing.T) {
 				// Google refuses a body that does not match the signed Content-MD5 or
 				// x-goog-hash; fake-gcs-server reads neither header and checks no signature,
 				// so here the MD5 and CRC32C it computes are compared at completion. A
-				// composite object has a CRC32C and no MD5.
-				return providertest.Target{Objects: p, Checksums: []string{"md5", "crc32c"}, PartChecksums: []string{"crc32c"}}
+				// composite object has a CRC32C and no MD5. Like Google, it keeps the
+				// Cache-Control, Content-Encoding... a signed PUT or a form adds.
+				return providertest.Target{Objects: p, Checksums: []string{"md5", "crc32c"}, PartChecksums: []string{"crc32c"},
+					StoresAddedHeaders: true}
 			})
 		})
 	}

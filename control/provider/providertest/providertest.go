@@ -55,6 +55,15 @@ type Target struct {
 	// ChecksumHeaderSigned says whether the store refuses a request that leaves out the
 	// header carrying the checksum, because the signature covers it.
 	ChecksumHeaderSigned bool
+	// StoresAddedHeaders says whether the store keeps a header an upload adds outside its
+	// signature (Cache-Control, Content-Encoding) and replays it on downloads: when true
+	// completion must fail the upload, naming the header, and delete the object; when false
+	// (presign's node) the store drops the header and the upload completes without it.
+	StoresAddedHeaders bool
+	// StoredHeaderPrefix is the prefix of a second request header that sets each stored header
+	// and that the store always keeps ("x-ms-blob-" on Azure: x-ms-blob-cache-control), ""
+	// when there is none.
+	StoredHeaderPrefix string
 }
 
 const (
@@ -122,6 +131,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 	t.Run("WhatTheProviderCannotSignIsRefused", func(t *testing.T) { refusals(t, newTarget(t)) })
 	t.Run("FormUploadBecomesAFile", func(t *testing.T) { formUpload(t, newTarget(t)) })
 	t.Run("Checksums", func(t *testing.T) { checksumTests(t, newTarget) })
+	t.Run("AddedHeaders", func(t *testing.T) { addedHeaderTests(t, newTarget) })
 }
 
 // formUpload posts a file as a browser form, the fields first and the file last, where the
