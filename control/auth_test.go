@@ -117,7 +117,9 @@ func TestSessionsAndAPIKeysExpire(t *testing.T) {
 
 func TestFailedLoginsAreThrottledPerUserAndPerAddress(t *testing.T) {
 	e := newEnv(t, func(c *control.Config) {
-		c.LoginFailuresPerUser, c.LoginFailuresPerAddress, c.LoginWindow = 3, 5, 15*time.Minute
+		// erin logs in from this address first (e.user), where the limit per user and address
+		// is hers: the one per username is not applied to an address she logged in from.
+		c.LoginFailuresPerUserAddress, c.LoginFailuresPerUser, c.LoginFailuresPerAddress, c.LoginWindow = 3, 3, 5, 15*time.Minute
 	})
 	e.user("erin", nil)
 	e.user("fred", nil)

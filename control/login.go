@@ -24,6 +24,8 @@ import (
 //     HashParallelism of them in the queue at once. Excess attempts are refused at once (429
 //     for the address, 503 when the queue is full), with Retry-After, instead of queueing for
 //     the whole burst.
+//   - An address the user logged in from in the last weeks is spared the limit per username
+//     (knownAddress), so that guessers with many addresses cannot lock her out of it.
 //   - Successful logins open at most SessionsPerUser sessions per user an hour.
 
 // loginLimit is one of the counters an attempt is checked against.
@@ -52,7 +54,13 @@ func (s *Service) Login(ctx context.Context, username, password, addr string) (*
 	limits := []loginLimit{
 		{"login:pair:" + who + "|" + from, s.cfg.LoginFailuresPerUserAddress, s.cfg.LoginWindow, "this user from your address"},
 		{"login:addr:" + from, s.cfg.LoginFailuresPerAddress, s.cfg.LoginWindow, "your address"},
-		{"login:user:" + who, s.cfg.LoginFailuresPerUser, s.cfg.LoginWindow, "this user"},
+	}
+	known, err := s.knownAddress(ctx, who, from, now)
+	if err != nil {
+		return nil, err
+	}
+	if !known {
+		limits = append(limits, loginLimit{"login:user:" + who, s.cfg.LoginFailuresPerUser, s.cfg.LoginWindow, "this user"})
 	}
 	counted, err := s.countAttempt(ctx, limits, now)
 	if err != nil {
@@ -85,8 +93,58 @@ func (s *Service) Login(ctx context.Context, username, password, addr string) (*
 	if err != nil {
 		return nil, err
 	}
+	s.rememberAddress(ctx, who, from, now)
 	s.audit(ctx, AuditEntry{At: now, UserID: u.ID, Action: "login", RemoteAddr: addr})
 	return sess, nil
+}
+
+// knownAddressWindow is how long an address a user logged in from stays known to her logins:
+// at least half of it after her last login from there, at most all of it.
+const knownAddressWindow = 30 * 24 * time.Hour
+
+// knownAddressKeys are the counters that remember a user's login from an address: the same
+// window length, one window shifted by half of it, so that a login is remembered for at least
+// half a window whenever in its window it fell (a counter is forgotten once its window ends).
+func knownAddressKeys(who, from string, now time.Time) [2]struct {
+	key string
+	at  time.Time
+} {
+	k := "login:known:" + who + "|" + from
+	return [2]struct {
+		key string
+		at  time.Time
+	}{{k, now}, {k + "|shifted", now.Add(knownAddressWindow / 2)}}
+}
+
+// knownAddress reports whether the user logged in from the address recently. The limit per
+// username, which many addresses together reach, is not applied there: it is what an outsider
+// could use up to lock the account out, and from an address she uses she is held to the limit
+// per user and address alone.
+func (s *Service) knownAddress(ctx context.Context, who, from string, now time.Time) (bool, error) {
+	if s.cfg.LoginFailuresPerUser < 0 {
+		return false, nil
+	}
+	for _, c := range knownAddressKeys(who, from, now) {
+		n, err := s.store.Hits(ctx, c.key, knownAddressWindow, c.at)
+		if err != nil {
+			return false, fmt.Errorf("login: %w", err)
+		}
+		if n > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// rememberAddress records a successful login from the address (knownAddress). Failing to is
+// logged, not the login's failure: it costs the user only the exemption.
+func (s *Service) rememberAddress(ctx context.Context, who, from string, now time.Time) {
+	for _, c := range knownAddressKeys(who, from, now) {
+		if _, err := s.store.Hit(context.WithoutCancel(ctx), c.key, knownAddressWindow, c.at); err != nil {
+			s.log.WarnContext(ctx, "remembering a login's address failed", "err", err)
+			return
+		}
+	}
 }
 
 // countAttempt counts one attempt against each limit in turn (a negative limit is off) and

@@ -114,13 +114,14 @@ func TestLoginLimitsPerUserPerAddressAndSessions(t *testing.T) {
 		{"192.0.2.1", "nobody4", "x-wrong-1", 401},
 		{"192.0.2.1", "nobody5", "x-wrong-1", 429}, // the address's 4 are used, whatever the names
 		{"192.0.2.1", "kim", "kim-password", 429},  // even for a right password
-		// judy from three addresses: 2 each from one address, 5 in all.
+		// judy from four addresses: 2 each from one address, 5 in all.
 		{"192.0.2.2", "judy", "x-wrong-1", 401},
 		{"192.0.2.2", "judy", "judy-password", 200}, // refunded: still one failure here
-		{"192.0.2.2", "judy", "x-wrong-1", 401},
-		{"192.0.2.2", "judy", "x-wrong-1", 429}, // judy from this address
+		{"192.0.2.2", "judy", "x-wrong-1", 401},     // (from an address she logged in from:
+		{"192.0.2.2", "judy", "x-wrong-1", 429},     // not held against the username)
 		{"192.0.2.3", "judy", "x-wrong-1", 401},
 		{"192.0.2.3", "judy", "x-wrong-1", 401},
+		{"192.0.2.4", "judy", "x-wrong-1", 401},
 		{"2001:db8:1:2::5", "judy", "x-wrong-1", 401}, // the 5th failure for judy
 		{"2001:db8:9::5", "judy", "judy-password", 429},
 		{"192.0.2.9", "kim", "kim-password", 200},
@@ -236,5 +237,41 @@ func TestABurstFromOneAddressLeavesOthersLoggingIn(t *testing.T) {
 	}
 	if n := e.failedLogins(); n != statuses[401] {
 		t.Fatalf("%d failures audited for %d answered 401", n, statuses[401])
+	}
+}
+
+// TestOutsidersCannotLockAUserOutOfAnAddressSheLoggedInFrom: failures from many addresses use
+// up the username's limit, which then refuses the right password from a new address; from an
+// address the user logged in from before, she still logs in, and guessing from there is held
+// to the limit per user and address.
+func TestOutsidersCannotLockAUserOutOfAnAddressSheLoggedInFrom(t *testing.T) {
+	e := newEnv(t, func(c *control.Config) {
+		behindProxy(c)
+		c.LoginFailuresPerUserAddress, c.LoginFailuresPerAddress, c.LoginFailuresPerUser = 2, 4, 3
+	})
+	e.user("lena", nil)
+	steps := []struct {
+		addr, user, password string
+		want                 int
+	}{
+		{"192.0.2.50", "lena", "lena-password", 200}, // her usual address
+		{"2001:db8:5:6::1", "lena", "lena-password", 200},
+		// Guessers from three addresses use up the username's 3 failures.
+		{"198.51.100.1", "lena", "x-wrong-1", 401},
+		{"198.51.100.1", "lena", "x-wrong-2", 401},
+		{"198.51.100.2", "lena", "x-wrong-3", 401},
+		{"198.51.100.3", "lena", "x-wrong-4", 429},
+		{"192.0.2.77", "lena", "lena-password", 429},       // a new address is refused...
+		{"192.0.2.50", "lena", "lena-password", 200},       // ...hers is not
+		{"2001:db8:5:6::99", "lena", "lena-password", 200}, // nor is her /64
+		{"192.0.2.50", "LENA", "lena-password", 200},       // the name as folded
+		{"192.0.2.50", "lena", "x-wrong-5", 401},
+		{"192.0.2.50", "lena", "x-wrong-6", 401},
+		{"192.0.2.50", "lena", "x-wrong-7", 429}, // 2 per user and address, even there
+	}
+	for i, s := range steps {
+		if st, code, _ := e.loginFrom(s.addr, s.user, s.password); st != s.want {
+			t.Fatalf("step %d (%s as %s): %d %s, want %d", i, s.addr, s.user, st, code, s.want)
+		}
 	}
 }

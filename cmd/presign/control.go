@@ -50,7 +50,7 @@ func (f *controlFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.ticketRate, "ticket-rate", control.DefaultTicketsPerMinute, "upload tickets a user may get per minute (0: no limit)")
 	fs.IntVar(&f.loginFailuresPerUserAddress, "login-failures-per-user-address", 10, "failed logins per username from one client address in 15 minutes before logins for it from there are refused (-1: no limit)")
 	fs.IntVar(&f.loginFailuresPerAddress, "login-failures-per-address", 50, "failed logins per client address (any username; IPv6: per /64) in 15 minutes before logins from it are refused (-1: no limit)")
-	fs.IntVar(&f.loginFailuresPerUser, "login-failures-per-user", 100, "failed logins per username from all addresses in 15 minutes before logins for it are refused everywhere; keep it well above --login-failures-per-user-address, or outsiders lock accounts out (-1: no limit)")
+	fs.IntVar(&f.loginFailuresPerUser, "login-failures-per-user", 100, "failed logins per username from all addresses in 15 minutes before logins for it are refused from every address the user has not logged in from in the last 15 to 30 days; keep it well above --login-failures-per-user-address (-1: no limit)")
 	fs.IntVar(&f.sessionsPerUser, "sessions-per-user", 60, "sessions successful logins may open per user an hour (-1: no limit)")
 	fs.DurationVar(&f.reconcileInterval, "reconcile-interval", control.DefaultReconcileInterval, "how often overdue uploads are checked")
 	fs.DurationVar(&f.reconcileGrace, "reconcile-grace", control.DefaultReconcileGrace, "how long past its ticket's expiry an upload is left to finish (0: none)")
