@@ -116,6 +116,65 @@ func (b *gcsBucket) allowOrigin(t *testing.T, origin string) {
 	b.mu.Unlock()
 }
 
+// signed returns the requests with a signed URL the bucket received, in order.
+func (b *gcsBucket) signed() []gcsSignedRequest {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.reqs)
+}
+
+// signedPUTs counts the PUTs of whole objects and of part objects the bucket stored, and fails
+// t for any signed request it refused, and for a stored PUT whose URL did not sign what the GCS
+// provider binds: a whole object's type, size range and no overwrite
+// (x-goog-if-generation-match), a part's size range.
+func (b *gcsBucket) signedPUTs(t *testing.T) (singles, parts int) {
+	t.Helper()
+	for _, q := range b.signed() {
+		if q.Refused != "" {
+			t.Errorf("%s %s refused as Google would refuse it: %s", q.Method, q.Object, q.Refused)
+		}
+		if q.Method != http.MethodPut || q.Status != http.StatusOK {
+			continue
+		}
+		if strings.Contains(q.Object, "~part/") {
+			parts++
+			if q.SignedHeaders != "host;x-goog-content-length-range" {
+				t.Errorf("part %s signed %q, want its size range", q.Object, q.SignedHeaders)
+			}
+		} else {
+			singles++
+			if q.SignedHeaders != "content-type;host;x-goog-content-length-range;x-goog-if-generation-match" {
+				t.Errorf("%s signed %q, want its type, size range and no overwrite", q.Object, q.SignedHeaders)
+			}
+		}
+	}
+	return singles, parts
+}
+
+// object is the object's bytes and content type as the emulator holds them.
+func (b *gcsBucket) object(t *testing.T, name string) ([]byte, string) {
+	t.Helper()
+	o, err := b.emu.GetObject(gcsBucketName, name)
+	if err != nil {
+		t.Fatalf("object %s: %v", name, err)
+	}
+	return o.Content, o.ContentType
+}
+
+// objectNames lists every object of the bucket.
+func (b *gcsBucket) objectNames(t *testing.T) []string {
+	t.Helper()
+	list, err := b.emu.ListObjectsWithOptionsPaginated(gcsBucketName, fakestorage.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, o := range list.Objects {
+		names = append(names, o.Name)
+	}
+	return names
+}
+
 func (b *gcsBucket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodOptions && r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
 		b.preflight(w, r)
