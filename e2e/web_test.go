@@ -459,21 +459,57 @@ func TestWebPageUploadsStraightToStorageWithPauseAndResume(t *testing.T) {
 // is announced, uploaded, stored whole and listed as completed.
 func TestWebPageResumesAnUploadAfterAReloadAndPutsSmallFilesChosenOrDroppedAtOnce(t *testing.T) {
 	requireWebBrowser(t)
-	const fileName, smallName, dropName = "resumed after reload.bin", "note.txt", "dropped.txt"
+	const fileName = "resumed after reload.bin"
 	s := newWebSetup(t, fileName)
+	run, want := s.driveReload(t, fileName)
+	run.checkResumeSentOnlyMissingParts(t, run.ResumedAt)
+	if n := run.singlePUTs(); n != 2 {
+		t.Errorf("%d single PUTs stored, want 2 (the small files)", n)
+	}
+	s.checkReload(t, run, fileName, want)
+}
+
+// The small files of the reload scenario: one chosen, one dropped.
+const reloadSmallName, reloadDropName = "note.txt", "dropped.txt"
+
+// driveReload runs the driver's reload scenario: the 30 MiB file is reloaded mid-upload and
+// chosen again, then a small file is chosen and another dropped. It returns what the driver
+// saw and the bytes each file must be stored with, by name.
+func (s *webSetup) driveReload(t *testing.T, fileName string) (*webRun, map[string][]byte) {
+	t.Helper()
 	small := bytes.Repeat([]byte("a small note\n"), 120)
-	smallPath := filepath.Join(t.TempDir(), smallName)
+	smallPath := filepath.Join(t.TempDir(), reloadSmallName)
 	if err := os.WriteFile(smallPath, small, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	dropped := strings.Repeat("dropped on the zone\n", 100)
-	run := s.drive(t, "reload", fileName, map[string]any{"smallPath": smallPath, "smallName": smallName,
-		"dropName": dropName, "dropText": dropped})
+	run := s.drive(t, "reload", fileName, map[string]any{"smallPath": smallPath, "smallName": reloadSmallName,
+		"dropName": reloadDropName, "dropText": dropped})
+	return run, map[string][]byte{fileName: s.data, reloadSmallName: small, reloadDropName: []byte(dropped)}
+}
 
+// singlePUTs is how many PUTs of a whole file the store answered 200.
+func (w *webRun) singlePUTs() int {
+	n := 0
+	for _, st := range w.Storage {
+		if st.Method == http.MethodPut && st.Part == 0 && st.Outcome == float64(200) {
+			n++
+		}
+	}
+	return n
+}
+
+// checkReload: what the reload scenario must leave on every store. The page warned before the
+// reload; the reload took up the first upload (three tickets in all, one asking for the stored
+// parts), which completed and is listed alone until the small files; the chosen small file and
+// the dropped one (the zone cancelled dragenter and dragover, was highlighted while the file
+// was over it and not after the drop, and announced it) completed and are listed; every file
+// is stored with its bytes.
+func (s *webSetup) checkReload(t *testing.T, run *webRun, fileName string, want map[string][]byte) {
+	t.Helper()
 	if !slices.Contains(run.BeforeUnload, "beforeunload") {
 		t.Errorf("no warning before leaving the page mid-upload: dialogs %q", run.BeforeUnload)
 	}
-	run.checkResumeSentOnlyMissingParts(t, run.ResumedAt)
 	if n := s.tap.count("POST", func(p string) bool { return p == "/v1/uploads" }); n != 3 {
 		t.Errorf("%d tickets asked for, want 3: the reload resumes the first upload, each small file has its own", n)
 	}
@@ -488,32 +524,23 @@ func TestWebPageResumesAnUploadAfterAReloadAndPutsSmallFilesChosenOrDroppedAtOnc
 	if run.SmallState != "completed" || len(run.SmallRow) < 4 || run.SmallRow[1] != "1.5 KiB" || run.SmallRow[2] != "text/plain" {
 		t.Errorf("small file: %s, listed as %q", run.SmallState, run.SmallRow)
 	}
-	singlePUTs := 0
-	for _, st := range run.Storage {
-		if st.Method == http.MethodPut && st.Part == 0 && st.Outcome == float64(200) {
-			singlePUTs++
-		}
-	}
-	if singlePUTs != 2 {
-		t.Errorf("%d single PUTs stored, want 2 (the small files)", singlePUTs)
-	}
 	if d := run.Drop; !d.EnterCancelled || !d.DraggingOnEnter || !d.OverCancelled || d.DraggingAfterDrop {
 		t.Errorf("dragging a file onto the drop zone: %+v; want dragenter and dragover cancelled, highlighted while over it, no highlight after the drop", d)
 	}
-	if !slices.Contains(run.DropAnnounced, "Added "+dropName+".") {
+	if !slices.Contains(run.DropAnnounced, "Added "+reloadDropName+".") {
 		t.Errorf("the drop was not announced: %q", run.DropAnnounced)
 	}
-	if run.DropState != "completed" || len(run.DropRow) < 4 || run.DropRow[0] != dropName || run.DropRow[2] != "text/plain" || run.DropRow[3] != "Completed" {
+	if run.DropState != "completed" || len(run.DropRow) < 4 || run.DropRow[0] != reloadDropName || run.DropRow[2] != "text/plain" || run.DropRow[3] != "Completed" {
 		t.Errorf("dropped file: %s, listed as %q", run.DropState, run.DropRow)
 	}
 	var list struct{ Files []fileView }
 	s.user.must(200, "GET", "/v1/files", nil, &list)
-	if len(list.Files) != 3 {
+	if len(list.Files) != len(want) {
 		t.Fatalf("files: %+v", list.Files)
 	}
 	for _, f := range list.Files {
-		want := map[string][]byte{fileName: s.data, smallName: small, dropName: []byte(dropped)}[f.Filename]
-		if got := s.stored(t, f.ID); want == nil || got != sha256.Sum256(want) {
+		w, ok := want[f.Filename]
+		if got := s.stored(t, f.ID); !ok || got != sha256.Sum256(w) {
 			t.Errorf("%s: the stored object is not the file's bytes", f.Filename)
 		}
 	}

@@ -41,14 +41,16 @@ async function main() {
     // Intercepting the file chooser is switched on by the first listener, asynchronously: a
     // listener from the start means it is on before any key opens one.
     page.on('filechooser', () => {});
-    // Every request the page sends to the storage node, with how it ended.
+    // Every request the page sends to the storage node, with how it ended. A part is S3's
+    // partNumber, or on GCS the number its part object is named with (<key>~part/NNNNN).
     const pageOrigin = new URL(cfg.pageURL).origin;
     const track = (req, outcome) => {
       const u = new URL(req.url());
       if (u.origin === pageOrigin) return;
+      const gcsPart = /~part\/(\d+)$/.exec(u.pathname);
       out.storage.push({
         method: req.method(),
-        part: u.searchParams.get('partNumber') ? Number(u.searchParams.get('partNumber')) : 0,
+        part: Number(u.searchParams.get('partNumber') || (gcsPart && gcsPart[1]) || 0),
         outcome,
         at: Date.now(),
       });
