@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"presign/extension"
 	"presign/sigv2"
 	"presign/sigv4"
 )
@@ -16,9 +17,6 @@ import (
 // none but S3's sub-resources, and an unsigned request signs nothing, so a request of either
 // kind that carries one is refused rather than served without its promise.
 
-// extensionPrefix starts the name of every presign extension parameter and form field.
-const extensionPrefix = "x-presign-"
-
 func errExtensionUnsigned(name, by string) *APIError {
 	return apiErr("InvalidRequest", http.StatusBadRequest,
 		"%s cannot be honoured on a request %s, which does not sign it; presign's extensions need a Signature Version 4 URL.", name, by)
@@ -27,7 +25,7 @@ func errExtensionUnsigned(name, by string) *APIError {
 // extensionParam returns the first query parameter named like a presign extension.
 func extensionParam(names func(yield func(string) bool)) (string, bool) {
 	for name := range names {
-		if len(name) >= len(extensionPrefix) && strings.EqualFold(name[:len(extensionPrefix)], extensionPrefix) {
+		if len(name) >= len(extension.Prefix) && strings.EqualFold(name[:len(extension.Prefix)], extension.Prefix) {
 			return name, true
 		}
 	}
