@@ -8,6 +8,11 @@
 // what each extension does.
 package extension
 
+// Prefix starts every name below, in any case. A query parameter or form field whose name
+// starts with it is presign's, known to this version or not, so the storage node refuses it on
+// a request whose signature cannot cover it rather than serve the request without its promise.
+const Prefix = "X-Presign-"
+
 // Query parameters of a presigned URL. Every query parameter is part of the SigV4 canonical
 // request, so these are signed like the rest of the URL and cannot be altered. When one is
 // present the storage node enforces it; when none is, a URL behaves as plain S3.

@@ -110,7 +110,10 @@ func checkVectors(t *testing.T, f vectorFile, now time.Time) {
 				at = now
 			}
 			_, err := verifier.Verify(r, v.HostBucket, at)
-			if v.Refused != "" {
+			// A vector marked refused records a client's signing quirk. A live client that has
+			// since dropped it signs S3's string and is accepted; its string to sign is then
+			// checked below like any other vector's, so a frozen quirk cannot pass that way.
+			if v.Refused != "" && (err != nil || now.IsZero()) {
 				var e *Error
 				if !errors.As(err, &e) || e.Kind != KindSignatureMismatch {
 					t.Fatalf("%s: got %v, want SignatureDoesNotMatch", v.Refused, err)

@@ -3,6 +3,7 @@ package storage_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"presign/sigv4"
 	"presign/storage"
 )
 
@@ -104,5 +106,57 @@ func TestAccessLogOffByDefault(t *testing.T) {
 	}
 	if l := debug.lines(t); len(l) != 1 || l[0]["level"] != "DEBUG" || l[0]["op"] != "PutObject" {
 		t.Fatalf("access lines at debug level: %v", l)
+	}
+}
+
+// TestAccessLogNamesHowARefusedRequestSigned: a request whose signature fails is logged with
+// the kind of signature it carried, not as anonymous: those are the lines an operator reads to
+// find out why a tool is refused.
+func TestAccessLogNamesHowARefusedRequestSigned(t *testing.T) {
+	var buf lockedBuffer
+	n := startFormNode(t, storage.Config{AccessLog: true, Logger: slog.New(slog.NewJSONHandler(&buf, nil))}, nil)
+	path := "/" + formBucket + "/log/a.txt"
+	// Each request is signed for path and sent for another key, or carries a signature changed
+	// after signing.
+	v4, _ := http.NewRequest(http.MethodGet, n.URL+path, nil)
+	if _, err := n.Signer.SignRequest(v4, sigv4.EmptySHA256, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	send(t, http.MethodGet, n.URL+path+"x", v4.Header, nil)
+	pu, err := url.Parse(n.presign(t, http.MethodGet, path, time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := pu.Query()
+	q.Set("X-Amz-Signature", strings.Repeat("0", 64))
+	pu.RawQuery = q.Encode()
+	send(t, http.MethodGet, pu.String(), nil, nil)
+	v2, _ := http.NewRequest(http.MethodGet, n.URL+path, nil)
+	if err := v2Signer.SignRequest(v2, "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	send(t, http.MethodGet, n.URL+path+"x", v2.Header, nil)
+	send(t, http.MethodGet, strings.Replace(n.v2URL(t, http.MethodGet, path, nil, time.Now().Add(time.Hour)), "Signature=", "Signature=A", 1), nil, nil)
+	var v4form []formField
+	for name, value := range n.signForm(t, "log/form.txt", 0, 100, nil) {
+		if name == "x-amz-signature" {
+			value = strings.Repeat("0", len(value))
+		}
+		v4form = append(v4form, formField{name, value})
+	}
+	postForm(t, n.URL+"/"+formBucket, v4form, "f.txt", []byte("x"), nil)
+	policy := base64.StdEncoding.EncodeToString([]byte(`{"expiration":"2099-01-01T00:00:00Z","conditions":[{"bucket":"` + formBucket + `"},["starts-with","$key",""]]}`))
+	postForm(t, n.URL+"/"+formBucket, []formField{{"key", "log/form.txt"}, {"AWSAccessKeyId", formAccessKey}, {"policy", policy},
+		{"signature", v2Signer.SignPolicy(policy + "x")}}, "f.txt", []byte("x"), nil)
+
+	lines := buf.lines(t)
+	want := []string{"v4-header", "v4-query", "v2-header", "v2-query", "post-v4", "post-v2"}
+	if len(lines) != len(want) {
+		t.Fatalf("%d request lines, want %d: %v", len(lines), len(want), lines)
+	}
+	for i, auth := range want {
+		if l := lines[i]; l["auth"] != auth || l["status"] != float64(http.StatusForbidden) || l["code"] != "SignatureDoesNotMatch" {
+			t.Errorf("line %d: %v, want auth %s, 403 SignatureDoesNotMatch", i, l, auth)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"presign/extension"
 	"presign/sigv2"
 	"presign/sigv4"
 )
@@ -16,9 +17,6 @@ import (
 // none but S3's sub-resources, and an unsigned request signs nothing, so a request of either
 // kind that carries one is refused rather than served without its promise.
 
-// extensionPrefix starts the name of every presign extension parameter and form field.
-const extensionPrefix = "x-presign-"
-
 func errExtensionUnsigned(name, by string) *APIError {
 	return apiErr("InvalidRequest", http.StatusBadRequest,
 		"%s cannot be honoured on a request %s, which does not sign it; presign's extensions need a Signature Version 4 URL.", name, by)
@@ -27,7 +25,7 @@ func errExtensionUnsigned(name, by string) *APIError {
 // extensionParam returns the first query parameter named like a presign extension.
 func extensionParam(names func(yield func(string) bool)) (string, bool) {
 	for name := range names {
-		if len(name) >= len(extensionPrefix) && strings.EqualFold(name[:len(extensionPrefix)], extensionPrefix) {
+		if len(name) >= len(extension.Prefix) && strings.EqualFold(name[:len(extension.Prefix)], extension.Prefix) {
 			return name, true
 		}
 	}
@@ -41,12 +39,17 @@ var unsignedPayload = sigv4.Auth{PayloadHash: sigv4.UnsignedPayload}
 // authenticate checks the signature of r and fills req.auth, req.authKind and req.accessKey.
 func (s *Server) authenticate(r *http.Request, req *request) error {
 	if sigv2.InRequest(r) {
-		return s.authenticateV2(r, req)
+		err := s.authenticateV2(r, req)
+		if err != nil && req.authKind == "" {
+			req.authKind = v2AttemptKind(r)
+		}
+		return err
 	}
 	a, err := s.verifier.Verify(r, s.now())
 	if err != nil {
 		var se *sigv4.Error
 		if !errors.As(err, &se) || se.Kind != sigv4.KindMissingAuth {
+			req.authKind = v4AttemptKind(r)
 			return err
 		}
 		if name, ok := extensionParam(keysOf(req.query)); ok {
@@ -115,6 +118,28 @@ func v2Payload(a *sigv2.Auth, r *http.Request) (*sigv4.Auth, error) {
 		pa.PayloadHash = h
 	}
 	return pa, nil
+}
+
+// v4AttemptKind and v2AttemptKind name where a request that failed authentication carried its
+// signature, as the verifier's own parser reads it, so that the access log line of a refused
+// request says what the client tried rather than "anonymous". A parse that fails on the query
+// is a presigned URL's; any other, a header's. They run only on the way to an error.
+func v4AttemptKind(r *http.Request) string {
+	a, err := sigv4.Parse(r)
+	var se *sigv4.Error
+	if (err == nil && a.Mode == sigv4.QueryAuth) || (errors.As(err, &se) && se.Kind == sigv4.KindQueryParams) {
+		return authV4Query
+	}
+	return authV4Header
+}
+
+func v2AttemptKind(r *http.Request) string {
+	a, err := sigv2.Parse(r)
+	var se *sigv2.Error
+	if (err == nil && a.Mode == sigv2.QueryAuth) || (errors.As(err, &se) && se.Kind == sigv2.KindQueryParams) {
+		return authV2Query
+	}
+	return authV2Header
 }
 
 // keysOf ranges over the names of a query.

@@ -60,9 +60,9 @@ func TestCompleteRefusesBadPartLists(t *testing.T) {
 
 // TestCompleteRefusesMalformedObjectChecksum: a completion whose x-amz-checksum-* header is
 // no checksum of its algorithm (empty, not base64, the wrong length, a bad part count) is
-// refused with InvalidDigest, as a PUT with such a header is; a well-formed value that the
-// node did not compute (the upload has no checksum) cannot be verified and is refused with
-// BadDigest. Neither changes anything: the upload then completes.
+// refused with InvalidDigest (a PUT answers such a header BadDigest); a well-formed value that
+// the node did not compute (the upload has no checksum) cannot be verified and is refused
+// with BadDigest. Neither changes anything: the upload then completes.
 func TestCompleteRefusesMalformedObjectChecksum(t *testing.T) {
 	n := startMultipartNode(t, nil)
 	id := n.create(t, "k", nil)

@@ -13,15 +13,22 @@ import (
 // condition, and it may not carry a presign extension field: the extensions are promised for
 // SigV4 only, whatever covers the field.
 func (s *Server) verifyForm(form map[string]string, req *request) (*sigv4.PostPolicy, error) {
+	// The kind is known before the signature is checked, and the access log names it for a
+	// refused form too; the access key only once it is verified.
+	v2 := sigv2.InForm(form)
+	req.authKind = authPostV4
+	if v2 {
+		req.authKind = authPostV2
+	}
 	if v, ok := form["acl"]; ok && !cannedACLs[v] {
 		return nil, errACLWidens("the canned ACL " + v)
 	}
-	if !sigv2.InForm(form) {
+	if !v2 {
 		a, err := s.verifier.VerifyPost(form, req.bucket, s.now())
 		if err != nil {
 			return nil, err
 		}
-		req.authKind, req.accessKey = authPostV4, a.AccessKeyID
+		req.accessKey = a.AccessKeyID
 		return a.Policy, nil
 	}
 	if s.cfg.NoSigV2 {
@@ -31,7 +38,7 @@ func (s *Server) verifyForm(form map[string]string, req *request) (*sigv4.PostPo
 	if err != nil {
 		return nil, err
 	}
-	req.authKind, req.accessKey = authPostV2, a.AccessKeyID
+	req.accessKey = a.AccessKeyID
 	if name, ok := extensionParam(maps.Keys(form)); ok {
 		return nil, errExtensionUnsigned(name, "signed with Signature Version 2")
 	}

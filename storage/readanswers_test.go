@@ -256,3 +256,36 @@ func TestAnonymousReadByBucketPolicy(t *testing.T) {
 		t.Fatalf("a policy on a private bucket: %v", err)
 	}
 }
+
+// TestACLOfBucketWritesAndForms: the other ways an ACL is set follow the same rule. PutBucketAcl
+// and CreateBucket with "private" are accepted; CreateBucket with "public-read" is refused and
+// makes no bucket; a POST form's acl field is accepted when private and refused, storing
+// nothing, when public.
+func TestACLOfBucketWritesAndForms(t *testing.T) {
+	n := startFormNode(t, storage.Config{}, nil)
+	c, ctx := n.awsClient(), context.Background()
+	if _, err := c.PutBucketAcl(ctx, &s3.PutBucketAclInput{Bucket: aws.String(formBucket), ACL: types.BucketCannedACLPrivate}); err != nil {
+		t.Errorf("PutBucketAcl private: %v", err)
+	}
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("private-acl"), ACL: types.BucketCannedACLPrivate}); err != nil {
+		t.Errorf("CreateBucket with ACL private: %v", err)
+	}
+	_, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("public-acl"), ACL: types.BucketCannedACLPublicRead})
+	if sdkCode(err) != "AccessControlListNotSupported" {
+		t.Errorf("CreateBucket with ACL public-read: %v", err)
+	}
+	if _, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("public-acl")}); err == nil {
+		t.Error("a refused CreateBucket made the bucket")
+	}
+	for acl, want := range map[string]int{"private": http.StatusNoContent, "public-read": http.StatusBadRequest} {
+		key := "form-" + acl
+		resp, body := postForm(t, n.URL+"/"+formBucket, sortedFields(n.signForm(t, key, 0, 100, map[string]string{"acl": acl})), "f.txt", []byte("x"), nil)
+		if resp.StatusCode != want || (want != http.StatusNoContent && xmlCode(body) != "AccessControlListNotSupported") {
+			t.Errorf("a form with acl %s: %d %s", acl, resp.StatusCode, body)
+		}
+		_, _, err := n.stored(t, key)
+		if stored := err == nil; stored != (want == http.StatusNoContent) {
+			t.Errorf("a form with acl %s stored its file: %v", acl, stored)
+		}
+	}
+}
