@@ -60,6 +60,8 @@ type UploadInfo struct {
 	PartCount   int       `json:"part_count,omitempty"`
 	Expires     time.Time `json:"expires_at"`
 	FailReason  string    `json:"fail_reason,omitempty"`
+	// Subject is the upload token's subject, when an upload token made it.
+	Subject string `json:"subject,omitempty"`
 	// Metadata is what the uploader gave with the ticket; nil when none.
 	Metadata map[string]string `json:"metadata,omitempty"`
 }

@@ -344,6 +344,43 @@ var appEventTests = []test{
 		_, err = e.s.Redeliver(e.ctx, "whk-nope", d.ID, at(time.Hour))
 		wantErr(t, "Redeliver of another endpoint", err, control.ErrNotFound)
 	}},
+	{"DeliveriesArePagedNewestFirstFromACursor", func(t *testing.T, e *env) {
+		alice := e.user("alice").ID
+		ep := e.endpoint(alice, false)
+		other := e.endpoint(alice, false)
+		for i := range 5 {
+			e.complete(e.upload(alice, 1).ID, at(time.Duration(i)*time.Second))
+		}
+		var ids []int64
+		var before int64
+		for page := 0; ; page++ {
+			list, err := e.s.Deliveries(e.ctx, control.DeliveryQuery{EndpointID: ep.ID, Before: before, Limit: 2})
+			wantErr(t, "Deliveries", err, nil)
+			if len(list) == 0 {
+				break
+			}
+			if page > 5 || len(list) > 2 {
+				t.Fatalf("page %d holds %d deliveries: the cursor does not move", page, len(list))
+			}
+			for _, d := range list {
+				if d.EndpointID != ep.ID {
+					t.Fatalf("a delivery of another endpoint: %+v", d)
+				}
+				ids = append(ids, d.ID)
+			}
+			before = list[len(list)-1].ID
+		}
+		newestFirst := len(ids) == 5
+		for i := 1; i < len(ids); i++ {
+			newestFirst = newestFirst && ids[i] < ids[i-1]
+		}
+		if !newestFirst {
+			t.Fatalf("paged by 2: deliveries %v, want the endpoint's 5, each once, newest first", ids)
+		}
+		all, err := e.s.Deliveries(e.ctx, control.DeliveryQuery{EndpointID: other.ID, Limit: 10})
+		wantErr(t, "Deliveries of the other endpoint", err, nil)
+		wantEqual(t, "the other endpoint's deliveries", len(all), 5)
+	}},
 	{"DeletingAnEndpointEndsItsPendingDeliveries", func(t *testing.T, e *env) {
 		alice := e.user("alice").ID
 		ep := e.endpoint(alice, false)
