@@ -150,21 +150,26 @@ func decodeChecksum(field, v string, n int, what string) ([]byte, error) {
 	return nil, invalid("%s must be the file's %s in hex (%d digits) or base64 (%d characters)", field, what, 2*n, base64.StdEncoding.EncodedLen(n))
 }
 
-// checkDeclaredChecksums reads the request's md5 and crc32c onto u, in hex.
+// checkDeclaredChecksums reads the request's sha256, md5 and crc32c onto u, in hex.
 func checkDeclaredChecksums(req TicketRequest, u *Upload) error {
-	if req.MD5 != "" {
-		b, err := decodeChecksum(ChecksumMD5, req.MD5, 16, "MD5")
+	for _, c := range []struct {
+		field, value string
+		n            int
+		what         string
+		to           *string
+	}{
+		{"sha256", req.SHA256, 32, "SHA-256", &u.SHA256},
+		{ChecksumMD5, req.MD5, 16, "MD5", &u.MD5},
+		{ChecksumCRC32C, req.CRC32C, 4, "CRC32C (Castagnoli, big-endian)", &u.CRC32C},
+	} {
+		if c.value == "" {
+			continue
+		}
+		b, err := decodeChecksum(c.field, c.value, c.n, c.what)
 		if err != nil {
 			return err
 		}
-		u.MD5 = hex.EncodeToString(b)
-	}
-	if req.CRC32C != "" {
-		b, err := decodeChecksum(ChecksumCRC32C, req.CRC32C, 4, "CRC32C (Castagnoli, big-endian)")
-		if err != nil {
-			return err
-		}
-		u.CRC32C = hex.EncodeToString(b)
+		*c.to = hex.EncodeToString(b)
 	}
 	return nil
 }
@@ -178,23 +183,28 @@ func uploadSigning(u *Upload, now time.Time, ttl time.Duration) UploadSigning {
 // addS3Checksums adds u's declared checksums to the headers of an S3 PUT, or the fields of
 // its form, where the signature (or the policy) covers them.
 func addS3Checksums(h map[string]string, u *Upload) {
-	md5, crc := checksumsBase64(u)
-	if md5 != "" {
-		h["Content-MD5"] = md5
-	}
-	if crc != "" {
-		h[sigv4.ChecksumHeader(sigv4.ChecksumCRC32C)] = crc
+	for name, v := range map[string]string{
+		sigv4.ChecksumHeader(sigv4.ChecksumSHA256): u.SHA256,
+		"Content-MD5": u.MD5,
+		sigv4.ChecksumHeader(sigv4.ChecksumCRC32C): u.CRC32C,
+	} {
+		if v != "" {
+			h[name] = hexToBase64(v)
+		}
 	}
 }
 
-// checksumsBase64 are u's declared checksums in base64, as headers and form fields carry them.
+// checksumsBase64 are u's declared MD5 and CRC32C in base64, as headers and form fields carry
+// them.
 func checksumsBase64(u *Upload) (md5, crc32c string) {
-	enc := func(h string) string {
-		if h == "" {
-			return ""
-		}
-		b, _ := hex.DecodeString(h)
-		return base64.StdEncoding.EncodeToString(b)
+	return hexToBase64(u.MD5), hexToBase64(u.CRC32C)
+}
+
+// hexToBase64 re-encodes a checksum kept in hex as headers carry it; "" stays "".
+func hexToBase64(h string) string {
+	if h == "" {
+		return ""
 	}
-	return enc(u.MD5), enc(u.CRC32C)
+	b, _ := hex.DecodeString(h)
+	return base64.StdEncoding.EncodeToString(b)
 }

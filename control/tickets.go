@@ -3,7 +3,6 @@ package control
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -77,7 +76,7 @@ type Ticket struct {
 // durably, and only then signs the URL.
 func (s *Service) IssueTicket(ctx context.Context, p *Principal, req TicketRequest, addr string) (*Ticket, error) {
 	now := s.now()
-	u, sha, err := s.checkTicket(req)
+	u, err := s.checkTicket(req)
 	if err != nil {
 		return nil, err
 	}
@@ -175,10 +174,10 @@ func (s *Service) IssueTicket(ctx context.Context, p *Principal, req TicketReque
 		t.State, t.Method, t.Multipart, t.PartSize, t.PartCount = StateUploading, http.MethodPut, true, u.PartSize, u.PartCount
 	case UploadForm:
 		t.Method = http.MethodPost
-		t.URL, t.Fields, err = s.signForm(u, sha, ext, now, ttl)
+		t.URL, t.Fields, err = s.signForm(u, ext, now, ttl)
 	default:
 		t.Method = http.MethodPut
-		t.URL, t.Headers, err = s.signPut(u, sha, ext, now, ttl)
+		t.URL, t.Headers, err = s.signPut(u, ext, now, ttl)
 	}
 	if err != nil {
 		return nil, err
@@ -210,27 +209,27 @@ func (s *Service) ticketKind(req TicketRequest, u *Upload) (UploadKind, error) {
 }
 
 // checkTicket validates the request on its own and returns the upload it describes (without
-// ids and times) and the declared checksum in base64.
-func (s *Service) checkTicket(req TicketRequest) (*Upload, string, error) {
+// ids and times), its declared checksums in hex.
+func (s *Service) checkTicket(req TicketRequest) (*Upload, error) {
 	name, err := cleanFilename(req.Filename)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	size := int64(-1) // not declared
 	switch {
 	case req.Size != nil && req.MaxSize != nil:
-		return nil, "", invalid("give size (the exact size) or max_size (a maximum), not both")
+		return nil, invalid("give size (the exact size) or max_size (a maximum), not both")
 	case req.Size != nil && *req.Size < 0:
-		return nil, "", invalid("size must be the file's exact size in bytes")
+		return nil, invalid("size must be the file's exact size in bytes")
 	case req.Size != nil:
 		size = *req.Size
 	case req.MaxSize != nil && *req.MaxSize < 1:
-		return nil, "", invalid("max_size must be at least 1 byte")
+		return nil, invalid("max_size must be at least 1 byte")
 	case req.MaxSize == nil && req.route == "":
-		return nil, "", invalid("size is required: the file's exact size in bytes (or max_size, a maximum, with form or multipart)")
+		return nil, invalid("size is required: the file's exact size in bytes (or max_size, a maximum, with form or multipart)")
 	}
 	if size > MaxObjectSize {
-		return nil, "", s.refuse("max_object_bytes", errorf(http.StatusRequestEntityTooLarge, CodeTooLarge,
+		return nil, s.refuse("max_object_bytes", errorf(http.StatusRequestEntityTooLarge, CodeTooLarge,
 			"size %d exceeds the largest object the store can hold, %d bytes", size, int64(MaxObjectSize)))
 	}
 	ct := strings.TrimSpace(req.ContentType)
@@ -238,26 +237,17 @@ func (s *Service) checkTicket(req TicketRequest) (*Upload, string, error) {
 		ct = "application/octet-stream"
 	}
 	if _, err := parseContentType(ct); err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	if p := metadataProblem(req.Metadata); p != "" {
-		return nil, "", invalid("%s", p)
+		return nil, invalid("%s", p)
 	}
 	// Size -1 until IssueTicket settles the maximum of an undeclared size.
 	u := &Upload{Filename: name, ContentType: ct, Size: size, Metadata: req.Metadata}
-	var sha string
-	if req.SHA256 != "" {
-		sum, err := decodeSHA256(req.SHA256)
-		if err != nil {
-			return nil, "", err
-		}
-		u.SHA256 = hex.EncodeToString(sum)
-		sha = base64.StdEncoding.EncodeToString(sum)
-	}
 	if err := checkDeclaredChecksums(req, u); err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	return u, sha, nil
+	return u, nil
 }
 
 // checkAgainstPolicy applies the size and type rules of the policy (an undeclared size is
@@ -338,7 +328,7 @@ func (s *Service) refuse(rule string, e *Error) *Error {
 // signPut returns the presigned PUT of a single-request upload and the headers the client must
 // send with it: the declared Content-Type and checksum are signed, and so is what holds the body
 // to the declared size and the URL to one object (see Extensions).
-func (s *Service) signPut(u *Upload, sha string, ext bool, now time.Time, ttl time.Duration) (string, map[string]string, error) {
+func (s *Service) signPut(u *Upload, ext bool, now time.Time, ttl time.Duration) (string, map[string]string, error) {
 	if p := s.urlSigner(); p != nil {
 		r, err := p.SignUpload(uploadSigning(u, now, ttl))
 		if err != nil {
@@ -348,9 +338,6 @@ func (s *Service) signPut(u *Upload, sha string, ext bool, now time.Time, ttl ti
 	}
 	q, headers := putBinding(u, ext)
 	revocable(q, u.ID, u.UserID, ext)
-	if sha != "" {
-		headers[sigv4.ChecksumHeader(sigv4.ChecksumSHA256)] = sha
-	}
 	addS3Checksums(headers, u)
 	signed, err := s.presign(http.MethodPut, u.Key, q, headers, now, ttl)
 	return signed, headers, err
@@ -360,7 +347,7 @@ func (s *Service) signPut(u *Upload, sha string, ext bool, now time.Time, ttl ti
 // the policy, content-length-range pins the size, and the x-presign-once field (signed, as the
 // policy covers every field) makes the form single-use on a presign storage node; other
 // stores do not get the field (see Extensions).
-func (s *Service) signForm(u *Upload, sha string, ext bool, now time.Time, ttl time.Duration) (string, map[string]string, error) {
+func (s *Service) signForm(u *Upload, ext bool, now time.Time, ttl time.Duration) (string, map[string]string, error) {
 	if f, ok := s.urlSigner().(FormSigner); ok {
 		url, fields, err := f.SignForm(uploadSigning(u, now, ttl))
 		if err != nil {
@@ -371,9 +358,6 @@ func (s *Service) signForm(u *Upload, sha string, ext bool, now time.Time, ttl t
 	fields := map[string]string{"key": u.Key, "Content-Type": u.ContentType, "success_action_status": "201"}
 	if ext {
 		fields[extension.OnceField] = u.Nonce
-	}
-	if sha != "" {
-		fields[sigv4.ChecksumHeader(sigv4.ChecksumSHA256)] = sha
 	}
 	addS3Checksums(fields, u)
 	conds := []sigv4.PolicyCondition{{Op: sigv4.OpContentLengthRange, Min: u.Size, Max: u.Size}}
@@ -463,19 +447,6 @@ func safeName(name string) string {
 		return "file"
 	}
 	return out
-}
-
-// decodeSHA256 accepts a SHA-256 in hex (64 digits) or standard base64 (44 characters).
-func decodeSHA256(v string) ([]byte, error) {
-	if len(v) == 64 {
-		if b, err := hex.DecodeString(v); err == nil {
-			return b, nil
-		}
-	}
-	if b, err := base64.StdEncoding.DecodeString(v); err == nil && len(b) == 32 {
-		return b, nil
-	}
-	return nil, invalid("sha256 must be the file's SHA-256 in hex (64 digits) or base64 (44 characters)")
 }
 
 func newNonce() string {

@@ -121,14 +121,14 @@ func TestDecodeSHA256AcceptsHexAndBase64(t *testing.T) {
 	const hexSum = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
 	const b64Sum = "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="
 	for _, v := range []string{hexSum, strings.ToUpper(hexSum), b64Sum} {
-		b, err := decodeSHA256(v)
+		b, err := decodeChecksum("sha256", v, 32, "SHA-256")
 		if err != nil || len(b) != 32 || b[0] != 0xb9 {
-			t.Errorf("decodeSHA256(%q) = %x, %v", v, b, err)
+			t.Errorf("decodeChecksum(%q) = %x, %v", v, b, err)
 		}
 	}
 	for _, v := range []string{"", "abc", hexSum[:62], "zz" + hexSum[2:], b64Sum[:40]} {
-		if _, err := decodeSHA256(v); err == nil {
-			t.Errorf("decodeSHA256(%q) accepted", v)
+		if _, err := decodeChecksum("sha256", v, 32, "SHA-256"); err == nil {
+			t.Errorf("decodeChecksum(%q) accepted", v)
 		}
 	}
 }
