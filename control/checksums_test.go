@@ -2,7 +2,6 @@ package control_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/binary"
@@ -12,7 +11,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"presign/control"
 )
@@ -120,18 +118,7 @@ func TestS3RefusesSHA256WithCRC32C(t *testing.T) {
 // TestDeclaredChecksumsReachTheFileAndItsEvent: the MD5 and CRC32C a ticket declared are shown,
 // in hex, on the upload, on its file and in the upload.completed event.
 func TestDeclaredChecksumsReachTheFileAndItsEvent(t *testing.T) {
-	n := newNodeEnv(t, true, func(c *control.Config) {
-		c.AppEvents.AllowPrivate = true
-		c.AppEvents.Retry.Min, c.AppEvents.Retry.Max = 20*time.Millisecond, 50*time.Millisecond
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); n.svc.RunDeliverer(ctx) }()
-	defer func() { cancel(); <-done }()
-	_, tok := n.user("ann", nil)
-	var hook control.WebhookView
-	rcv := newAppReceiver(t, func() string { return hook.Secret }, 0)
-	n.must(201, "POST", "/v1/webhooks", tok, map[string]any{"url": rcv.URL + "/hook"}, &hook)
+	n, _, tok, _, rcv := newHookedNodeEnv(t, 0)
 
 	data := []byte("hello")
 	md5Sum := md5.Sum(data)

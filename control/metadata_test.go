@@ -1,12 +1,10 @@
 package control_test
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"strings"
 	"testing"
-	"time"
 
 	"presign/control"
 )
@@ -14,18 +12,7 @@ import (
 // The metadata given with a ticket is on the upload (GET /v1/uploads/{id}), on its file (GET
 // /v1/files/{id} and the list) and in the upload.completed event the application receives.
 func TestMetadataGoesFromTheTicketToTheFileAndTheCompletedEvent(t *testing.T) {
-	n := newNodeEnv(t, true, func(c *control.Config) {
-		c.AppEvents.AllowPrivate = true
-		c.AppEvents.Retry.Min, c.AppEvents.Retry.Max = 20*time.Millisecond, 50*time.Millisecond
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); n.svc.RunDeliverer(ctx) }()
-	defer func() { cancel(); <-done }()
-	_, tok := n.user("ann", nil)
-	var hook control.WebhookView
-	rcv := newAppReceiver(t, func() string { return hook.Secret }, 0)
-	n.must(201, "POST", "/v1/webhooks", tok, map[string]any{"url": rcv.URL + "/hook"}, &hook)
+	n, _, tok, _, rcv := newHookedNodeEnv(t, 0)
 
 	meta := map[string]string{"album": "Été 2030", "camera-id": "x100", "order_ref": "A-17"}
 	req := ticketReq("a.txt", 5, "text/plain")

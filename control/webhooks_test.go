@@ -163,21 +163,28 @@ func (r *appReceiver) got() []*client.AppEvent {
 	return append([]*client.AppEvent(nil), r.events...)
 }
 
-// An upload's ending reaches its owner's webhook through the deliverer; the deliveries call
-// shows the attempts, and a redelivery sends the event again.
-func TestUploadEndingIsDeliveredAndCanBeRedelivered(t *testing.T) {
-	n := newNodeEnv(t, true, func(c *control.Config) {
+// newHookedNodeEnv is a node env whose deliverer runs until the test ends, with the user "ann"
+// (her id and session) and her webhook at a receiver that fails its first fail deliveries.
+func newHookedNodeEnv(t *testing.T, fail int) (n *nodeEnv, userID, tok string, hook *control.WebhookView, rcv *appReceiver) {
+	n = newNodeEnv(t, true, func(c *control.Config) {
 		c.AppEvents.AllowPrivate = true
 		c.AppEvents.Retry.Min, c.AppEvents.Retry.Max = 20*time.Millisecond, 50*time.Millisecond
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); n.svc.RunDeliverer(ctx) }()
-	defer func() { cancel(); <-done }()
-	userID, tok := n.user("ann", nil)
-	var hook control.WebhookView
-	rcv := newAppReceiver(t, func() string { return hook.Secret }, 1)
-	n.must(201, "POST", "/v1/webhooks", tok, map[string]any{"url": rcv.URL + "/hook"}, &hook)
+	t.Cleanup(func() { cancel(); <-done })
+	userID, tok = n.user("ann", nil)
+	hook = new(control.WebhookView)
+	rcv = newAppReceiver(t, func() string { return hook.Secret }, fail)
+	n.must(201, "POST", "/v1/webhooks", tok, map[string]any{"url": rcv.URL + "/hook"}, hook)
+	return n, userID, tok, hook, rcv
+}
+
+// An upload's ending reaches its owner's webhook through the deliverer; the deliveries call
+// shows the attempts, and a redelivery sends the event again.
+func TestUploadEndingIsDeliveredAndCanBeRedelivered(t *testing.T) {
+	n, userID, tok, hook, rcv := newHookedNodeEnv(t, 1)
 	var tk control.Ticket
 	n.must(201, "POST", "/v1/uploads", tok, ticketReq("a.txt", 5, "text/plain"), &tk)
 	n.putTicket(tk, []byte("hello"))
