@@ -139,6 +139,9 @@ func (s *Service) knownAddress(ctx context.Context, who, from string, now time.T
 // rememberAddress records a successful login from the address (knownAddress). Failing to is
 // logged, not the login's failure: it costs the user only the exemption.
 func (s *Service) rememberAddress(ctx context.Context, who, from string, now time.Time) {
+	if s.cfg.LoginFailuresPerUser < 0 {
+		return // no limit per username to be spared
+	}
 	for _, c := range knownAddressKeys(who, from, now) {
 		if _, err := s.store.Hit(context.WithoutCancel(ctx), c.key, knownAddressWindow, c.at); err != nil {
 			s.log.WarnContext(ctx, "remembering a login's address failed", "err", err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"presign/control"
 )
@@ -272,6 +273,35 @@ func TestOutsidersCannotLockAUserOutOfAnAddressSheLoggedInFrom(t *testing.T) {
 	for i, s := range steps {
 		if st, code, _ := e.loginFrom(s.addr, s.user, s.password); st != s.want {
 			t.Fatalf("step %d (%s as %s): %d %s, want %d", i, s.addr, s.user, st, code, s.want)
+		}
+	}
+}
+
+// TestAnAddressIsSparedForAtLeastHalfAWindowAndAtMostAWindow: the address a user logged in from
+// is still spared the username's limit 14 days later, and no longer 31 days later (each user is
+// looked at once: a right password remembers the address anew).
+func TestAnAddressIsSparedForAtLeastHalfAWindowAndAtMostAWindow(t *testing.T) {
+	e := newEnv(t, func(c *control.Config) {
+		behindProxy(c)
+		c.LoginFailuresPerUserAddress, c.LoginFailuresPerAddress, c.LoginFailuresPerUser = 2, 4, 1
+	})
+	start := e.clock.Now()
+	for _, u := range []string{"mona", "nell"} {
+		e.user(u, nil)
+		if st, code, _ := e.loginFrom("192.0.2.50", u, u+"-password"); st != 200 {
+			t.Fatalf("%s's first login: %d %s", u, st, code)
+		}
+	}
+	for _, c := range []struct {
+		user  string
+		after time.Duration // since both logged in
+		want  int
+	}{{"mona", 14 * 24 * time.Hour, 200}, {"nell", 31 * 24 * time.Hour, 429}} {
+		e.clock.Advance(start.Add(c.after).Sub(e.clock.Now()))
+		e.loginFrom("198.51.100.1", c.user, "x-wrong-1") // the username's one failure
+		e.loginFrom("198.51.100.2", c.user, "x-wrong-2")
+		if st, code, _ := e.loginFrom("192.0.2.50", c.user, c.user+"-password"); st != c.want {
+			t.Fatalf("%s, %s after her login: %d %s, want %d", c.user, c.after, st, code, c.want)
 		}
 	}
 }
